@@ -1,0 +1,146 @@
+"""What a trained model says about a text: next-token distributions, sentence probabilities, attention.
+
+Every input is led by ``<|bos|>`` (the start). Texts longer than the context:
+
+- :func:`score_text` slides a window: token t is predicted from the (at most) ``context - 1`` tokens
+  before it, led by <|bos|>. Exact for texts that fit; a documented approximation beyond.
+- :func:`attention_for_text` refuses by default with a clear message (``window="error"``) or shows the
+  last ``context`` tokens (``window="last"``), so the matrices are always the model's true (L, H, T, T).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.errors import UserError
+from engine.model import GPT, Probe
+from engine.tokenizers import Tokenizer
+
+
+def _check_text(text: str) -> None:
+    if not text:
+        raise UserError("the text is empty")
+
+
+@dataclass
+class NextToken:
+    tokens: list[str]  # the prompt's tokens as read
+    probs: np.ndarray  # (V,) p(x_{t+1} | prompt)
+
+    def top(self, tokenizer: Tokenizer, k: int = 20) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs)[:k]
+        return [(tokenizer.token_text(int(i)), float(self.probs[i])) for i in order]
+
+
+def prompt_ids(tokenizer: Tokenizer, text: str, context: int) -> list[int]:
+    """<|bos|> + the prompt, keeping the most recent tokens when it is longer than the context."""
+    ids = [tokenizer.bos_id] + tokenizer.encode(text).ids
+    return ids if len(ids) <= context else [tokenizer.bos_id] + ids[-(context - 1):]
+
+
+@torch.no_grad()
+def next_token_distribution(model: GPT, tokenizer: Tokenizer, prompt: str, temperature: float = 1.0) -> NextToken:
+    ids = prompt_ids(tokenizer, prompt, model.cfg.context)
+    logits, _, _ = model(torch.tensor([ids]))
+    probs = torch.softmax(logits[0, -1] / temperature, dim=-1).numpy().astype(np.float64)
+    return NextToken([tokenizer.token_text(i) for i in ids], probs)
+
+
+@dataclass
+class Score:
+    tokens: list[str]
+    ids: list[int]
+    probs: list[float]  # p(x_t | x_<t, start) for each token
+    logprob: float  # sum of log p: log p(x_1 .. x_T) (natural log)
+
+    @property
+    def surprisal_bits(self) -> list[float]:
+        return [-math.log2(p) if p > 0 else float("inf") for p in self.probs]
+
+    def to_dict(self) -> dict:
+        return {"tokens": self.tokens, "probs": self.probs, "logprob": self.logprob,
+                "surprisal_bits": self.surprisal_bits, "perplexity": math.exp(-self.logprob / len(self.probs))}
+
+
+@torch.no_grad()
+def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64) -> Score:
+    """log p(x_1..x_T) = sum_t log p(x_t | x_{t-1}..x_1) (seed 000), each factor shown.
+
+    Tokens that fit in the context are scored in one pass; each later token t is scored from a window
+    of <|bos|> and the ``context - 1`` tokens before it (windows batched).
+    """
+    _check_text(text)
+    ids = tokenizer.encode(text).ids
+    T = model.cfg.context
+    full = torch.tensor([tokenizer.bos_id] + ids)  # position p predicts ids[p]
+    n_first = min(T, len(ids))
+    logits, _, _ = model(full[None, :n_first])
+    logp = torch.log_softmax(logits[0].double(), dim=-1)  # (n_first, V)
+    logps = logp[torch.arange(n_first), full[1:n_first + 1]].tolist()
+    later = list(range(T, len(ids)))  # ids indices beyond the first window
+    for chunk in range(0, len(later), batch):
+        ts = later[chunk:chunk + batch]
+        windows = torch.stack([torch.cat([full[:1], full[t - T + 2:t + 1]]) for t in ts])  # (b, T)
+        logits, _, _ = model(windows)
+        last = torch.log_softmax(logits[:, -1].double(), dim=-1)  # (b, V)
+        logps.extend(last[torch.arange(len(ts)), torch.tensor([ids[t] for t in ts])].tolist())
+    probs = [math.exp(lp) for lp in logps]
+    return Score([tokenizer.token_text(i) for i in ids], ids, probs, float(sum(logps)))
+
+
+@dataclass
+class AttentionCapture:
+    tokens: list[str]  # with <|bos|> first
+    offsets: list[tuple[int, int]]  # character span of each token in the text ((0, 0) for <|bos|>)
+    attention: np.ndarray  # (L, H, T, T) float32
+    scores: np.ndarray | None  # (L, H, T, T) float32 pre-softmax q.k / sqrt(d_k), -inf above the diagonal
+    truncated: int  # tokens dropped from the start (window="last")
+
+
+@torch.no_grad()
+def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str = "error",
+                       scores: bool = False) -> AttentionCapture:
+    _check_text(text)
+    enc = tokenizer.encode(text)
+    T = model.cfg.context
+    ids, offsets = enc.ids, enc.offsets
+    dropped = 0
+    if len(ids) + 1 > T:
+        if window == "error":
+            raise UserError(f"the text is {len(ids)} tokens and the model's context is {T} (with <|bos|>); "
+                            f"shorten it or use --window last")
+        if window != "last":
+            raise UserError(f"unknown window mode {window!r}; use error or last")
+        dropped = len(ids) - (T - 1)
+        ids, offsets = ids[dropped:], offsets[dropped:]
+    full = [tokenizer.bos_id] + ids
+    _, _, trace = model(torch.tensor([full]), probe=Probe(scores=scores))
+    att = torch.stack(trace.attention)[:, 0].float().numpy().copy()  # (L, H, T, T)
+    sc = torch.stack(trace.scores)[:, 0].float().numpy().copy() if scores else None
+    return AttentionCapture([tokenizer.token_text(i) for i in full], [(0, 0)] + list(offsets), att, sc, dropped)
+
+
+@torch.no_grad()
+def sample_text(model: GPT, tokenizer: Tokenizer, prompt: str, max_new: int, temperature: float = 1.0,
+                seed: int | None = None) -> str:
+    """Ancestral sampling from p(x_{t+1} | ...), the prompt's last tokens kept when it outgrows the context."""
+    if max_new < 0:
+        raise UserError("--max-new must be 0 or more")
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    ids = [tokenizer.bos_id] + tokenizer.encode(prompt).ids
+    T = model.cfg.context
+    new: list[int] = []
+    for _ in range(max_new):
+        window = ids[-T:] if len(ids) <= T else [tokenizer.bos_id] + ids[-(T - 1):]
+        logits, _, _ = model(torch.tensor([window]))
+        logits = logits[0, -1]
+        logits[[tokenizer.bos_id, tokenizer.unk_id]] = float("-inf")  # never generate the special tokens
+        probs = torch.softmax(logits / max(temperature, 1e-6), dim=-1)
+        nxt = int(torch.multinomial(probs, 1, generator=gen))
+        ids.append(nxt)
+        new.append(nxt)
+    return prompt + tokenizer.decode(new)

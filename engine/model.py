@@ -1,0 +1,252 @@
+"""A decoder-only transformer written to mirror the lecture (seed 002, Eq. 11.10-11.21).
+
+Names follow the math: d (model width), d_k (key size per head, d / H), m (feed-forward width),
+H (heads), L (blocks), T (context length). Shape comments use B (batch), T (tokens), V (vocabulary).
+
+Choices the lecture leaves open are options: learned or sinusoidal positions, LayerNorm after the
+residual (post-LN, Eq. 11.15/11.17, the lecture's form) or before each sub-layer (pre-LN, GPT-2),
+ReLU (Eq. 11.16) or GELU, tied or separate unembedding.
+
+Probes: with ``probe=Probe(...)`` the forward pass computes attention explicitly and returns, per
+layer and head, the weights alpha (Eq. 11.13), and optionally q, k, v, the scaled scores before the
+softmax, and the residual stream after each block. Without probes it takes the fused
+``scaled_dot_product_attention`` path, which never forms the T x T matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    context: int = 64  # T: the longest input the model sees
+    d: int = 128  # model width
+    H: int = 4  # heads per block
+    L: int = 4  # blocks
+    m: int = 0  # feed-forward width; 0 means 4 d
+    positional: str = "learned"  # "learned" | "sinusoidal"
+    norm: str = "pre"  # "pre" (GPT-2) | "post" (lecture, Eq. 11.15 and 11.17)
+    activation: str = "gelu"  # "gelu" | "relu" (Eq. 11.16)
+    tied: bool = True  # unembedding = embedding transposed
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.m == 0:
+            self.m = 4 * self.d
+        for name in ("vocab_size", "context", "d", "H", "L", "m"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"model setting {name} must be at least 1 (got {getattr(self, name)})")
+        if self.d % self.H:
+            raise UserError(f"d-model {self.d} must be divisible by the number of heads {self.H}")
+        if self.positional not in ("learned", "sinusoidal"):
+            raise UserError(f"positional must be learned or sinusoidal, not {self.positional!r}")
+        if self.norm not in ("pre", "post"):
+            raise UserError(f"norm must be pre or post, not {self.norm!r}")
+        if self.activation not in ("gelu", "relu"):
+            raise UserError(f"activation must be gelu or relu, not {self.activation!r}")
+
+    @property
+    def d_k(self) -> int:
+        return self.d // self.H
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(raw) - known
+        if unknown:
+            raise UserError(f"unknown model settings in checkpoint: {', '.join(sorted(unknown))}")
+        return cls(**raw)
+
+
+@dataclass
+class Probe:
+    """What a probed forward pass records (all off but attention by default)."""
+
+    attention: bool = True  # alpha, (L, H, T, T) per batch item
+    scores: bool = False  # q.k / sqrt(d_k) before the mask and softmax
+    qkv: bool = False  # per-head queries, keys, values (B, H, T, d_k)
+    residual: bool = False  # residual stream after each block (B, T, d)
+
+
+@dataclass
+class Trace:
+    """What a probed forward pass returns; lists are indexed by layer."""
+
+    attention: list[torch.Tensor] = field(default_factory=list)  # each (B, H, T, T)
+    scores: list[torch.Tensor] = field(default_factory=list)  # each (B, H, T, T), -inf above the diagonal
+    q: list[torch.Tensor] = field(default_factory=list)  # each (B, H, T, d_k)
+    k: list[torch.Tensor] = field(default_factory=list)
+    v: list[torch.Tensor] = field(default_factory=list)
+    residual: list[torch.Tensor] = field(default_factory=list)  # each (B, T, d), embeddings first
+
+    def stacked_attention(self) -> torch.Tensor:
+        return torch.stack(self.attention, dim=1)  # (B, L, H, T, T)
+
+
+def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
+    """The fixed encoding of Vaswani et al.: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...)."""
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float32) / d)
+    pe = torch.zeros(T, d)
+    pe[:, 0::2] = torch.sin(t * freq)
+    pe[:, 1::2] = torch.cos(t * freq[: d // 2])
+    return pe  # (T, d)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head causal self-attention, Eq. 11.10-11.14.
+
+    ``W_qkv`` stacks W_{h,q}, W_{h,k}, W_{h,v} (each d x d_k) for all heads; ``W_c`` stacks W_{h,c}.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.H, self.d_k = cfg.H, cfg.d_k
+        self.W_qkv = nn.Linear(cfg.d, 3 * cfg.d, bias=cfg.bias)
+        self.W_c = nn.Linear(cfg.d, cfg.d, bias=cfg.bias)
+        self.dropout = cfg.dropout
+        self.register_buffer("mask", torch.ones(cfg.context, cfg.context).tril().bool(), persistent=False)
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, T, _ = x.shape
+        q, k, v = self.W_qkv(x).split(self.H * self.d_k, dim=2)  # Eq. 11.10-11.12, each (B, T, H d_k)
+        q = q.view(B, T, self.H, self.d_k).transpose(1, 2)  # (B, H, T, d_k)
+        k = k.view(B, T, self.H, self.d_k).transpose(1, 2)
+        v = v.view(B, T, self.H, self.d_k).transpose(1, 2)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, trace: Trace | None = None, probe: Probe | None = None) -> torch.Tensor:
+        B, T, d = x.shape
+        q, k, v = self.split_heads(x)
+        if probe is None:  # fused kernel: never forms the T x T matrix
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        else:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_k)  # (B, H, T, T), Eq. 11.13's argument
+            scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))  # no looking ahead
+            alpha = torch.softmax(scores, dim=-1)  # (B, H, T, T), Eq. 11.13; exactly 0 above the diagonal
+            if self.training and self.dropout:
+                alpha = F.dropout(alpha, self.dropout)
+            y = alpha @ v  # (B, H, T, d_k): sum_j alpha_ij V(x_j)
+            if trace is not None:
+                if probe.attention:
+                    trace.attention.append(alpha.detach())
+                if probe.scores:
+                    trace.scores.append(scores.detach())
+                if probe.qkv:
+                    trace.q.append(q.detach())
+                    trace.k.append(k.detach())
+                    trace.v.append(v.detach())
+        y = y.transpose(1, 2).reshape(B, T, d)  # concatenate heads
+        return self.W_c(y)  # Eq. 11.14: sum over heads of W_{h,c}^T (...)
+
+
+class FeedForward(nn.Module):
+    """Eq. 11.16: z' = W_2^T act(W_1^T u), with W_1 in R^{d x m}, W_2 in R^{m x d}."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.W_1 = nn.Linear(cfg.d, cfg.m, bias=cfg.bias)
+        self.W_2 = nn.Linear(cfg.m, cfg.d, bias=cfg.bias)
+        self.act = nn.GELU() if cfg.activation == "gelu" else nn.ReLU()
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.W_2(self.act(self.W_1(u))))
+
+
+class Block(nn.Module):
+    """One transformer block f_theta (Eq. 11.15-11.17), post-LN as in the lecture or pre-LN as in GPT-2."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.post_ln = cfg.norm == "post"
+        self.ln_1 = nn.LayerNorm(cfg.d, bias=cfg.bias)  # gamma_1, beta_1 (Eq. 11.18-11.20)
+        self.attn = SelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.d, bias=cfg.bias)  # gamma_2, beta_2
+        self.ffn = FeedForward(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, trace: Trace | None = None, probe: Probe | None = None) -> torch.Tensor:
+        if self.post_ln:
+            u = self.ln_1(x + self.drop(self.attn(x, trace, probe)))  # Eq. 11.15
+            return self.ln_2(u + self.ffn(u))  # Eq. 11.17
+        u = x + self.drop(self.attn(self.ln_1(x), trace, probe))
+        return u + self.ffn(self.ln_2(u))
+
+
+class GPT(nn.Module):
+    """The composition of L blocks (Eq. 11.21) between an embedding and an unembedding."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d)  # token embeddings (V, d)
+        if cfg.positional == "learned":
+            self.wpe = nn.Embedding(cfg.context, cfg.d)  # (T, d)
+        else:
+            self.wpe = None
+            self.register_buffer("pe", sinusoidal_positions(cfg.context, cfg.d), persistent=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.L))
+        self.ln_f = nn.LayerNorm(cfg.d, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
+        self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)  # unembedding (V, d)
+        if cfg.tied:
+            self.lm_head.weight = self.wte.weight
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+            if name.endswith("W_c.weight") or name.endswith("W_2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.L))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def positions(self, start: int, T: int) -> torch.Tensor:
+        if self.wpe is not None:
+            return self.wpe(torch.arange(start, start + T, device=self.wte.weight.device))  # (T, d)
+        return self.pe[start:start + T]
+
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        return self.drop(self.wte(idx) + self.positions(start, idx.shape[1]))  # (B, T, d)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, probe: Probe | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor | None, Trace | None]:
+        """idx (B, T) token ids -> logits (B, T, V), the mean cross-entropy if targets, a Trace if probed."""
+        B, T = idx.shape
+        if T > self.cfg.context:
+            raise UserError(f"input is {T} tokens; this model's context is {self.cfg.context}")
+        trace = Trace() if probe is not None else None
+        x = self.embed(idx)
+        if trace is not None and probe.residual:
+            trace.residual.append(x.detach())
+        for block in self.blocks:
+            x = block(x, trace, probe)
+            if trace is not None and probe.residual:
+                trace.residual.append(x.detach())
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return logits, loss, trace

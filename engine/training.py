@@ -1,0 +1,334 @@
+"""Training as a plain generator of events, with no Qt (the GUI wraps the same generator).
+
+``Trainer(cfg).run(token)`` yields :class:`Progress` after every step, :class:`Evaluation` every
+``eval_every`` steps, :class:`Snapshot` (attention on a fixed probe sentence) every ``snapshot_every``
+steps, :class:`Saved` after each autosave, and one :class:`Finished`. The loop is the usual one:
+AdamW, linear warm-up then cosine decay, gradient clipping, the cross-entropy of next-token prediction
+(seed 000: a language model parameterises p(x_{t+1} | x_t, ..., x_1)).
+
+Every training window starts with ``<|bos|>``: x = [bos, w_0 .. w_{T-2}], y = [w_0 .. w_{T-1}], so the
+model also learns p(first token | start), which sentence scoring needs.
+
+Runs are seeded and reproducible: the same config gives the same losses, and a run resumed from a
+checkpoint continues exactly as if it had not stopped (model, optimizer and sampler states are saved).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.checkpoint import is_checkpoint, load_checkpoint, load_training_state, save_checkpoint
+from engine.corpus import load_corpus
+from engine.errors import UserError
+from engine.model import GPT, ModelConfig, Probe
+from engine.tasks import CancelToken
+from engine.tokenizers import KINDS, Tokenizer
+
+PROBE_TEXT = "To be, or not to be: that is the question."
+
+
+@dataclass
+class TrainConfig:
+    corpus: str = "shakespeare"
+    tokenizer: str = "char"
+    vocab_size: int = 0  # 0: every character / word; BPE defaults to 1024
+    split: str = "auto"  # "play" | "block" | "auto" (see engine.corpus)
+    val_fraction: float = 0.1
+    # model (names as in the lecture)
+    context: int = 64
+    d: int = 128
+    H: int = 4
+    L: int = 4
+    m: int = 0
+    positional: str = "learned"
+    norm: str = "pre"
+    activation: str = "gelu"
+    tied: bool = True
+    dropout: float = 0.0
+    # optimisation
+    batch: int = 12
+    steps: int = 2000
+    lr: float = 2e-3
+    min_lr: float = 2e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    seed: int = 1337
+    # observation and saving
+    eval_every: int = 250
+    eval_batches: int = 20
+    snapshot_every: int = 50  # 0: no probe snapshots
+    probe_text: str = PROBE_TEXT
+    autosave_every: int = 500  # 0: save only at the end
+    out: str = ""  # checkpoint folder ("" : nothing saved)
+    weights_only: bool = False  # the final save drops optimizer state (smaller; cannot be resumed)
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return ModelConfig(vocab_size=vocab_size, context=self.context, d=self.d, H=self.H, L=self.L, m=self.m,
+                           positional=self.positional, norm=self.norm, activation=self.activation,
+                           tied=self.tied, dropout=self.dropout)
+
+    def validate(self) -> None:
+        if self.tokenizer not in KINDS:
+            raise UserError(f"unknown tokenizer {self.tokenizer!r}; use one of {', '.join(KINDS)}")
+        for name in ("batch", "steps", "context"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1")
+        if not (0 < self.lr < 10):
+            raise UserError(f"learning rate {self.lr} is out of range")
+        if not (0.0 <= self.val_fraction < 1.0):
+            raise UserError("val fraction must be in [0, 1)")
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    step: int
+    steps: int
+    loss: float
+    lr: float
+    tokens_per_s: float
+    elapsed: float
+    eta: float
+
+
+@dataclass
+class Evaluation:
+    step: int
+    train_loss: float
+    val_loss: float
+
+
+@dataclass
+class Snapshot:
+    step: int
+    tokens: list[str]
+    attention: np.ndarray  # (L, H, T, T) float32, a copy safe to hand to another thread
+
+
+@dataclass
+class Saved:
+    step: int
+    path: str
+
+
+@dataclass
+class Paused:
+    step: int
+
+
+@dataclass
+class Finished:
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Progress | Evaluation | Snapshot | Saved | Paused | Finished
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+class Batches:
+    """Random windows of a token stream, each led by <|bos|> (see the module docstring)."""
+
+    def __init__(self, ids: np.ndarray, context: int, batch: int, bos: int) -> None:
+        if len(ids) < context + 1:
+            raise UserError(f"the text has {len(ids)} tokens; training needs more than the context ({context})")
+        self.ids = torch.from_numpy(ids)
+        self.T, self.B, self.bos = context, batch, bos
+
+    def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(len(self.ids) - self.T, (self.B,), generator=gen)
+        y = torch.stack([self.ids[s:s + self.T] for s in starts.tolist()])  # (B, T)
+        x = torch.empty_like(y)
+        x[:, 0] = self.bos
+        x[:, 1:] = y[:, :-1]
+        return x, y
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def probe_attention(model: GPT, tokenizer: Tokenizer, text: str) -> tuple[list[str], np.ndarray]:
+    """Attention weights (L, H, T, T) on ``text`` led by <|bos|>, cut to the context."""
+    ids = [tokenizer.bos_id] + tokenizer.encode(text).ids
+    ids = ids[: model.cfg.context]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        _, _, trace = model(torch.tensor([ids]), probe=Probe())
+    model.train(was_training)
+    att = trace.stacked_attention()[0].float().numpy().copy()  # (L, H, T, T)
+    return [tokenizer.token_text(i) for i in ids], att
+
+
+class Trainer:
+    """Holds the model, optimizer and data of one run; ``run()`` is the training generator."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        out = Path(cfg.out) if cfg.out else None
+        resuming = bool(resume and out is not None and is_checkpoint(out))
+        if resume and not resuming:
+            raise UserError(f"nothing to resume: {cfg.out or '(no --out)'} is not a checkpoint")
+        corpus = load_corpus(cfg.corpus)
+        train_text, val_text = corpus.split(cfg.val_fraction, cfg.split)
+        if resuming:
+            loaded = load_checkpoint(out)
+            saved = loaded.config.get("train", {})
+            for key in ("tokenizer", "context", "d", "H", "L"):
+                if key in saved and saved[key] != getattr(cfg, key):
+                    raise UserError(f"cannot resume: the checkpoint has {key}={saved[key]}, "
+                                    f"the command asks for {getattr(cfg, key)}")
+            self.tokenizer, self.model = loaded.tokenizer, loaded.model
+        else:
+            torch.manual_seed(cfg.seed)
+            self.tokenizer = Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
+            self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
+        self.train_data = Batches(self.tokenizer.encode_ids(train_text), cfg.context, cfg.batch, self.tokenizer.bos_id)
+        val_ids = self.tokenizer.encode_ids(val_text)
+        self.val_data = (Batches(val_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
+                         if len(val_ids) > cfg.context else None)
+        self.optimizer = self._make_optimizer()
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "train_loss": [], "val_loss": []}
+        self.first_loss: float | None = None
+        self.train_seconds = 0.0
+        self.tokens_seen = 0
+        if resuming:
+            opt_state, trainer_state = load_training_state(out)
+            if opt_state is None or trainer_state is None:
+                raise UserError(f"{out} has weights but no training state; it cannot be resumed")
+            self.optimizer.load_state_dict(opt_state["optimizer"])
+            self.gen.set_state(opt_state["rng"])
+            self.step = int(trainer_state["step"])
+            self.history = trainer_state["history"]
+            self.first_loss = trainer_state.get("first_loss")
+            self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
+            self.tokens_seen = int(trainer_state.get("tokens_seen", 0))
+            if self.step >= cfg.steps:
+                raise UserError(f"the run in {out} already reached step {self.step}; ask for more --steps")
+
+    def _make_optimizer(self) -> torch.optim.AdamW:
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]  # matrices, not biases and norms
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2))
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        """Mean loss over ``eval_batches`` fixed batches of the train and the validation text."""
+        self.model.eval()
+        losses = []
+        for data in (self.train_data, self.val_data):
+            if data is None:
+                losses.append(float("nan"))
+                continue
+            gen = torch.Generator().manual_seed(self.cfg.seed + 1)  # the same batches at every evaluation
+            total = 0.0
+            for _ in range(self.cfg.eval_batches):
+                x, y = data.sample(gen)
+                total += self.model(x, y)[1].item()
+            losses.append(total / self.cfg.eval_batches)
+        self.model.train()
+        return losses[0], losses[1]
+
+    def save(self, path: str | Path | None = None, weights_only: bool = False) -> Path:
+        if not (path or self.cfg.out):
+            raise UserError("no checkpoint folder given")
+        trainer_state = {"step": self.step, "history": self.history, "first_loss": self.first_loss,
+                         "train_seconds": self.train_seconds, "tokens_seen": self.tokens_seen}
+        return save_checkpoint(
+            Path(path or self.cfg.out), self.model, self.tokenizer,
+            extra={"step": self.step, "train": asdict(self.cfg), "corpus": self.cfg.corpus,
+                   "summary": self.summary()},
+            optimizer_state=None if weights_only else {"optimizer": self.optimizer.state_dict(),
+                                                       "rng": self.gen.get_state()},
+            trainer_state=None if weights_only else trainer_state)
+
+    def summary(self) -> dict[str, Any]:
+        val = self.history["val_loss"][-1] if self.history["val_loss"] else None
+        return {"steps": self.step, "first_loss": self.first_loss,
+                "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
+                "val_loss": val, "tokens_per_s": self.tokens_seen / self.train_seconds if self.train_seconds else 0.0,
+                "train_seconds": self.train_seconds, "parameters": self.model.num_parameters(),
+                "vocab_size": self.tokenizer.vocab_size, "checkpoint": str(self.cfg.out) if self.cfg.out else None}
+
+    def run(self, token: CancelToken | None = None) -> Iterator[Event]:
+        cfg, model = self.cfg, self.model
+        token = token or CancelToken()
+        model.train()
+        tokens_per_step = cfg.batch * cfg.context
+        smoothed_rate = 0.0
+        stopped = False
+        while self.step < cfg.steps:
+            if token.paused:
+                yield Paused(self.step)
+                token.wait_if_paused()
+            if token.cancelled:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            lr = lr_at(self.step, cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            x, y = self.train_data.sample(self.gen)
+            _, loss, _ = model(x, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            loss_value = loss.item()
+            dt = time.perf_counter() - t0
+            self.step += 1
+            self.train_seconds += dt
+            self.tokens_seen += tokens_per_step
+            if self.first_loss is None:
+                self.first_loss = loss_value
+            self.history["step"].append(self.step)
+            self.history["loss"].append(loss_value)
+            rate = tokens_per_step / dt
+            smoothed_rate = rate if smoothed_rate == 0 else 0.9 * smoothed_rate + 0.1 * rate
+            eta = (cfg.steps - self.step) * tokens_per_step / smoothed_rate
+            yield Progress(self.step, cfg.steps, loss_value, lr, smoothed_rate, self.train_seconds, eta)
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                yield self._evaluation()
+            if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == 1):
+                tokens, att = probe_attention(model, self.tokenizer, cfg.probe_text)
+                yield Snapshot(self.step, tokens, att)
+            if cfg.out and cfg.autosave_every and self.step % cfg.autosave_every == 0 and self.step < cfg.steps:
+                yield Saved(self.step, str(self.save()))
+        if not self.history["eval_step"] or self.history["eval_step"][-1] != self.step:
+            if self.step > 0:
+                yield self._evaluation()
+        if cfg.out and self.step > 0:
+            yield Saved(self.step, str(self.save(weights_only=cfg.weights_only and not stopped)))
+        yield Finished({**self.summary(), "stopped": stopped})
+
+    def _evaluation(self) -> Evaluation:
+        train_loss, val_loss = self.evaluate()
+        self.history["eval_step"].append(self.step)
+        self.history["train_loss"].append(train_loss)
+        self.history["val_loss"].append(val_loss)
+        return Evaluation(self.step, train_loss, val_loss)
