@@ -73,7 +73,8 @@ class ReferenceLoop:
     def steps(self, n: int) -> float:
         loss = torch.zeros(())
         for _ in range(n):
-            lr = self.lr * min(1.0, (self.it + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(1, self.it / self.max_steps)))
+            warm = min(1.0, (self.it + 1) / 100)
+            lr = self.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1, self.it / self.max_steps)))
             for g in self.opt.param_groups:
                 g["lr"] = lr
             ix = torch.randint(len(self.data) - self.T - 1, (self.B,), generator=self.gen).tolist()
@@ -85,4 +86,4 @@ class ReferenceLoop:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
             self.it += 1
-        return float(loss)
+        return loss.item()
