@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph.exporters as pg_exporters
-from PySide6.QtCore import QByteArray, QEventLoop, QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QPoint, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
@@ -370,17 +369,15 @@ class MainWindow(QMainWindow):
                 if not self.current_export_widget().grab().save(str(p)):
                     raise UserError(f"could not write {p}")
             elif p.suffix == ".svg":
-                widget = self.current_export_widget()
-                if self.tabs.currentWidget() is self.attention and self.attention.mode_grid.isChecked():
-                    pg_exporters.SVGExporter(self.attention.grid.scene()).export(str(p))
-                else:
-                    gen = QSvgGenerator()
-                    gen.setFileName(str(p))
-                    gen.setSize(widget.size())
-                    gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-                    painter = QPainter(gen)
-                    widget.render(painter)
-                    painter.end()
+                widget = self.current_export_widget()  # vector text and lines; heatmaps embed as images
+                gen = QSvgGenerator()
+                gen.setFileName(str(p))
+                gen.setSize(widget.size())
+                gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+                gen.setTitle("Transformer Explorer")
+                painter = QPainter(gen)
+                widget.render(painter, QPoint(0, 0))
+                painter.end()
             else:
                 raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported; "
                                 "use .png, .svg or .npz")
