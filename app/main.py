@@ -16,7 +16,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
     ap.add_argument("--screenshot", metavar="FILE.png", help="save a PNG of the window and exit")
-    ap.add_argument("--view", default="attention", choices=["attention", "training", "tokens", "next-token"])
+    ap.add_argument("--view", default="attention",
+                    choices=["attention", "heads", "training", "tokens", "next-token"],
+                    help="heads: the attention view's head view")
     ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token view")
     ap.add_argument("--size", default="1400x860", help="window size for --screenshot, WxH")
     return ap.parse_args(argv)
@@ -46,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                              QSettings.Format.IniFormat)
         settings.clear()
     win = MainWindow(args.checkpoint, settings)
-    view_index = VIEWS.index(args.view)
-    win.tabs.setCurrentIndex(view_index)
+    if args.view == "heads":
+        win.attention.mode_heads.setChecked(True)
+        args.view = "attention"
+    win.tabs.setCurrentIndex(VIEWS.index(args.view))
     if args.text:
         {"attention": win.attention.set_text, "tokens": win.tokens.input.setPlainText,
          "next-token": win.next_token.prompt.setText}.get(args.view, lambda _: None)(args.text)
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         def shoot() -> None:
             app.processEvents()
             ok = win.grab().save(args.screenshot)
+            if os.path.exists(settings.fileName()):
+                os.remove(settings.fileName())
             print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
             win.close()
             app.exit(0 if ok else 1)

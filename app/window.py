@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
                 if self.painted[view] or view == "attention":
                     self._rerequest(view)
         elif kind == "attention":
-            self.attention.show(value)
+            self.attention.display(value)
             self.painted["attention"] += 1
         elif kind == "next-token":
             self.next_token.show_result(value)

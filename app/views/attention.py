@@ -393,7 +393,7 @@ class AttentionView(QWidget):
         self.follow_live = on
         if on and self.snapshots:
             self.step_slider.setValue(len(self.snapshots) - 1)
-            self.show(self.snapshots[-1])
+            self.display(self.snapshots[-1])
 
     def _scrub(self, index: int) -> None:
         if 0 <= index < len(self.snapshots):
@@ -401,7 +401,7 @@ class AttentionView(QWidget):
             self.step_label.setText(f"step {snap.step}")
             if self.step_slider.isSliderDown() or not self.follow_live:
                 self.follow_live = index == len(self.snapshots) - 1
-                self.show(snap)
+                self.display(snap)
 
     # --- outputs ---------------------------------------------------------------------------
 
@@ -420,14 +420,14 @@ class AttentionView(QWidget):
         self.step_slider.blockSignals(False)
         if self.follow_live:
             self.step_label.setText(f"step {data.step}")
-            self.show(data)
+            self.display(data)
 
     def clear_snapshots(self) -> None:
         self.snapshots.clear()
         self.step_slider.setEnabled(False)
         self.step_label.setText("no training snapshots yet")
 
-    def show(self, data: AttentionData) -> None:  # noqa: A003 (QWidget.show is not used on this widget)
+    def display(self, data: AttentionData) -> None:
         self.current = data
         L, H, T, _ = data.attention.shape
         shown = " | ".join(shown_token(t) for t in data.tokens)
