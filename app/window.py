@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
                 self.settings.setValue("lastCheckpoint", str(value.path))
             self._refresh_side()
             self.show_message("info", f"loaded {value.path}")
-            for view in ("attention", "tokens", "next-token"):
-                if self.painted[view] or view == "attention":
-                    self._rerequest(view)
+            if tag:  # a model the user opened: redo what the views show (at start-up they ask after the load)
+                for view in ("attention", "tokens", "next-token"):
+                    if self.painted[view] or view == "attention":
+                        self._rerequest(view)
         elif kind == "attention":
             self.attention.display(value)
             self.painted["attention"] += 1

@@ -17,7 +17,8 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(win)
     win.resize(1300, 850)
     win.show()
-    qtbot.waitUntil(lambda: win.painted["attention"] > 0, timeout=30_000)
+    qtbot.waitUntil(lambda: win.painted["attention"] > 0 and win.attention.current.tokens[1:3] == ["T", "o"],
+                    timeout=30_000)
     yield win
     if win.bridge.is_alive():
         win.bridge.stop()

@@ -226,9 +226,12 @@ def test_hovering_the_enlarged_head_shows_the_exact_weight(window, qtbot):
     view = window.attention
     view.select(0, 1)
     det = view.detail
-    qtbot.waitUntil(lambda: det.isVisible())
+    qtbot.waitUntil(lambda: det.isVisible() and det.values is not None)
+    qtbot.wait(100)  # let the layout settle before mapping image coordinates to the screen
     scene_pt = det.image.mapToScene(QPointF(2.5, 5.5))  # key 2, query 5 in image coordinates
     widget_pt = det.mapFromScene(scene_pt)
+    qtbot.mouseMove(det.viewport(), QPoint(2, 2))  # enter the view away from the image first
+    qtbot.wait(50)
     qtbot.mouseMove(det.viewport(), widget_pt)
     qtbot.waitUntil(lambda: det.hover_text.startswith("query 5"), timeout=5_000)
     expected = view.current.attention[0, 1, 5, 2]
@@ -240,7 +243,7 @@ def test_long_text_keeps_the_last_context_tokens(window, qtbot):
     view = window.attention
     before = window.painted["attention"]
     view.set_text("To be, or not to be, " * 10)
-    qtbot.waitUntil(lambda: window.painted["attention"] > before, timeout=10_000)
+    qtbot.waitUntil(lambda: window.painted["attention"] > before and view.current.truncated > 0, timeout=10_000)
     assert view.current.attention.shape[-1] == 64 and view.current.truncated == 210 - 63
     assert "earlier tokens not shown" in view.tokens_label.text()
 
