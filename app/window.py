@@ -99,6 +99,8 @@ class MainWindow(QMainWindow):
         add(file_menu, "Open text &corpus...", "Ctrl+Shift+O", self.open_corpus_dialog)
         add(file_menu, "&Open checkpoint...", QKeySequence.StandardKey.Open, self.open_checkpoint_dialog)
         add(file_menu, "&Save checkpoint as...", QKeySequence.StandardKey.Save, self.save_checkpoint_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
         add(file_menu, "Export view as &PNG...", "Ctrl+E", lambda: self.export_dialog("png"))
         add(file_menu, "Export view as S&VG...", "Ctrl+Shift+E", lambda: self.export_dialog("svg"))
@@ -109,6 +111,26 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(("Attention", "Training", "Tokens", "Next token")):
             add(view_menu, name, f"Ctrl+{i + 1}", lambda _=False, k=i: self.tabs.setCurrentIndex(k))
         view_menu.addAction(dock.toggleViewAction())
+
+    RECENT = 5
+
+    def remember(self, kind: str, path: str) -> None:
+        """Keep the last few checkpoints and corpora (most recent first) in the settings."""
+        items = [p for p in (self.settings.value(f"recent/{kind}", []) or []) if p != path]
+        self.settings.setValue(f"recent/{kind}", [path, *items][: self.RECENT])
+
+    def recent(self, kind: str) -> list[str]:
+        value = self.settings.value(f"recent/{kind}", []) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for kind, opener in (("checkpoint", self.load_checkpoint), ("corpus", self.open_corpus)):
+            for path in self.recent(kind):
+                act = self.recent_menu.addAction(f"{kind}: {path}")
+                act.triggered.connect(lambda _=False, p=path, o=opener: o(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
 
     def _connect(self) -> None:
         b = self.bridge
@@ -266,6 +288,7 @@ class MainWindow(QMainWindow):
         if kind == "load":
             if tag:
                 self.settings.setValue("lastCheckpoint", str(value.path))
+                self.remember("checkpoint", str(value.path))
             self._refresh_side()
             self.show_message("info", f"loaded {value.path}")
             if tag:  # a model the user opened: redo what the views show (at start-up they ask after the load)
@@ -286,6 +309,7 @@ class MainWindow(QMainWindow):
             self.session.corpus = path
             self.training.corpus.setText(path)
             self.settings.setValue("lastCorpus", path)
+            self.remember("corpus", path)
             self._refresh_side()
             self.show_message("info", f"corpus {path}: {n:,} characters")
         elif kind == "save":

@@ -147,6 +147,9 @@ def test_train_watch_pause_stop_save_and_reload(window, qtbot, tmp_path):
     window.load_checkpoint(str(copy))
     qtbot.waitUntil(lambda: str(copy) in window.side.text(), timeout=20_000)
     assert window.session.model.cfg.d == 32
+    assert window.recent("checkpoint")[0] == str(copy)  # remembered for File > Open recent
+    window._fill_recent()
+    assert any(str(copy) in a.text() for a in window.recent_menu.actions())
 
 
 def test_closing_during_training_asks_then_stops_and_keeps_the_checkpoint(qtbot, tmp_path):
