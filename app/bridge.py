@@ -32,6 +32,7 @@ from engine.training import Evaluation, Finished, Paused, Progress, Saved, Snaps
 
 DRAIN_HZ = 20
 MAX_POINTS = 20_000  # loss points waiting in the outbox (at 20 Hz it never gets near)
+MAX_OTHER = 2_000  # other tasks' events (word2vec epochs, RL statistics) waiting in the outbox
 
 
 @dataclass
@@ -52,6 +53,7 @@ class _Outbox:
         self.results: dict[str, tuple[Any, Any]] = {}  # kind -> (tag, result), newest only
         self.messages: list[tuple[str, str]] = []  # (level, text)
         self.task_state: list[tuple[str, Any]] = []  # ("started"|"paused"|"resumed"|"saved"|"finished", payload)
+        self.other: deque[Any] = deque(maxlen=MAX_OTHER)  # events of other kinds of task, oldest dropped
 
     def put_event(self, event: Any) -> None:
         with self.lock:
@@ -68,13 +70,15 @@ class _Outbox:
             elif isinstance(event, Finished):
                 self.task_state.append(("finished", event))
             else:
-                self.task_state.append(("event", event))
+                self.other.append(event)
 
     def take(self) -> dict[str, Any]:
         with self.lock:
             out = {"progress": list(self.progress), "evaluations": self.evaluations, "snapshot": self.snapshot,
-                   "results": self.results, "messages": self.messages, "task_state": self.task_state}
+                   "results": self.results, "messages": self.messages, "task_state": self.task_state,
+                   "other": list(self.other)}
             self.progress.clear()
+            self.other.clear()
             self.evaluations, self.snapshot, self.results, self.messages, self.task_state = [], None, {}, [], []
         return out
 
@@ -89,6 +93,7 @@ class EngineBridge(QObject):
     task_paused = Signal(bool)
     task_saved = Signal(object)  # Saved
     task_finished = Signal(object)  # Finished (or None after an error)
+    task_events = Signal(list)  # events of other kinds of task (any objects), in order, once per tick
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +176,8 @@ class EngineBridge(QObject):
             self.evaluation.emit(box["evaluations"])
         if box["snapshot"] is not None:
             self.snapshot.emit(box["snapshot"])
+        if box["other"]:
+            self.task_events.emit(box["other"])
         for kind, (tag, value) in box["results"].items():
             self.result.emit(kind, tag, value)
         for state, payload in box["task_state"]:
@@ -247,8 +254,9 @@ class EngineBridge(QObject):
             if self._task is not None and not self._paused:
                 try:
                     event = next(self._task)
-                except StopIteration:
+                except StopIteration:  # a task that ends without a Finished event
                     self._task = None
+                    self._post("finished", None)
                     continue
                 except BaseException as e:
                     self._error(e)

@@ -16,8 +16,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
     ap.add_argument("--screenshot", metavar="FILE.png", help="save a PNG of the window and exit")
-    ap.add_argument("--view", default="attention",
-                    choices=["attention", "heads", "training", "tokens", "next-token"],
+    from app.window import all_view_keys
+
+    ap.add_argument("--view", default="attention", choices=["heads", *all_view_keys()],
                     help="heads: the attention view's head view")
     ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token view")
     ap.add_argument("--size", default="1400x860", help="window size for --screenshot, WxH")
@@ -32,13 +33,13 @@ def configure_torch() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     t0 = time.perf_counter()
     configure_torch()
+    args = parse_args(argv)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.window import VIEWS, MainWindow
+    from app.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Transformer Explorer")
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.view == "heads":
         win.attention.mode_heads.setChecked(True)
         args.view = "attention"
-    win.tabs.setCurrentIndex(VIEWS.index(args.view))
+    win.tabs.setCurrentIndex(win.view_index(args.view))
     if args.text:
         {"attention": win.attention.set_text, "tokens": win.tokens.input.setPlainText,
          "next-token": win.next_token.prompt.setText}.get(args.view, lambda _: None)(args.text)
@@ -69,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 return True
             if args.view == "training":
                 return win.session.model is not None
-            return win.painted[args.view] > baseline.get(args.view, 0) or (
-                args.view == "attention" and win.painted["attention"] > 0)
+            return win.painted[args.view] > baseline.get(args.view, 0) or win.painted[args.view] > 0
 
         def poll() -> None:
             if ready():

@@ -34,6 +34,23 @@ from engine.tokenstats import split_text, tokenizer_for, vocabulary
 from engine.training import PROBE_TEXT, Snapshot, TrainConfig, Trainer
 
 VIEWS = ["attention", "training", "tokens", "next-token"]
+# Further views, each a QWidget class with ``key``, ``title`` and ``attach(window)``; they use the bridge and
+# count what they draw in ``window.painted[key]`` (tests and --screenshot wait on it).
+EXTRA_VIEWS: list[str] = []
+
+
+def extra_view_classes() -> list[type]:
+    import importlib
+
+    classes = []
+    for spec in EXTRA_VIEWS:
+        module, _, name = spec.partition(":")
+        classes.append(getattr(importlib.import_module(module), name))
+    return classes
+
+
+def all_view_keys() -> list[str]:
+    return VIEWS + [cls.key for cls in extra_view_classes()]
 
 
 class MainWindow(QMainWindow):
@@ -44,7 +61,7 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.bridge = EngineBridge(self)
         self.last_error = ""
-        self.painted: dict[str, int] = {v: 0 for v in VIEWS}  # results drawn per view (tests, --screenshot)
+        self.painted: dict[str, int] = {v: 0 for v in all_view_keys()}  # results drawn per view
         self._closing = False
 
         self.attention = AttentionView()
@@ -55,6 +72,12 @@ class MainWindow(QMainWindow):
         for view, name in zip((self.attention, self.training, self.tokens, self.next_token),
                               ("Attention", "Training", "Tokens", "Next token"), strict=True):
             self.tabs.addTab(view, name)
+        self.views: dict[str, QWidget] = {"attention": self.attention, "training": self.training,
+                                          "tokens": self.tokens, "next-token": self.next_token}
+        for cls in extra_view_classes():
+            view = cls()
+            self.views[cls.key] = view
+            self.tabs.addTab(view, cls.title)
         self.setCentralWidget(self.tabs)
         self.side = QLabel()
         self.side.setTextFormat(Qt.TextFormat.RichText)
@@ -71,6 +94,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.error_label, 1)
         self._build_menu(dock)
         self._connect()
+        for key in list(self.views)[len(VIEWS):]:
+            self.views[key].attach(self)
         self.load_checkpoint(checkpoint or None)  # first in the engine's queue: every view needs a model
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray | bytes):
@@ -108,8 +133,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view_menu = self.menuBar().addMenu("&View")
-        for i, name in enumerate(("Attention", "Training", "Tokens", "Next token")):
-            add(view_menu, name, f"Ctrl+{i + 1}", lambda _=False, k=i: self.tabs.setCurrentIndex(k))
+        for i in range(self.tabs.count()):
+            add(view_menu, self.tabs.tabText(i), f"Ctrl+{i + 1}" if i < 9 else None,
+                lambda _=False, k=i: self.tabs.setCurrentIndex(k))
         view_menu.addAction(dock.toggleViewAction())
 
     RECENT = 5
@@ -275,8 +301,11 @@ class MainWindow(QMainWindow):
 
         self.bridge.submit("tokens", job)
 
+    def view_index(self, key: str) -> int:
+        return self.tabs.indexOf(self.views[key])
+
     def _tab_changed(self, index: int) -> None:
-        name = VIEWS[index]
+        name = list(self.views)[index]
         if name == "tokens" and not self.painted["tokens"]:
             self.tokens.request()
         elif name == "next-token" and not self.painted["next-token"]:
