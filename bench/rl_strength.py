@@ -28,7 +28,7 @@ from engine.rl.cli import cmd_eval  # noqa: E402
 from engine.rl.train import train  # noqa: E402
 
 PLAN = {
-    "tictactoe": {"algo": "q", "minutes": 1.0, "opponents": [("perfect", 1000), ("random", 1000)]},
+    "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000, "opponents": [("perfect", 1000), ("random", 1000)]},
     "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 100), ("mcts:1000", 100)]},
     "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)]},
 }
@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     if agent is None:
         out = Path(args.out or f"runs/rl-{args.game}")
         minutes = args.minutes if args.minutes is not None or args.games else plan["minutes"]
+        games = args.games or (plan.get("games") if args.minutes is None else None)  # whichever ends first
         summary = {}
-        for stats in train(args.game, plan["algo"], games=args.games, minutes=minutes, out=out,
+        for stats in train(args.game, plan["algo"], games=games, minutes=minutes, out=out,
                            seed=args.seed):
             if stats["kind"] == "eval":
                 print(json.dumps(stats), file=sys.stderr)
