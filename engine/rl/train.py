@@ -36,8 +36,8 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
                            "eval_games": 200},
     ("connect4", "td"): {"games": 20_000, "hidden": 80, "lr": 0.05, "lam": 0.7, "epsilon_start": 0.1,
                          "epsilon_end": 0.1, "eval_every": 2_000, "eval_games": 40},
-    ("connect4", "selfplay"): {"games": 3_000, "sims": 100, "eval_sims": 200, "lr": 1e-3, "hidden": 256,
-                               "eval_every": 250, "eval_games": 40},
+    ("connect4", "selfplay"): {"games": 3_000, "sims": 100, "eval_sims": 400, "lr": 1e-3, "hidden": 256,
+                               "eval_every": 1_000, "eval_games": 20},
 }
 AGENT_FILE = {"tictactoe": "agent.json", "connect4": "agent.safetensors", "backgammon": "agent.safetensors"}
 
