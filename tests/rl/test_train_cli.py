@@ -99,3 +99,14 @@ def test_cli_play_in_terminal(txe, monkeypatch):
     assert code == 0, err
     r = json.loads(out.strip().splitlines()[-1])
     assert r["result"] in ("draw", "loss")
+
+
+def test_cli_default_agents_are_shipped(txe):
+    code, out, err = txe("rl", "eval", "--game", "tictactoe", "--a", "default", "--b", "perfect",
+                         "--games", "20", "--json")
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["a_wins"] + json.loads(out)["draws"] == 20
+    code, out, err = txe("rl", "eval", "--game", "backgammon", "--a", "default", "--b", "random",
+                         "--games", "6", "--json")
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["a_wins"] >= 4
