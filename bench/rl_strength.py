@@ -28,7 +28,8 @@ from engine.rl.cli import cmd_eval  # noqa: E402
 from engine.rl.train import train  # noqa: E402
 
 PLAN = {
-    "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000, "opponents": [("perfect", 1000), ("random", 1000)]},
+    "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000,
+                  "opponents": [("perfect", 1000), ("random", 1000)]},
     "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 100), ("mcts:1000", 100)]},
     "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)]},
 }
