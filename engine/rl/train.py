@@ -3,7 +3,8 @@
 The CLI iterates :func:`train` in a for loop; the GUI runs the same generator in its engine thread and
 plots what it yields (``kind`` = "progress": games, games/s, TD error, epsilon; "eval": win/draw/loss
 against the reference opponents; "done": the final summary). The agent is saved into ``out`` at every
-evaluation and at the end (atomically), so a stopped run resumes with ``resume=True``.
+evaluation and at the end (atomically), so a stopped run resumes with ``resume=True``; the agent that
+scored best against the strongest reference opponent is also kept, as ``best-agent.*``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,12 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     stopped = False
     episode = _episode_fn(game.name, algo, agent, hp, rng)
 
+    strongest = REFERENCES[game.name][-1]  # the yardstick for "best so far"
+    best_path = agent_path.with_name("best-" + agent_path.name) if agent_path is not None else None
+    best_score = -1.0
+
     def evaluation() -> dict[str, Any]:
+        nonlocal best_score
         result: dict[str, Any] = {"kind": "eval", "games": agent_games(),
                                   "elapsed_s": time.monotonic() - start}
         for name, ref in refs.items():
@@ -111,6 +117,11 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         agent.seed(seed + played)
         if agent_path is not None:
             agent.save(agent_path)  # type: ignore[attr-defined]
+            # self-play strength is noisy from one evaluation to the next: keep the best agent as well
+            if best_path is not None and result[strongest]["score"] >= best_score:
+                best_score = result[strongest]["score"]
+                agent.save(best_path)  # type: ignore[attr-defined]
+                result["best"] = True
         return result
 
     def agent_games() -> int:
@@ -146,7 +157,9 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     summary = {"kind": "done", "game": game.name, "algo": algo, "games": agent_games(),
                "games_this_run": played,
                "elapsed_s": elapsed, "games_per_s": played / max(elapsed, 1e-9), "stopped": stopped,
-               "agent": str(agent_path) if agent_path else None, "final_eval": final, "hparams": hp}
+               "agent": str(agent_path) if agent_path else None,
+               "best_agent": str(best_path) if best_path else None, "best_score": {strongest: best_score},
+               "final_eval": final, "hparams": hp}
     if out_dir is not None:
         with open(out_dir / "stats.jsonl", "a", encoding="utf-8") as f:
             for ev in history:

@@ -19,6 +19,11 @@ def test_train_yields_progress_eval_done_and_saves(tmp_path):
     assert (tmp_path / "agent.json").exists()
     lines = (tmp_path / "stats.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["games"] == 3000
+    # the best agent against the strongest reference (perfect play) is kept beside the last one
+    evals = [s for s in stats if s["kind"] == "eval"]
+    best = max(e["perfect"]["score"] for e in evals)
+    assert stats[-1]["best_score"] == {"perfect": best}
+    assert (tmp_path / "best-agent.json").exists()
 
 
 def test_cancel_stops_and_resume_continues(tmp_path):
