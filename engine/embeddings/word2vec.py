@@ -24,10 +24,16 @@ Two ways to train:
   frequency f is kept with probability (sqrt(f/s) + 1) s/f, threshold s), as in word2vec and gensim.
 
 As in word2vec: the effective window is drawn uniformly from 1..c for each centre word (near words count
-more), words out of the vocabulary or subsampled away are removed before windows are taken, the
-learning rate decays linearly from ``lr`` to ``min_lr`` over the whole run, v starts uniform in
-+-0.5/d and u at zero. Unlike word2vec's one-pair-at-a-time loop, updates are applied to batches of
-pairs with vectorised gathers and ``index_add_`` scatters (sparse: only the rows a batch touches change).
+more), words out of the vocabulary or subsampled away are removed before windows are taken, pairs are
+visited in text order, the learning rate decays linearly from ``lr`` to ``min_lr`` over the whole run,
+v starts uniform in +-1/d (gensim's choice; word2vec.c uses +-0.5/d) and u at zero.
+
+Unlike word2vec's one-pair-at-a-time loop, updates are applied to batches of pairs with vectorised
+gathers and ``index_add_`` scatters (sparse: only the rows a batch touches change), and groups of
+``share_negatives`` consecutive pairs share their K negative draws: each pair still gets K independent
+draws from the same distribution, but a group's negative scores are one small matrix product and only K
+output rows per group are read and written. (Measured against gensim in bench/word2vec_peer.py: same
+quality within seed noise, training time within a small factor.)
 
 Reported loss: ``loss_per_epoch[e]`` is the mean, over every (centre, context) pair of epoch e, of the
 loss the update minimised for that pair, evaluated just before the update: -log p(o|c) for the full
@@ -54,8 +60,8 @@ from engine.errors import UserError
 from engine.tasks import CancelToken
 
 MAX_SOFTMAX_VOCAB = 20_000  # the full softmax costs V * d per pair; above this use negative sampling
-CHUNK_TOKENS = 100_000
-NEG_TABLE_SIZE = 1 << 22  # pairs are built and shuffled per chunk of this many (kept) tokens
+CHUNK_TOKENS = 100_000  # pairs are built per chunk of this many (kept) tokens
+NEG_TABLE_SIZE = 1 << 22  # slots of the negative-sampling table
 
 
 @dataclass
@@ -72,6 +78,7 @@ class Word2VecConfig:
     share_negatives: int = 8  # pairs of a batch that share their K negative draws (1: none shared)
     seed: int = 1
     dynamic_window: bool = True  # effective window uniform in 1..c per centre word
+    shuffle: bool = False  # shuffle pairs within a chunk (False: text order, as word2vec and gensim)
     ns_exponent: float = 0.75
     max_vocab: int = 0  # keep only the most frequent words (0: all with count >= min_count)
     snapshot_every: int = 0  # batches between snapshots (0: one per epoch); a snapshot at step 0 too
@@ -174,22 +181,18 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
 
 
 def make_pairs(ids: np.ndarray, window: int, rng: np.random.Generator, dynamic: bool = True) -> np.ndarray:
-    """All (centre, context) pairs of a token sequence, as an (n, 2) array, vectorised over offsets.
+    """All (centre, context) pairs of a token sequence, as an (n, 2) array in text order (centre by
+    centre, as word2vec visits them), vectorised over the 2c offsets.
 
     With ``dynamic`` each centre t gets its own window b_t uniform in 1..c, and pairs (t, t+-j) with
     j <= b_t are kept (word2vec's "reduced window")."""
     T = len(ids)
     b = rng.integers(1, window + 1, size=T) if dynamic else np.full(T, window)
-    parts = []
-    for j in range(1, min(window, T - 1) + 1):
-        left, right = ids[:-j], ids[j:]
-        keep = b[:-j] >= j  # centre on the left, context j to the right
-        parts.append(np.stack([left[keep], right[keep]], 1))
-        keep = b[j:] >= j  # centre on the right, context j to the left
-        parts.append(np.stack([right[keep], left[keep]], 1))
-    if not parts:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.concatenate(parts)
+    offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
+    ctx = np.arange(T)[:, None] + offsets[None, :]  # (T, 2c) context positions
+    valid = (ctx >= 0) & (ctx < T) & (np.abs(offsets)[None, :] <= b[:, None])
+    centres = np.broadcast_to(ids[:, None], ctx.shape)[valid]
+    return np.stack([centres, ids[ctx[valid]]], 1)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ class SkipGram:
             if self.w_in.shape != (V, cfg.dim) or self.w_out.shape != (V, cfg.dim):
                 raise UserError(f"initial vectors must be ({V}, {cfg.dim})")
         else:
-            self.w_in = (torch.rand(V, cfg.dim, generator=self.gen) - 0.5) / cfg.dim
+            self.w_in = (torch.rand(V, cfg.dim, generator=self.gen) * 2 - 1) / cfg.dim
             self.w_out = torch.zeros(V, cfg.dim)
         self.keep = keep_probabilities(vocab.counts, cfg.sample)
         if cfg.negative:
@@ -310,7 +313,9 @@ class SkipGram:
                 if cfg.sample > 0:  # subsampling draws anew every epoch, as in word2vec
                     chunk = chunk[self.rng.random(len(chunk)) < self.keep[chunk]]
                 pairs = make_pairs(chunk, cfg.window, self.rng, cfg.dynamic_window)
-                pairs = torch.from_numpy(pairs[self.rng.permutation(len(pairs))])
+                if cfg.shuffle:
+                    pairs = pairs[self.rng.permutation(len(pairs))]
+                pairs = torch.from_numpy(pairs)
                 n_batches = math.ceil(len(pairs) / cfg.batch)
                 for bi in range(n_batches):
                     if token.paused:
