@@ -149,3 +149,15 @@ def load_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
     if p.is_dir():
         raise UserError(f"{p} is a folder but not a checkpoint (no config.json); give a vectors file")
     return read_word2vec(p)
+
+
+def read_positional_matrix(path: str | Path | None = None) -> tuple[np.ndarray, str]:
+    """The position vectors of a transformer checkpoint (None: the embedded default model): the learned
+    W_P (``wpe``, (T, d)) or the fixed sinusoidal table, with its kind ("learned" | "sinusoidal").
+    Feed it to :func:`engine.embeddings.analysis.positional_similarity` for the cosine matrix."""
+    from engine.checkpoint import load_checkpoint
+
+    model = load_checkpoint(path).model
+    if model.wpe is not None:
+        return model.wpe.weight.detach().float().cpu().numpy(), "learned"
+    return model.positions(0, model.cfg.context).detach().float().cpu().numpy(), "sinusoidal"

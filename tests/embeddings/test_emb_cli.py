@@ -127,3 +127,12 @@ def test_cli_bad_input(capsys, trained, tmp_path, small_corpus):
     assert "no word occurs" in run_error(capsys, "word2vec", "--corpus", small_corpus, "--min-count", "1000",
                                          "--out", str(tmp_path / "o.txt"))
     assert "not a checkpoint" in run_error(capsys, "neighbours", "--vectors", str(tmp_path), "a")
+
+
+def test_positional_matrix_of_a_checkpoint(tiny_checkpoint):
+    from engine.embeddings.analysis import positional_similarity
+    from engine.embeddings.io import read_positional_matrix
+
+    pos, kind = read_positional_matrix(tiny_checkpoint)
+    assert kind == "learned" and pos.shape == (32, 32)
+    assert positional_similarity(pos).shape == (32, 32)
