@@ -49,14 +49,16 @@ def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
                 bar.n = int(event.fraction * 1000)
                 bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", words_s=f"{event.words_per_s:,.0f}")
             elif isinstance(event, EpochEnd):
-                bar.write(f"epoch {event.epoch}: loss {event.loss:.4f} ({event.pairs:,} pairs)", file=sys.stderr)
+                bar.write(f"epoch {event.epoch}: loss {event.loss:.4f} (frozen-vector loss {event.eval_loss:.4f}, "
+                          f"{event.pairs:,} pairs)", file=sys.stderr)
             elif isinstance(event, Finished):
                 summary = event.summary
     finally:
         bar.close()
     write_word2vec(model.vectors(f"skip-gram on {args.corpus}"), out)
     return {"vocab": summary["vocab"], "tokens": summary["tokens"], "seconds": summary["seconds"],
-            "loss_per_epoch": summary["loss_per_epoch"], "pairs_per_epoch": summary["pairs_per_epoch"],
+            "loss_per_epoch": summary["loss_per_epoch"], "eval_loss_per_epoch": summary["eval_loss_per_epoch"],
+            "pairs_per_epoch": summary["pairs_per_epoch"],
             "objective": "full softmax" if cfg.negative == 0 else f"negative sampling (K={cfg.negative})",
             "out": str(out)}
 

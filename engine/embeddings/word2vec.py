@@ -39,7 +39,11 @@ Reported loss: ``loss_per_epoch[e]`` is the mean, over every (centre, context) p
 loss the update minimised for that pair, evaluated just before the update: -log p(o|c) for the full
 softmax (so with a fixed window and no subsampling it is J(theta) times T / number of pairs), and the
 negative-sampling loss otherwise. It is a per-epoch mean, never a running total across epochs (gensim's
-``get_latest_training_loss`` is cumulative and loses precision in float32; users often misread it).
+``get_latest_training_loss`` is cumulative and loses precision in float32, and gensim leaves out pairs
+whose score is beyond +-6; users often misread it). Because each pair is scored just before its own
+update, this "online" loss can rise in the last epochs (see :meth:`SkipGram.eval_loss`), so
+``eval_loss_per_epoch`` also gives the loss of the frozen vectors at each epoch's end on a fixed sample
+of pairs (and fixed negatives).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from engine.tasks import CancelToken
 MAX_SOFTMAX_VOCAB = 20_000  # the full softmax costs V * d per pair; above this use negative sampling
 CHUNK_TOKENS = 100_000  # pairs are built per chunk of this many (kept) tokens
 NEG_TABLE_SIZE = 1 << 22  # slots of the negative-sampling table
+EVAL_PAIRS = 100_000  # size of the fixed sample the frozen-vector loss is measured on
 
 
 @dataclass
@@ -120,9 +125,10 @@ class Progress:
 @dataclass
 class EpochEnd:
     epoch: int
-    loss: float  # mean loss per pair over the epoch
+    loss: float  # mean loss per pair over the epoch, each taken just before its update ("online")
     pairs: int
     seconds: float
+    eval_loss: float  # mean loss per pair on the fixed evaluation sample, vectors frozen at epoch end
 
 
 @dataclass
@@ -233,6 +239,8 @@ class SkipGram:
         self.epoch = 0
         self.loss_per_epoch: list[float] = []
         self.pairs_per_epoch: list[int] = []
+        self.eval_loss_per_epoch: list[float] = []
+        self._eval_sample(np.random.default_rng(cfg.seed + 1))
         self.train_seconds = 0.0
 
     # -- the two updates -------------------------------------------------------------------
@@ -280,6 +288,44 @@ class SkipGram:
         self.w_out.add_(g.T @ v)  # dense: every output vector appears in the softmax's denominator
         self.w_in.index_add_(0, centre, grad_v)
         return float(loss)
+
+    # -- a loss that only the vectors move -----------------------------------------------------
+
+    def _eval_sample(self, rng: np.random.Generator) -> None:
+        """A fixed sample of pairs (drawn like training pairs) and, for negative sampling, fixed negatives."""
+        cfg = self.cfg
+        ids = self.ids[:CHUNK_TOKENS * 4]
+        if cfg.sample > 0:
+            ids = ids[rng.random(len(ids)) < self.keep[ids]]
+        pairs = make_pairs(ids, cfg.window, rng, cfg.dynamic_window)
+        limit = EVAL_PAIRS if cfg.negative else EVAL_PAIRS // 10  # the softmax costs V per pair
+        if len(pairs) > limit:
+            pairs = pairs[np.sort(rng.choice(len(pairs), limit, replace=False))]
+        self.eval_pairs = torch.from_numpy(pairs)
+        if cfg.negative:
+            slots = torch.from_numpy(rng.integers(NEG_TABLE_SIZE, size=(len(pairs), cfg.negative)))
+            self.eval_negs = self.neg_table[slots]
+
+    @torch.no_grad()
+    def eval_loss(self, block: int = 4096) -> float:
+        """Mean loss per pair on the fixed sample with the current vectors, no update.
+
+        The epoch loss is "online": each pair is scored just before its own update, so at a high
+        learning rate it also rewards tracking the recent text (a scene's names recur), and it can rise
+        in the last epochs while the vectors keep improving. This one moves only when the vectors do."""
+        total = 0.0
+        pairs = self.eval_pairs
+        for s in range(0, len(pairs), block):
+            c, o = pairs[s:s + block, 0], pairs[s:s + block, 1]
+            v = self.w_in[c]
+            if self.cfg.negative:
+                negs = self.eval_negs[s:s + block]
+                sn = torch.einsum("bd,bkd->bk", v, self.w_out[negs])
+                sp = (v * self.w_out[o]).sum(1)
+                total -= float(F.logsigmoid(sp).sum() + (F.logsigmoid(-sn) * (negs != o.unsqueeze(1))).sum())
+            else:
+                total -= float(torch.log_softmax(v @ self.w_out.T, 1).gather(1, o.unsqueeze(1)).sum())
+        return total / max(len(pairs), 1)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -348,7 +394,9 @@ class SkipGram:
             self.loss_per_epoch.append(loss_sum / max(pairs_done, 1))
             self.pairs_per_epoch.append(pairs_done)
             self.epoch = epoch + 1
-            yield EpochEnd(epoch + 1, self.loss_per_epoch[-1], pairs_done, time.perf_counter() - t_epoch)
+            self.eval_loss_per_epoch.append(self.eval_loss())
+            yield EpochEnd(epoch + 1, self.loss_per_epoch[-1], pairs_done, time.perf_counter() - t_epoch,
+                           self.eval_loss_per_epoch[-1])
             if not cfg.snapshot_every:
                 yield self.snapshot()
         self.train_seconds += time.perf_counter() - t_start
@@ -359,6 +407,7 @@ class SkipGram:
     def summary(self) -> dict[str, Any]:
         return {"vocab": len(self.vocab), "tokens": int(len(self.ids)), "epochs": self.epoch,
                 "seconds": self.train_seconds, "loss_per_epoch": list(self.loss_per_epoch),
+                "eval_loss_per_epoch": list(self.eval_loss_per_epoch),
                 "pairs_per_epoch": list(self.pairs_per_epoch), "config": asdict(self.cfg)}
 
     def vectors(self, source: str = "skip-gram") -> Vectors:

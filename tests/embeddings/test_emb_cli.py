@@ -37,7 +37,7 @@ def test_word2vec_json_and_file(capsys, small_corpus, tmp_path):
                    "--min-count", "2", "--negative", "3", "--seed", "1", "--out", str(out))
     for key in ("vocab", "seconds", "loss_per_epoch"):
         assert key in res
-    assert len(res["loss_per_epoch"]) == 3 and res["seconds"] > 0
+    assert len(res["loss_per_epoch"]) == 3 == len(res["eval_loss_per_epoch"]) and res["seconds"] > 0
     vec = read_word2vec(out)
     assert len(vec) == res["vocab"] and vec.dim == 8 and "question" in vec
     soft = run_json(capsys, "word2vec", "--corpus", small_corpus, "--dim", "8", "--epochs", "2", "--min-count",

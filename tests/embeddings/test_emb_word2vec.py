@@ -60,6 +60,7 @@ def test_full_softmax_first_epoch_loss_is_the_objective_per_pair():
     # one batch holds all 4 pairs, so the epoch loss is the loss before any update: J * T / pairs
     assert model.pairs_per_epoch == [4]
     assert model.loss_per_epoch[0] == pytest.approx(hand_objective() * 3 / 4, rel=1e-6)
+    assert model.eval_loss_per_epoch[0] == pytest.approx(hand_objective() * 3 / 4, rel=1e-6)  # lr ~ 0
     assert isinstance(events[-1], Finished) and events[-1].summary["loss_per_epoch"] == model.loss_per_epoch
 
 
@@ -76,6 +77,8 @@ def test_full_softmax_training_decreases_the_objective():
     after = skipgram_objective(model.w_in.numpy(), model.w_out.numpy(), ids, 2)
     losses = model.loss_per_epoch
     assert len(losses) == 8 and losses[-1] < losses[0]
+    evals = model.eval_loss_per_epoch
+    assert all(b < a for a, b in zip(evals, evals[1:], strict=False))
     assert after < before - 0.1
     # with a fixed window and no subsampling, loss per pair relates to J exactly: J = loss * pairs / T
     assert before == pytest.approx(math.log(6) * model.pairs_per_epoch[0] / len(ids), rel=1e-6)
