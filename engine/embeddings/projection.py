@@ -236,3 +236,10 @@ def write_csv(path: str | Path, words: list[str], coords: np.ndarray,
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def training_frames(snapshots: list[np.ndarray], dims: int = 2, scale: bool = True) -> list[np.ndarray]:
+    """Layouts for the animation of an embedding space forming: PCA of each skip-gram snapshot (the
+    ``vectors`` of :class:`engine.embeddings.word2vec.Snapshot`, same words in every one), each aligned
+    by Procrustes to the frame before, so between frames a point moves only as its neighbourhood does."""
+    return align_sequence([pca(s, dims) for s in snapshots], scale)

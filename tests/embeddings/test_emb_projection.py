@@ -16,6 +16,7 @@ from engine.embeddings.projection import (
     procrustes_align,
     project,
     run_projection,
+    training_frames,
     write_csv,
 )
 from engine.errors import UserError
@@ -98,3 +99,19 @@ def test_csv_export(tmp_path):
     assert rows == [["word", "x", "y", "d"], ["a", "1", "2", "0.1"], ["b,c", "3", "4.5", "0.2"]]
     with pytest.raises(UserError, match="does not exist"):
         write_csv(tmp_path / "no" / "c.csv", ["a"], np.zeros((1, 2)))
+
+
+def test_training_frames_from_skipgram_snapshots():
+    from engine.embeddings.word2vec import SkipGram, Snapshot, Word2VecConfig, prepare
+
+    text = " ".join(f"w{i % 7} w{(i * 3) % 11}" for i in range(3000))
+    cfg = Word2VecConfig(dim=8, window=2, epochs=2, min_count=1, sample=0, batch=64, snapshot_every=20)
+    vocab, ids = prepare(text, cfg)
+    snaps = [e.vectors for e in SkipGram(vocab, ids, cfg).run() if isinstance(e, Snapshot)]
+    assert len(snaps) >= 3
+    frames = training_frames(snaps)
+    raw = [pca(s, 2) for s in snaps]
+    assert all(f.shape == (len(vocab), 2) for f in frames)
+    moved_aligned = sum(displacement(a, b) for a, b in zip(frames[1:], frames[2:], strict=False))
+    moved_raw = sum(displacement(a, b) for a, b in zip(raw[1:], raw[2:], strict=False))
+    assert moved_aligned <= moved_raw + 1e-6
