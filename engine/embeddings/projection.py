@@ -126,7 +126,10 @@ def project(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None
 
 
 def _tsne(x: np.ndarray, cfg: ProjectionConfig, token: CancelToken, t0: float) -> Iterator[ProjectionEvent]:
-    from openTSNE import TSNE  # optional at import time: only t-SNE needs it
+    try:
+        from openTSNE import TSNE  # optional at import time: only t-SNE needs it
+    except ImportError:
+        raise UserError("t-SNE needs the openTSNE package (pip install openTSNE); PCA works without it") from None
 
     # FFT interpolation is for 1-2 dimensions; Barnes-Hut handles 3
     method = "fft" if cfg.dims <= 2 else "bh"
