@@ -1,0 +1,198 @@
+"""``txe`` subcommands for word embeddings: word2vec, neighbours, analogy, evaluate-embeddings,
+project-embeddings (see engine.cli for the JSON / exit-code contract)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.clikit import common_parent, progress
+from engine.errors import UserError
+
+
+def _vectors_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vectors", required=True,
+                   help="word2vec/GloVe text file, or a transformer checkpoint folder")
+    p.add_argument("--matrix", choices=["embedding", "unembedding"], default="embedding",
+                   help="for a checkpoint: token embedding W_E or unembedding W_U")
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from engine.embeddings.io import load_vectors
+
+    return load_vectors(args.vectors, args.matrix)
+
+
+def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.corpus import load_corpus
+    from engine.embeddings.io import write_word2vec
+    from engine.embeddings.word2vec import EpochEnd, Finished, Progress, SkipGram, Word2VecConfig, prepare
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name for the vectors")
+    if not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    cfg = Word2VecConfig(dim=args.dim, window=args.window, epochs=args.epochs, min_count=args.min_count,
+                         negative=args.negative, sample=args.sample, lr=args.lr, batch=args.batch,
+                         seed=args.seed, max_vocab=args.max_vocab)
+    cfg.validate()
+    vocab, ids = prepare(load_corpus(args.corpus).text, cfg)
+    model = SkipGram(vocab, ids, cfg)
+    bar = progress(total=1000, desc="word2vec")
+    summary: dict[str, Any] = {}
+    try:
+        for event in model.run():
+            if isinstance(event, Progress):
+                bar.n = int(event.fraction * 1000)
+                bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", words_s=f"{event.words_per_s:,.0f}")
+            elif isinstance(event, EpochEnd):
+                bar.write(f"epoch {event.epoch}: loss {event.loss:.4f} (frozen-vector loss {event.eval_loss:.4f}, "
+                          f"{event.pairs:,} pairs)", file=sys.stderr)
+            elif isinstance(event, Finished):
+                summary = event.summary
+    finally:
+        bar.close()
+    write_word2vec(model.vectors(f"skip-gram on {args.corpus}"), out)
+    return {"vocab": summary["vocab"], "tokens": summary["tokens"], "seconds": summary["seconds"],
+            "loss_per_epoch": summary["loss_per_epoch"], "eval_loss_per_epoch": summary["eval_loss_per_epoch"],
+            "pairs_per_epoch": summary["pairs_per_epoch"],
+            "objective": "full softmax" if cfg.negative == 0 else f"negative sampling (K={cfg.negative})",
+            "out": str(out)}
+
+
+def cmd_neighbours(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.embeddings.analysis import neighbours
+
+    if args.k < 1:
+        raise UserError("-k must be at least 1")
+    vec = _load(args)
+    return {"word": args.word, "neighbours": [[w, s] for w, s in neighbours(vec, args.word, args.k)]}
+
+
+def cmd_analogy(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.embeddings.analysis import analogy
+
+    if args.k < 1:
+        raise UserError("-k must be at least 1")
+    vec = _load(args)
+    res = analogy(vec, args.a, args.b, args.c, k=args.k, method=args.method, expected=args.expect)
+    out: dict[str, Any] = {"query": f"{args.a} - {args.b} + {args.c}", "method": args.method,
+                           "answers": [[w, s] for w, s in res.answers]}
+    if args.expect is not None:
+        out["expected"] = args.expect
+        out["expected_rank"] = res.expected_rank
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.embeddings.analysis import (
+        evaluate_analogies,
+        evaluate_similarity,
+        read_analogy_file,
+        read_similarity_file,
+    )
+
+    if not args.similarity and not args.analogies:
+        raise UserError("give --similarity FILE and/or --analogies FILE")
+    # read the test files before the (possibly large) vectors, so a typo fails fast
+    pairs = read_similarity_file(args.similarity) if args.similarity else None
+    sections = read_analogy_file(args.analogies) if args.analogies else None
+    vec = _load(args)
+    out: dict[str, Any] = {"vectors": str(args.vectors), "vocab": len(vec), "dim": vec.dim,
+                           "spearman": None, "analogy_accuracy": None, "analogy_coverage": None}
+    if pairs is not None:
+        out.update(evaluate_similarity(vec, pairs))
+    if sections is not None:
+        res = evaluate_analogies(vec, sections, method=args.method, restrict_vocab=args.restrict_vocab)
+        out.update(res)
+        out["analogy_method"] = args.method
+    return out
+
+
+def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.embeddings.analysis import projection_neighbours_disagreement
+    from engine.embeddings.projection import ProjectionConfig, ProjectionDone, ProjectionProgress, project, write_csv
+
+    out = Path(args.out)
+    if out.is_dir() or not out.parent.exists():
+        raise UserError(f"--out {out}: give a file name in an existing folder")
+    vec = _load(args)
+    if args.limit:
+        vec = vec.subset(args.limit)
+    cfg = ProjectionConfig(method=args.method, dims=args.dims, seed=args.seed, perplexity=args.perplexity,
+                           iterations=args.iterations, early_iterations=min(250, args.iterations))
+    bar = progress(total=cfg.iterations if cfg.method == "tsne" else 1, desc=cfg.method)
+    done: ProjectionDone | None = None
+    try:
+        for event in project(vec.matrix, cfg):
+            if isinstance(event, ProjectionProgress):
+                bar.n = event.iteration
+                bar.refresh()
+            elif isinstance(event, ProjectionDone):
+                done = event
+    finally:
+        bar.close()
+    assert done is not None
+    dis = projection_neighbours_disagreement(vec.matrix, done.coords, k=args.k)["disagreement"]
+    write_csv(args.out, vec.words, done.coords, {"neighbour_disagreement": dis.round(4)})
+    return {"points": len(vec), "method": cfg.method, "dims": cfg.dims, "seconds": done.seconds,
+            "mean_neighbour_disagreement": float(dis.mean()), "out": str(args.out)}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("word2vec", parents=[common_parent()], help="train skip-gram word vectors")
+    p.add_argument("--corpus", default="shakespeare", help="'shakespeare' or a UTF-8 text file")
+    p.add_argument("--dim", type=int, default=100, help="vector dimension d")
+    p.add_argument("--window", type=int, default=5, help="window c (Eq. 11.3)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--negative", type=int, default=5, help="negative samples K; 0 = full softmax (Eq. 11.4)")
+    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold (0 = off)")
+    p.add_argument("--lr", type=float, default=0.025)
+    p.add_argument("--batch", type=int, default=1024, help="pairs per vectorised update")
+    p.add_argument("--max-vocab", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, help="vectors file (word2vec text format)")
+    p.set_defaults(func=cmd_word2vec)
+
+    p = sub.add_parser("neighbours", parents=[common_parent()], help="nearest words by cosine")
+    _vectors_args(p)
+    p.add_argument("word")
+    p.add_argument("-k", type=int, default=10)
+    p.set_defaults(func=cmd_neighbours)
+
+    p = sub.add_parser("analogy", parents=[common_parent()], help="answers to A - B + C")
+    _vectors_args(p)
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("c")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd or 3CosMul")
+    p.add_argument("--expect", default=None, help="report the rank of this expected answer")
+    p.set_defaults(func=cmd_analogy)
+
+    p = sub.add_parser("evaluate-embeddings", parents=[common_parent()],
+                       help="word-similarity Spearman and analogy accuracy/coverage")
+    _vectors_args(p)
+    p.add_argument("--similarity", help="word pairs with human scores (wordsim353 / simlex999 style)")
+    p.add_argument("--analogies", help="analogy questions (questions-words.txt style)")
+    p.add_argument("--method", choices=["add", "mul"], default="add")
+    p.add_argument("--restrict-vocab", type=int, default=300_000,
+                   help="answer analogies from the most frequent N words (gensim's default)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("project-embeddings", parents=[common_parent()],
+                       help="2D/3D projection (PCA or t-SNE) to CSV")
+    _vectors_args(p)
+    p.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    p.add_argument("--dims", type=int, choices=[2, 3], default=2)
+    p.add_argument("--limit", type=int, default=0, help="only the first N words (0 = all)")
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--iterations", type=int, default=750)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-k", type=int, default=10, help="neighbours compared for the disagreement column")
+    p.add_argument("--out", required=True, help="CSV file: word,x,y[,z],neighbour_disagreement")
+    p.set_defaults(func=cmd_project)
