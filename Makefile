@@ -22,8 +22,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check engine app tests bench
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
 	$(PY) -m bench.train_throughput
 	$(PY) -m bench.train_quality
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.gui_responsiveness
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.attention_redraw
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.cold_start
+	$(PY) -m bench.word2vec_peer
+	$(PY) -m bench.projection_10k
+	$(PY) -m bench.rl_strength --game tictactoe
 
 clean:
 	rm -rf $(VENV)
