@@ -32,3 +32,12 @@ def five():
             if p.dim() > 1:
                 p.mul_(40.0)
     return model, tok
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Decoding runs one position at a time: a second thread only adds sync cost (4x slower on a busy CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
