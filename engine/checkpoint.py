@@ -100,7 +100,11 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, *, extra
         config = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(),
                   "tokenizer": tokenizer.kind, **(extra or {})}
         _write_json(tmp / "config.json", config)  # written last: its presence marks a complete copy
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is an ordinary folder
         for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         old = dest.parent / f".{dest.name}.old"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                 bar.update(1)
                 bar.set_postfix(loss=f"{event.loss:.3f}", tok_s=f"{event.tokens_per_s:,.0f}")
             elif isinstance(event, Evaluation):
-                bar.write(f"step {event.step}: train {event.train_loss:.4f}  val {event.val_loss:.4f}")
+                bar.write(f"step {event.step}: train {event.train_loss:.4f}  val {event.val_loss:.4f}", file=sys.stderr)
             elif isinstance(event, Saved):
                 bar.set_description(f"train (saved at {event.step})")
             elif isinstance(event, Finished):

@@ -42,7 +42,7 @@ class ModelConfig:
     activation: str = "gelu"  # "gelu" | "relu" (Eq. 11.16)
     tied: bool = True  # unembedding = embedding transposed
     dropout: float = 0.0
-    bias: bool = True
+    bias: bool = False  # biases in the linear maps; the lecture's Eq. 11.10-11.16 have none
 
     def __post_init__(self) -> None:
         if self.m == 0:
@@ -204,9 +204,9 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.post_ln = cfg.norm == "post"
-        self.ln_1 = nn.LayerNorm(cfg.d, bias=cfg.bias)  # gamma_1, beta_1 (Eq. 11.18-11.20)
+        self.ln_1 = nn.LayerNorm(cfg.d)  # gamma_1, beta_1 (Eq. 11.18-11.20)
         self.attn = SelfAttention(cfg)
-        self.ln_2 = nn.LayerNorm(cfg.d, bias=cfg.bias)  # gamma_2, beta_2
+        self.ln_2 = nn.LayerNorm(cfg.d)  # gamma_2, beta_2
         self.ffn = FeedForward(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -232,7 +232,7 @@ class GPT(nn.Module):
             self.register_buffer("pe", sinusoidal_positions(cfg.context, cfg.d), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.L))
-        self.ln_f = nn.LayerNorm(cfg.d, bias=cfg.bias) if cfg.norm == "pre" else nn.Identity()
+        self.ln_f = nn.LayerNorm(cfg.d) if cfg.norm == "pre" else nn.Identity()
         self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)  # unembedding (V, d)
         if cfg.tied:
             self.lm_head.weight = self.wte.weight

@@ -21,6 +21,12 @@ def make(**kw) -> GPT:
     return GPT(ModelConfig(vocab_size=50, context=24, d=32, H=4, L=3, **kw)).eval()
 
 
+def test_linear_maps_have_no_bias_by_default_as_in_the_lecture():
+    model = make()
+    assert model.blocks[0].attn.W_qkv.bias is None and model.blocks[0].ffn.W_1.bias is None
+    assert model.blocks[0].ln_1.bias is not None  # LayerNorm keeps beta (Eq. 11.18)
+
+
 @pytest.mark.parametrize("kw", CONFIGS)
 def test_probed_and_fused_paths_agree(kw):
     model = make(**kw)
@@ -40,7 +46,7 @@ def test_probed_and_fused_paths_agree(kw):
 
 def test_attention_is_eq_11_13_and_11_14():
     """Recompute layer 0 of a post-LN model by hand from its weights and compare."""
-    model = make(norm="post", positional="learned", activation="relu", tied=True)
+    model = make(norm="post", positional="learned", activation="relu", tied=True, bias=True)
     x_ids = torch.randint(0, 50, (1, 10))
     _, _, trace = model(x_ids, probe=Probe(qkv=True, residual=True))
     blk = model.blocks[0]

@@ -1,0 +1,35 @@
+"""What the app is looking at: the model (loaded or being trained) and the corpus.
+
+The model object is only ever used inside the engine thread (the bridge's functions read these fields
+when they run there); the GUI thread reads the plain descriptive fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.model import GPT
+from engine.tokenizers import Tokenizer
+
+
+@dataclass
+class Session:
+    model: GPT | None = None
+    tokenizer: Tokenizer | None = None
+    checkpoint: Path | None = None  # where it was loaded from (None while training an unsaved run)
+    corpus: str = "shakespeare"
+    config: dict[str, Any] = field(default_factory=dict)
+    trainer: Any = None  # engine.training.Trainer while a run is active
+    vocab_cache: dict[int, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.model is None:
+            return "no model"
+        c = self.model.cfg
+        where = str(self.checkpoint) if self.checkpoint else "(training, unsaved)"
+        tok = self.tokenizer.kind if self.tokenizer else "?"
+        return (f"<b>Model</b><br>{where}<br>L={c.L} layers, H={c.H} heads, d={c.d}, d_k={c.d_k}, m={c.m}<br>"
+                f"context T={c.context}, {c.positional} positions, {c.norm}-LN, {c.activation}<br>"
+                f"{tok} tokenizer, V={c.vocab_size}<br>{self.model.num_parameters():,} parameters"
+                f"<br>step {self.config.get('step', 0)}<br><br><b>Corpus</b><br>{self.corpus}")

@@ -1,0 +1,119 @@
+"""The Next-token view: p(x_{t+1} | prompt) as bars (top 20, the rest summed) and the prompt's
+per-token surprisal strip with the sentence log-probability (seed 000: p(x_1..x_T) = prod_t p(x_t | ...)).
+Click a token of the strip to see the distribution the model had just before it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from app.colors import colormap
+from app.views.attention import shown_token
+
+TOP = 20
+
+
+class NextTokenView(QWidget):
+    analyseRequested = Signal(str, int)  # prompt, position (-1: after the whole prompt)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompt = QLineEdit("To be, or not to be: that is the qu")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.bars = pg.PlotWidget(background="w")
+        self.bars.setLabel("bottom", "probability")
+        self.bars.getAxis("bottom").enableAutoSIPrefix(False)
+        self.bars.invertY(True)
+        self.bars.setMouseEnabled(x=False, y=False)
+        self.bar_item = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#4c72b0")
+        self.bars.addItem(self.bar_item)
+        self.strip = pg.PlotWidget(background="w")
+        self.strip.setMaximumHeight(150)
+        self.strip.setLabel("left", "surprisal (bits)")
+        self.strip.setMouseEnabled(x=True, y=False)
+        self.strip_bars = pg.BarGraphItem(x=[], height=[], width=0.85, brushes=[])
+        self.strip_bars.setOpts(name="surprisal")
+        self.strip.addItem(self.strip_bars)
+        self.strip.scene().sigMouseClicked.connect(self._strip_clicked)
+        self.strip_labels: list[pg.TextItem] = []
+        self.position = -1
+        self.tokens: list[str] = []
+        self.top_tokens: list[str] = []
+        lay = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("prompt"))
+        row.addWidget(self.prompt, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.bars, 1)
+        lay.addWidget(self.strip)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(150)
+        self._debounce.timeout.connect(self.request)
+        self.prompt.textChanged.connect(lambda _: self._reset_position())
+
+    def _reset_position(self) -> None:
+        self.position = -1
+        self._debounce.start()
+
+    def request(self) -> None:
+        if self.prompt.text():
+            self.analyseRequested.emit(self.prompt.text(), self.position)
+
+    def _strip_clicked(self, ev) -> None:
+        if not self.tokens:
+            return
+        x = self.strip.getPlotItem().vb.mapSceneToView(ev.scenePos()).x()
+        k = int(round(x))
+        if 0 <= k < len(self.tokens):
+            self.position = k
+            self.request()
+
+    def show_result(self, result: dict) -> None:
+        """result: {"top": [(tok, p)], "rest": p, "actual": tok|None, "tokens", "probs", "logprob", "position"}"""
+        top = result["top"]
+        labels = [shown_token(t) for t, _ in top] + ["(rest)"]
+        probs = [p for _, p in top] + [result["rest"]]
+        brushes = ["#dd8452" if result.get("actual") == t else "#4c72b0" for t, _ in top] + ["#bbbbbb"]
+        self.top_tokens = labels
+        self.bar_item.setOpts(x0=np.zeros(len(probs)), y=np.arange(len(probs)), width=probs, brushes=brushes)
+        ax = self.bars.getAxis("left")
+        ax.setTicks([[(i, f"{lab!r}"[1:-1] if lab != "(rest)" else lab) for i, lab in enumerate(labels)]])
+        ax.setStyle(tickFont=QFont("monospace", 9))
+        self.bars.setXRange(0, max(probs) * 1.05 if probs else 1)
+        self.bars.setYRange(-0.5, len(probs) - 0.5)
+        # surprisal strip
+        self.tokens = result["tokens"]
+        bits = np.array([-math.log2(max(p, 1e-300)) for p in result["probs"]])
+        cmap = colormap()
+        hi = max(8.0, float(bits.max()) if len(bits) else 1.0)
+        brushes = [pg.mkBrush(cmap.map(min(b / hi, 1.0), mode="qcolor")) for b in bits]
+        if 0 <= result["position"] < len(brushes):
+            brushes[result["position"]] = pg.mkBrush("#d62728")
+        self.strip_bars.setOpts(x=np.arange(len(bits)), height=bits, brushes=brushes)
+        for item in self.strip_labels:
+            self.strip.removeItem(item)
+        self.strip_labels = []
+        for k, tok in enumerate(self.tokens[:400]):
+            t = pg.TextItem(shown_token(tok), anchor=(0.5, 0), color="#222")
+            t.setFont(QFont("monospace", 8))
+            t.setPos(k, 0)
+            self.strip.addItem(t)
+            self.strip_labels.append(t)
+        self.strip.getPlotItem().vb.setRange(QRectF(-0.6, -1.5, min(len(bits), 80) + 0.2, hi + 1.5), padding=0)
+        n = len(result["probs"])
+        where = ("after the whole prompt" if result["position"] < 0 else
+                 f"before token {result['position']} ({shown_token(self.tokens[result['position']])!r}, "
+                 f"which had p = {result['probs'][result['position']]:.4f})")
+        self.summary.setText(
+            f"Next token {where}.   Sentence: log p(x_1..x_{n}) = {result['logprob']:.3f} nats "
+            f"= {result['logprob'] / math.log(2):.2f} bits; perplexity {math.exp(-result['logprob'] / max(n, 1)):.2f}. "
+            "Click a token below to see the distribution before it.")
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft)

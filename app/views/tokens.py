@@ -1,0 +1,176 @@
+"""The Token view: the text coloured by token (ids on hover), and the vocabulary with frequencies.
+
+Switching the tokenizer (the model's own, or char / word / BPE trained on the corpus) shows how the
+same text splits."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.colors import TOKEN_BACKGROUNDS
+from engine.tokenstats import Split, Vocabulary
+
+MAX_SHOWN = 5000  # tokens coloured at once; the rest is summarised
+
+
+class VocabModel(QAbstractTableModel):
+    HEADERS = ["id", "token", "count"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vocab = Vocabulary([], np.zeros(0, dtype=np.int64))
+
+    def set_vocab(self, vocab: Vocabulary) -> None:
+        self.beginResetModel()
+        self.vocab = vocab
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
+        return len(self.vocab.tokens)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
+        return 3
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
+            return None
+        i = index.row()
+        if index.column() == 0:
+            return i
+        if index.column() == 1:
+            tok = self.vocab.tokens[i]
+            if role == Qt.ItemDataRole.UserRole:
+                return tok
+            return "\u2423 (space)" if tok == " " else repr(tok)[1:-1]
+        return int(self.vocab.counts[i])
+
+
+class TokenText(QTextBrowser):
+    """Text with one background colour per token; hovering shows the token's id and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMouseTracking(True)
+        self.split: Split | None = None
+        self.starts: np.ndarray = np.zeros(0)
+        self.plain = ""
+
+    def show_split(self, text: str, split: Split) -> None:
+        self.split, self.plain = split, text
+        parts = []
+        for n, ((s, e), tid) in enumerate(zip(split.offsets[:MAX_SHOWN], split.ids[:MAX_SHOWN], strict=False)):
+            bg = "#ffb3b3" if tid == -1 else TOKEN_BACKGROUNDS[n % len(TOKEN_BACKGROUNDS)]
+            piece = html.escape(text[s:e]).replace("\n", "\u21b5<br>").replace(" ", "&nbsp;")
+            parts.append(f'<span style="background:{bg}">{piece}</span>')
+        more = f"<p><i>... {len(split.ids) - MAX_SHOWN} more tokens</i></p>" if len(split.ids) > MAX_SHOWN else ""
+        self.setHtml(f'<div style="font-family:monospace; font-size:12pt">{"".join(parts)}</div>{more}')
+        self.starts = np.array([s for s, _ in split.offsets[:MAX_SHOWN]])
+
+    def token_at_char(self, pos: int) -> int | None:
+        """Index of the token covering character ``pos`` of the displayed text."""
+        if self.split is None or not len(self.starts):
+            return None
+        # the rendered document shows each newline as two characters (arrow + line break)
+        shown = 0
+        for k, (s, e) in enumerate(self.split.offsets[:MAX_SHOWN]):
+            width = (e - s) + self.plain[s:e].count("\n")
+            if shown <= pos < shown + width:
+                return k
+            shown += width
+        return None
+
+    def mouseMoveEvent(self, ev) -> None:  # noqa: N802
+        super().mouseMoveEvent(ev)
+        cursor = self.cursorForPosition(ev.position().toPoint())
+        k = self.token_at_char(cursor.position())
+        if k is not None and self.split is not None:
+            tok = self.split.tokens[k]
+            QToolTip.showText(ev.globalPosition().toPoint(), f"token {k}: id {self.split.ids[k]}  {tok!r}", self)
+
+
+class TokensView(QWidget):
+    splitRequested = Signal(str, str)  # text, tokenizer ("model" | "char" | "word" | "bpe")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input = QPlainTextEdit("To be, or not to be: that is the question.\nHAMLET: Ay, so, God buy to you!")
+        self.input.setMaximumHeight(90)
+        self.kind = QComboBox()
+        self.kind.addItems(["model", "char", "word", "bpe"])
+        self.kind.setToolTip("the model's own tokenizer, or one trained on the corpus for comparison")
+        self.summary = QLabel()
+        self.text = TokenText()
+        self.model = VocabModel()
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(1)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("filter the vocabulary")
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.vocab_label = QLabel()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("tokenizer"))
+        top.addWidget(self.kind)
+        top.addWidget(self.summary, 1)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.input)
+        ll.addLayout(top)
+        ll.addWidget(self.text, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.vocab_label)
+        rl.addWidget(self.filter)
+        rl.addWidget(self.table, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([700, 320])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(150)
+        self._debounce.timeout.connect(self.request)
+        self.input.textChanged.connect(self._debounce.start)
+        self.kind.currentIndexChanged.connect(lambda _: self.request())
+
+    def request(self) -> None:
+        self.splitRequested.emit(self.input.toPlainText(), self.kind.currentText())
+
+    def show_split(self, text: str, split: Split, vocab: Vocabulary | None) -> None:
+        unk = f", {split.unknown} unknown" if split.unknown else ""
+        self.summary.setText(f"{len(split.ids)} tokens for {len(text)} characters ({split.kind}{unk})")
+        self.text.show_split(text, split)
+        if vocab is not None:
+            self.model.set_vocab(vocab)
+            self.vocab_label.setText(f"vocabulary: {len(vocab.tokens)} tokens ({split.kind}), counts in the corpus")

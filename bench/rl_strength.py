@@ -1,0 +1,92 @@
+"""Strength benchmark of the trained agents: train within the budget, then evaluate with ``txe rl eval``.
+
+    python -m bench.rl_strength --game tictactoe   # Q-learning, <= 60 s, 1,000 games vs perfect/random
+    python -m bench.rl_strength --game connect4 --minutes 30  # self-play + search, vs mcts:200 and mcts:1000
+    python -m bench.rl_strength --game backgammon --minutes 120  # TD(lambda), 2,000 games vs pubeval
+
+``--agent PATH`` skips training and evaluates a saved agent; ``--copy-to`` copies the trained agent
+(e.g. into assets/agents/). Prints one JSON object with the machine, the training summary and the
+evaluations. Uses one thread (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from engine.rl.cli import cmd_eval  # noqa: E402
+from engine.rl.train import train  # noqa: E402
+
+PLAN = {
+    "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000,
+                  "opponents": [("perfect", 1000), ("random", 1000)]},
+    "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 100), ("mcts:1000", 100)]},
+    "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)]},
+}
+
+
+def machine() -> dict[str, object]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--game", required=True, choices=sorted(PLAN))
+    ap.add_argument("--minutes", type=float, help="training budget (default: the issue's budget)")
+    ap.add_argument("--games", type=int, help="training games instead of a time budget")
+    ap.add_argument("--out", default=None, help="training folder (default: runs/rl-<game>)")
+    ap.add_argument("--agent", help="evaluate this saved agent instead of training")
+    ap.add_argument("--eval-games", type=int, help="games per opponent (default: the issue's numbers)")
+    ap.add_argument("--copy-to", help="copy the trained agent file here (e.g. assets/agents/)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    plan = PLAN[args.game]
+    result: dict[str, object] = {"game": args.game, "machine": machine()}
+    agent = args.agent
+    if agent is None:
+        out = Path(args.out or f"runs/rl-{args.game}")
+        minutes = args.minutes if args.minutes is not None or args.games else plan["minutes"]
+        games = args.games or (plan.get("games") if args.minutes is None else None)  # whichever ends first
+        summary = {}
+        for stats in train(args.game, plan["algo"], games=games, minutes=minutes, out=out,
+                           seed=args.seed):
+            if stats["kind"] == "eval":
+                print(json.dumps(stats), file=sys.stderr)
+            summary = stats
+        result["training"] = {k: summary[k] for k in ("algo", "games", "elapsed_s", "games_per_s", "hparams")}
+        agent = summary["agent"]
+        if args.copy_to:
+            shutil.copyfile(agent, args.copy_to)
+    result["agent"] = agent
+    evals = []
+    for opponent, n in plan["opponents"]:
+        ns = argparse.Namespace(game=args.game, a=agent, b=opponent, games=args.eval_games or n,
+                                seed=args.seed)
+        evals.append(cmd_eval(ns))
+        print(json.dumps(evals[-1]), file=sys.stderr)
+    result["eval"] = evals
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""What every agent offers the arena, the trainers and a view, plus saving and loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import UserError
+from engine.rl.game import State
+
+FORMAT_VERSION = 1
+
+
+class Agent:
+    """Chooses moves. ``action_values`` and ``win_probability`` are what a view can display."""
+
+    name = "agent"
+    games: tuple[str, ...] = ()  # empty: any game
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = random.Random(seed)
+
+    def seed(self, seed: int) -> None:
+        self.rng.seed(seed)
+
+    def step(self, state: State) -> int:
+        raise NotImplementedError
+
+    def action_values(self, state: State) -> dict[int, float]:
+        """Value of each legal action for the player to move, in [-1, 1] where meaningful ({} if not)."""
+        return {}
+
+    def win_probability(self, state: State) -> float | None:
+        """Probability that the player to move wins, for agents with a value estimate."""
+        return None
+
+    def describe(self) -> str:
+        return self.name
+
+    def _argmax(self, values: dict[int, float]) -> int:
+        best = max(values.values())
+        return self.rng.choice([a for a, v in values.items() if v >= best - 1e-9])
+
+
+class RandomAgent(Agent):
+    name = "random"
+
+    def step(self, state: State) -> int:
+        return self.rng.choice(state.legal_actions())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and os.replace, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; agents are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_json_agent(path: Path, header: dict[str, Any], payload: dict[str, Any]) -> None:
+    atomic_write_bytes(path, json.dumps({"format": "txe-agent", "version": FORMAT_VERSION, **header,
+                                         **payload}).encode())
+
+
+def save_tensor_agent(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    from safetensors.numpy import save
+
+    meta = {"format": "txe-agent", "version": str(FORMAT_VERSION), "header": json.dumps(header)}
+    data = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}, metadata=meta)
+    atomic_write_bytes(path, data)
+
+
+def read_agent_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | dict[str, np.ndarray]]:
+    """(header, payload) of a saved agent; any damage becomes a UserError."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("agent.safetensors", "agent.json"):
+            if (path / name).exists():
+                path = path / name
+                break
+        else:
+            raise UserError(f"No saved agent (agent.json or agent.safetensors) in {path}.")
+    if not path.exists():
+        raise UserError(f"Agent file {path} does not exist.")
+    raw = path.read_bytes()
+    if raw[:1] == b"{":
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"Agent file {path} is damaged (not valid JSON).") from None
+        if not isinstance(data, dict) or data.get("format") != "txe-agent" or "game" not in data:
+            raise UserError(f"{path} is not a saved agent.")
+        return data, data
+    try:
+        from safetensors import safe_open
+        from safetensors.numpy import load
+
+        arrays = load(raw)
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+        header = json.loads(meta["header"])
+    except Exception:  # safetensors raises several types for damaged files
+        raise UserError(f"Agent file {path} is damaged or not a saved agent.") from None
+    if meta.get("format") != "txe-agent" or "game" not in header:
+        raise UserError(f"{path} is not a saved agent.")
+    return header, arrays

@@ -1,0 +1,108 @@
+"""Tabular Q-learning and SARSA for tic-tac-toe with the seed's rewards (r = +1 win, 0 draw, -1 loss).
+
+One table serves both sides: Q(s, a) is the expected future reward of the player to move in ``s``.
+The environment is the opponent (seed: "Environment: the opponent"), so the value of the next state
+for me is minus its value for the opponent, and the seed's rules become
+
+    Q-learning:  Q(s_t, a_t) += eta [r_{t+1} - gamma max_a Q(s_{t+1}, a) - Q(s_t, a_t)]
+    SARSA:       Q(s_t, a_t) += eta [r_{t+1} - gamma Q(s_{t+1}, a_{t+1}) - Q(s_t, a_t)]
+
+with a_{t+1} the move the epsilon-greedy policy really plays next (SARSA) or the best one (Q-learning),
+and Q of a finished game taken as 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+from engine.rl.agents.base import Agent, save_json_agent
+from engine.rl.game import State
+from engine.rl.tictactoe import TicTacToeState
+
+
+class TabularAgent(Agent):
+    name = "tabular"
+    games = ("tictactoe",)
+
+    def __init__(self, algo: str = "q", lr: float = 0.5, gamma: float = 0.9, seed: int | None = None) -> None:
+        super().__init__(seed)
+        if algo not in ("q", "sarsa"):
+            raise UserError(f"Unknown tabular algorithm '{algo}'; use q or sarsa.")
+        self.algo, self.lr, self.gamma = algo, lr, gamma
+        self.q: dict[str, list[float]] = {}
+        self.games_trained = 0
+
+    def describe(self) -> str:
+        return f"{self.algo} ({len(self.q)} states, {self.games_trained} games)"
+
+    def row(self, key: str) -> list[float]:
+        r = self.q.get(key)
+        if r is None:
+            r = self.q[key] = [0.0] * 9
+        return r
+
+    def action_values(self, state: State) -> dict[int, float]:
+        assert isinstance(state, TicTacToeState)
+        r = self.q.get(state.key(), [0.0] * 9)
+        return {a: r[a] for a in state.legal_actions()}
+
+    def step(self, state: State) -> int:
+        return self._argmax(self.action_values(state))
+
+    def epsilon_greedy(self, state: TicTacToeState, epsilon: float) -> int:
+        """Mainly greedy, but sometimes do something else (the seed's explore-versus-exploit)."""
+        if self.rng.random() < epsilon:
+            return self.rng.choice(state.legal_actions())
+        return self.step(state)
+
+    def win_probability(self, state: State) -> float | None:
+        v = self.action_values(state)
+        return (max(v.values()) + 1) / 2 if v else None
+
+    def train_episode(self, epsilon: float) -> float:
+        """One self-play game with both sides learning; returns the mean |TD error|."""
+        s = TicTacToeState()
+        a = self.epsilon_greedy(s, epsilon)
+        errors = []
+        while True:
+            q = self.row(s.key())
+            s.apply_action(a)
+            if s.is_terminal():
+                # the mover cannot lose on its own move: +1 for a win, 0 for a draw
+                target, a_next = (1.0 if s.winner() is not None else 0.0), -1
+            else:
+                q_next = self.row(s.key())
+                a_next = self.epsilon_greedy(s, epsilon)
+                if self.algo == "q":
+                    target = -self.gamma * max(q_next[b] for b in s.legal_actions())
+                else:
+                    target = -self.gamma * q_next[a_next]
+            delta = target - q[a]
+            q[a] += self.lr * delta
+            errors.append(abs(delta))
+            if a_next < 0:
+                break
+            a = a_next
+        self.games_trained += 1
+        return sum(errors) / len(errors)
+
+    def save(self, path: Path) -> None:
+        save_json_agent(path, {"game": "tictactoe", "algo": self.algo},
+                        {"hparams": {"lr": self.lr, "gamma": self.gamma}, "games_trained": self.games_trained,
+                         "table": self.q})
+
+    @classmethod
+    def from_saved(cls, header: dict[str, Any]) -> TabularAgent:
+        try:
+            hp = header.get("hparams", {})
+            agent = cls(header["algo"], float(hp.get("lr", 0.5)), float(hp.get("gamma", 0.9)))
+            table = header["table"]
+            agent.q = {str(k): [float(x) for x in v] for k, v in table.items()}
+            if any(len(v) != 9 or len(k) != 9 for k, v in agent.q.items()):
+                raise ValueError("rows must have 9 values")
+            agent.games_trained = int(header.get("games_trained", 0))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"The saved tic-tac-toe table is damaged ({e}).") from None
+        return agent

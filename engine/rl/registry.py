@@ -1,0 +1,83 @@
+"""Turn AGENT strings into agents: random, perfect, mcts:N, alphabeta:D, pubeval, default, or a saved file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.rl.agents.base import Agent, RandomAgent, read_agent_file
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "agents"
+DEFAULT_FILES = {"tictactoe": "tictactoe.json", "connect4": "connect4.safetensors",
+                 "backgammon": "backgammon.safetensors"}
+AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval (backgammon), "
+              "default (the shipped agent) or a saved agent's path")
+
+
+def load_agent(path: str | Path, game: str) -> Agent:
+    """Load a saved agent (file or training folder); it must be for ``game``."""
+    header, payload = read_agent_file(Path(path))
+    if header.get("game") != game:
+        raise UserError(f"{path} is a {header.get('game')} agent, not a {game} one.")
+    algo = header.get("algo")
+    if algo in ("q", "sarsa"):
+        from engine.rl.agents.tabular import TabularAgent
+
+        return TabularAgent.from_saved(header)
+    if algo == "td":
+        from engine.rl.agents.td import TDAgent
+
+        return TDAgent.from_saved(header, payload)  # type: ignore[arg-type]
+    if algo == "selfplay":
+        from engine.rl.agents.alphazero import AlphaZeroAgent
+
+        return AlphaZeroAgent.from_saved(header, payload)  # type: ignore[arg-type]
+    raise UserError(f"{path} holds an agent of unknown kind '{algo}'.")
+
+
+def _int_arg(spec: str, what: str) -> int:
+    name, _, value = spec.partition(":")
+    try:
+        n = int(value)
+    except ValueError:
+        raise UserError(f"'{spec}' needs a whole number after '{name}:' ({what}).") from None
+    if n < 1:
+        raise UserError(f"'{spec}': the {what} must be at least 1.")
+    return n
+
+
+def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
+    """The agent named by ``spec`` for ``game``; a UserError for anything unusable."""
+    from engine.rl.agents.pubeval import PubEvalAgent
+    from engine.rl.agents.search import AlphaBetaConnectFour, MCTSAgent, PerfectTicTacToe
+
+    s = spec.strip()
+    low = s.lower()
+    agent: Agent
+    if low == "random":
+        agent = RandomAgent(seed)
+    elif low == "perfect":
+        agent = PerfectTicTacToe(seed)
+    elif low == "pubeval":
+        agent = PubEvalAgent(seed)
+    elif low.startswith("mcts:"):
+        agent = MCTSAgent(_int_arg(low, "number of rollouts"), seed=seed)
+    elif low.startswith("alphabeta:"):
+        depth = _int_arg(low, "search depth")
+        if depth > 9:
+            raise UserError(f"'{spec}': a depth above 9 would take minutes per move.")
+        agent = AlphaBetaConnectFour(depth, seed=seed)
+    elif low == "default":
+        path = ASSETS / DEFAULT_FILES[game]
+        if not path.exists():
+            raise UserError(f"No trained {game} agent is shipped in {ASSETS} yet.")
+        agent = load_agent(path, game)
+        agent.seed(seed or 0)
+    elif Path(s).exists():
+        agent = load_agent(s, game)
+        agent.seed(seed or 0)
+    else:
+        raise UserError(f"Unknown agent '{spec}'; use {AGENT_HELP}.")
+    if agent.games and game not in agent.games:
+        raise UserError(f"The {agent.name} agent does not play {game}.")
+    return agent
