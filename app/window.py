@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QEventLoop, QPoint, QRect, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QPainter
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import EngineBridge
+from app.export import save_png, save_svg
 from app.session import Session
 from app.views.attention import AttentionData, AttentionView
 from app.views.nexttoken import TOP, NextTokenView
@@ -36,7 +36,7 @@ from engine.training import PROBE_TEXT, Snapshot, TrainConfig, Trainer
 VIEWS = ["attention", "training", "tokens", "next-token"]
 # Further views, each a QWidget class with ``key``, ``title`` and ``attach(window)``; they use the bridge and
 # count what they draw in ``window.painted[key]`` (tests and --screenshot wait on it).
-EXTRA_VIEWS: list[str] = []
+EXTRA_VIEWS: list[str] = ["app.views.decoding:DecodingView"]
 
 
 def extra_view_classes() -> list[type]:
@@ -420,18 +420,9 @@ class MainWindow(QMainWindow):
                 np.savez_compressed(p, attention=data.attention, tokens=np.array(data.tokens),
                                     **({"scores": data.scores} if data.scores is not None else {}))
             elif p.suffix == ".png":
-                if not self.current_export_widget().grab().save(str(p)):
-                    raise UserError(f"could not write {p}")
+                save_png(self.current_export_widget(), p)
             elif p.suffix == ".svg":
-                widget = self.current_export_widget()  # vector text and lines; heatmaps embed as images
-                gen = QSvgGenerator()
-                gen.setFileName(str(p))
-                gen.setSize(widget.size())
-                gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-                gen.setTitle("Transformer Explorer")
-                painter = QPainter(gen)
-                widget.render(painter, QPoint(0, 0))
-                painter.end()
+                save_svg(self.current_export_widget(), p)
             else:
                 raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported; "
                                 "use .png, .svg or .npz")

@@ -11,6 +11,10 @@ Probes: with ``probe=Probe(...)`` the forward pass computes attention explicitly
 layer and head, the weights alpha (Eq. 11.13), and optionally q, k, v, the scaled scores before the
 softmax, and the residual stream after each block. Without probes it takes the fused
 ``scaled_dot_product_attention`` path, which never forms the T x T matrix.
+
+Incremental decoding: :meth:`GPT.forward_cached` with a :class:`KVCache` feeds only the new tokens and
+reuses the keys and values of the earlier positions (they never change in a causal model), so one
+generation step costs one position instead of the whole window (engine.decoding, seed 001).
 """
 
 from __future__ import annotations
@@ -94,6 +98,32 @@ class Trace:
 
     def stacked_attention(self) -> torch.Tensor:
         return torch.stack(self.attention, dim=1)  # (B, L, H, T, T)
+
+
+class KVCache:
+    """Keys and values of the first ``length`` positions of every layer, for incremental decoding.
+
+    One preallocated buffer ``kv`` (L, B, T, 2 d): row t holds position t's keys then values (heads
+    side by side, as W_qkv makes them). A step writes its position in place instead of growing tensors,
+    and beam search reorders all layers' rows with one ``index_select``.
+    """
+
+    def __init__(self, cfg: ModelConfig, batch: int, device: torch.device | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.kv = torch.zeros((cfg.L, batch, cfg.context, 2 * cfg.d), device=device, dtype=dtype)
+        self.length = 0  # positions filled (the next token goes to position ``length``)
+        self.weights: list[tuple] | None = None  # the model's tensors, looked up once per cache (speed)
+
+    @property
+    def batch(self) -> int:
+        return self.kv.shape[1]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Row b of the new cache is row ``index[b]`` of the old (beam search: which parent each beam extends)."""
+        self.kv = self.kv.index_select(1, index)
+
+    def reset(self) -> None:
+        self.length = 0
 
 
 def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
@@ -250,3 +280,62 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss, trace
+
+    def _cache_weights(self) -> list[tuple]:
+        """Per block, the tensors of the cached path, fetched once (module attribute lookups are slow)."""
+        out = []
+        for blk in self.blocks:
+            a, f = blk.attn, blk.ffn
+            out.append((blk.ln_1.weight, blk.ln_1.bias, blk.ln_1.eps, a.W_qkv.weight, a.W_qkv.bias, a.W_c.weight,
+                        a.W_c.bias, blk.ln_2.weight, blk.ln_2.bias, blk.ln_2.eps, f.W_1.weight, f.W_1.bias,
+                        f.W_2.weight, f.W_2.bias, a.mask))
+        return out
+
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache, last_only: bool = True) -> torch.Tensor:
+        """Feed idx (B, t), the tokens at positions cache.length.., reusing the cached keys and values.
+
+        Returns the logits of the last position (B, V), or of all t (B, t, V) with ``last_only=False``;
+        equal to :meth:`forward` on the whole sequence up to float rounding (tested). Inference only: no
+        dropout, no probes. Written with functional calls because a one-token step is all overhead: it
+        is the same computation as :class:`Block` (pre- or post-LN, Eq. 11.15-11.17) on the new rows only.
+        """
+        B, t = idx.shape
+        start = cache.length
+        end = start + t
+        cfg = self.cfg
+        if end > cfg.context:
+            raise UserError(f"the cache holds {start} tokens; {t} more exceed this model's context {cfg.context}")
+        if cache.batch != B:
+            raise ValueError(f"cache batch {cache.batch} != input batch {B}")
+        if cache.weights is None:
+            cache.weights = self._cache_weights()
+        d, H, d_k = cfg.d, cfg.H, cfg.d_k
+        post, gelu = cfg.norm == "post", cfg.activation == "gelu"
+        x = F.embedding(idx, self.wte.weight) + self.positions(start, t)  # (B, t, d)
+        for layer, (g1, b1, e1, Wqkv, bqkv, Wc, bc, g2, b2, e2, W1, bW1, W2, bW2, mask) in enumerate(cache.weights):
+            h = x if post else F.layer_norm(x, (d,), g1, b1, e1)
+            qkv = F.linear(h, Wqkv, bqkv)  # (B, t, 3d): Eq. 11.10-11.12 for the new positions
+            buf = cache.kv[layer]  # (B, T, 2d)
+            buf[:, start:end] = qkv[:, :, d:]  # their keys and values join the cache
+            q = qkv[:, :, :d].reshape(B, t, H, d_k).transpose(1, 2)  # (B, H, t, d_k)
+            k = buf[:, :end, :d].unflatten(2, (H, d_k)).transpose(1, 2)  # (B, H, end, d_k)
+            v = buf[:, :end, d:].unflatten(2, (H, d_k)).transpose(1, 2)
+            if t == 1:  # the newest position may look at every cached one: no mask needed
+                y = F.scaled_dot_product_attention(q, k, v)
+            elif start == 0:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # a chunk after a cached prefix: row i sees positions <= start + i
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[start:end, :end])
+            a = F.linear(y.transpose(1, 2).reshape(B, t, d), Wc, bc)  # Eq. 11.14
+            if post:
+                u = F.layer_norm(x + a, (d,), g1, b1, e1)  # Eq. 11.15
+                z = F.linear(u, W1, bW1)
+            else:
+                u = x + a
+                z = F.linear(F.layer_norm(u, (d,), g2, b2, e2), W1, bW1)
+            z = F.linear(F.gelu(z) if gelu else F.relu(z), W2, bW2)  # Eq. 11.16
+            x = F.layer_norm(u + z, (d,), g2, b2, e2) if post else u + z  # Eq. 11.17
+        cache.length = end
+        if last_only:
+            x = x[:, -1]
+        return self.lm_head(self.ln_f(x))
