@@ -291,6 +291,24 @@ class GPT(nn.Module):
                         f.W_2.weight, f.W_2.bias, a.mask))
         return out
 
+    def _step_pre_ln(self, idx: torch.Tensor, cache: KVCache, pos: int) -> torch.Tensor:
+        """One new token per row at position ``pos`` of a pre-LN model, on (B, d) rows: the fewest ops."""
+        cfg = self.cfg
+        B, d, H, d_k, n = idx.shape[0], cfg.d, cfg.H, cfg.d_k, pos + 1
+        x = self.wte.weight.index_select(0, idx) + (self.wpe.weight if self.wpe is not None else self.pe).select(0, pos)
+        relu = cfg.activation == "relu"
+        for layer, (g1, b1, e1, Wqkv, bqkv, Wc, bc, g2, b2, e2, W1, bW1, W2, bW2, _) in enumerate(cache.weights):
+            qkv = F.linear(F.layer_norm(x, (d,), g1, b1, e1), Wqkv, bqkv)  # (B, 3d)
+            buf = cache.kv[layer]  # (B, T, 2d); methods, not [...] indexing, which costs more than the math here
+            buf.select(1, pos).copy_(qkv.narrow(1, d, 2 * d))
+            kv = buf.narrow(1, 0, n).view(B, n, 2, H, d_k)
+            y = F.scaled_dot_product_attention(qkv.narrow(1, 0, d).view(B, H, 1, d_k),
+                                               kv.select(2, 0).transpose(1, 2), kv.select(2, 1).transpose(1, 2))
+            u = x + F.linear(y.reshape(B, d), Wc, bc)
+            z = F.linear(F.layer_norm(u, (d,), g2, b2, e2), W1, bW1)
+            x = u + F.linear(F.relu(z) if relu else F.gelu(z), W2, bW2)
+        return x
+
     def forward_cached(self, idx: torch.Tensor, cache: KVCache, last_only: bool = True) -> torch.Tensor:
         """Feed idx (B, t), the tokens at positions cache.length.., reusing the cached keys and values.
 
@@ -311,7 +329,12 @@ class GPT(nn.Module):
             cache.weights = self._cache_weights()
         d, H, d_k = cfg.d, cfg.H, cfg.d_k
         post, gelu = cfg.norm == "post", cfg.activation == "gelu"
-        x = F.embedding(idx, self.wte.weight) + self.positions(start, t)  # (B, t, d)
+        if t == 1 and not post:
+            x = self._step_pre_ln(idx[:, 0], cache, start)  # (B, d): the hot path of generation
+            cache.length = end
+            return self.lm_head(self.ln_f(x)) if last_only else self.lm_head(self.ln_f(x))[:, None]
+        pos = self.wpe.weight[start:end] if self.wpe is not None else self.pe[start:end]
+        x = F.embedding(idx, self.wte.weight) + pos  # (B, t, d)
         for layer, (g1, b1, e1, Wqkv, bqkv, Wc, bc, g2, b2, e2, W1, bW1, W2, bW2, mask) in enumerate(cache.weights):
             h = x if post else F.layer_norm(x, (d,), g1, b1, e1)
             qkv = F.linear(h, Wqkv, bqkv)  # (B, t, 3d): Eq. 11.10-11.12 for the new positions

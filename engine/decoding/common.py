@@ -38,11 +38,22 @@ def special_ids(tokenizer: Tokenizer) -> list[int]:
     return [i for i in (tokenizer.bos_id, tokenizer.unk_id) if i is not None]
 
 
-def masked_logprobs(logits: torch.Tensor, specials: list[int]) -> torch.Tensor:
+def special_mask(tokenizer: Tokenizer) -> torch.Tensor:
+    """(V,) float64: 0, and -inf at <|bos|> and <|unk|> (added to log-probabilities: one cheap op per step)."""
+    return as_mask(special_ids(tokenizer), tokenizer.vocab_size)
+
+
+def as_mask(specials: list[int] | torch.Tensor, V: int) -> torch.Tensor:
+    if isinstance(specials, torch.Tensor):
+        return specials
+    mask = torch.zeros(V, dtype=torch.float64)
+    mask[specials] = float("-inf")
+    return mask
+
+
+def masked_logprobs(logits: torch.Tensor, specials: list[int] | torch.Tensor) -> torch.Tensor:
     """(B, V) logits -> (B, V) float64 log p, -inf at the special tokens (never generated)."""
-    logp = torch.log_softmax(logits.double(), dim=-1)
-    logp[..., specials] = float("-inf")
-    return logp
+    return torch.log_softmax(logits.double(), dim=-1) + as_mask(specials, logits.shape[-1])
 
 
 def check_max_new(max_new: int) -> int:

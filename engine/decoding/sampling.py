@@ -27,11 +27,12 @@ from engine.decoding.common import (
     EosRule,
     Generation,
     Prompt,
+    as_mask,
     check_max_new,
     masked_logprobs,
     prompt_text,
     prompt_tokens,
-    special_ids,
+    special_mask,
 )
 from engine.decoding.search import greedy
 from engine.errors import UserError
@@ -56,12 +57,12 @@ class Filtered:
     final: torch.Tensor  # (V,) float64, what is drawn from
 
 
-def filter_distribution(logits: torch.Tensor, specials: list[int], temperature: float = 1.0, top_k: int = 0,
+def filter_distribution(logits: torch.Tensor, specials: list[int] | torch.Tensor, temperature: float = 1.0,
+                        top_k: int = 0,
                         top_p: float = 1.0) -> Filtered:
     """Steps 1-4 of the module docstring for one (V,) logit vector."""
-    logits = logits.double().clone()
-    logits[specials] = float("-inf")
     V = logits.shape[0]
+    logits = logits.double() + as_mask(specials, V)
     if temperature == 0:  # the limit of temperature -> 0: all mass on the argmax
         tempered = torch.zeros(V, dtype=torch.float64)
         tempered[int(torch.argmax(logits))] = 1.0
@@ -116,7 +117,7 @@ def next_token_panel(model: GPT, tokenizer: Tokenizer, prompt: Prompt, temperatu
     check_sampling(temperature, top_k, top_p)
     ids = prompt_tokens(tokenizer, prompt)
     logits = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache=False).prefill([ids])[0]
-    f = filter_distribution(logits, special_ids(tokenizer), temperature, top_k, top_p)
+    f = filter_distribution(logits, special_mask(tokenizer), temperature, top_k, top_p)
     probs = torch.softmax(logits.double(), dim=-1)
     order = torch.argsort(f.tempered, descending=True, stable=True)
     return NextTokenPanel([tokenizer.token_text(i) for i in range(tokenizer.vocab_size)], probs.numpy(),
@@ -135,7 +136,7 @@ def sample(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, tempe
     gen = torch.Generator().manual_seed(seed)
     rule = EosRule(tokenizer, eos)
     ids = prompt_tokens(tokenizer, prompt)
-    specials = special_ids(tokenizer)
+    specials = special_mask(tokenizer)
     dec = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache)
     new: list[int] = []
     logps: list[float] = []

@@ -38,7 +38,7 @@ from engine.decoding.common import (
     masked_logprobs,
     prompt_text,
     prompt_tokens,
-    special_ids,
+    special_mask,
 )
 from engine.decoding.tree import FINISHED, KEPT, PRUNED, BeamNode, BeamTree
 from engine.errors import UserError
@@ -55,7 +55,7 @@ def greedy(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, eos: 
     max_new = check_max_new(max_new)
     rule = EosRule(tokenizer, eos)
     ids = prompt_tokens(tokenizer, prompt)
-    specials = special_ids(tokenizer)
+    specials = special_mask(tokenizer)
     dec = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache)
     new: list[int] = []
     logps: list[float] = []
@@ -141,7 +141,7 @@ class BeamSearch:
         self.eos = EosRule(tokenizer, eos)
         self.prompt = prompt_text(tokenizer, prompt)
         self.prompt_ids = prompt_tokens(tokenizer, prompt)
-        self.specials = special_ids(tokenizer)
+        self.specials = special_mask(tokenizer)
         self.decoder = Decoder(model, tokenizer.bos_id, len(self.prompt_ids), window_keep, use_cache)
         self.tree = BeamTree()
         self.tree.add(BeamNode(0, None, "", None, 0, 0.0, 0.0, 0.0, KEPT, 0))
