@@ -65,8 +65,13 @@ def max_logit_gap(model, tok, ids: list[int]) -> float:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    loaded = load_checkpoint(None)
+    loaded = load_checkpoint(args.checkpoint)
     model, tok = loaded.model, loaded.tokenizer
     T = model.cfg.context
     before = machine()

@@ -16,6 +16,7 @@ SHOTS = [
     ("heads", "attention-heads", "To be, or not to be: that is the question."),
     ("tokens", "tokens", None),
     ("next-token", "next-token", "To be, or not to be: that is the qu"),
+    ("decoding", "decoding", None),
 ]
 
 
@@ -69,10 +70,54 @@ def live_training_shots(out: Path, steps: int = 600) -> None:
         win.close()
 
 
+def wait(app, seconds: float) -> None:
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def sampling_shot(out: Path) -> None:
+    """The Decoding view's sampling panel after a run with temperature, top-k and top-p."""
+    from app.main import configure_torch
+
+    configure_torch()
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 860)
+        win.show()
+        view = win.views["decoding"]
+        win.tabs.setCurrentIndex(win.view_index("decoding"))
+        while win.painted["decoding"] == 0:
+            app.processEvents()
+        view.tabs.setCurrentIndex(1)
+        p = view.sampling
+        p.temperature.setValue(0.8)
+        p.top_k.setValue(12)
+        p.top_p.setValue(0.9)
+        p.n.setValue(5)
+        seen = win.painted["decoding"]
+        p.run.click()
+        while win.painted["decoding"] == seen:
+            app.processEvents()
+        wait(app, 0.5)
+        win.grab().save(str(out / "decoding-sampling.png"))
+        win.close()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     out.mkdir(parents=True, exist_ok=True)
     static_shots(out)
+    sampling_shot(out)
     live_training_shots(out)
     print(f"screenshots in {out}")
 

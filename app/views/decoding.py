@@ -203,6 +203,7 @@ class SamplingPanel(QWidget):
         self.bars = pg.PlotWidget(background="w")
         self.bars.addLegend(offset=(-10, 10))
         self.bars.setLabel("left", "probability")
+        self.bars.getAxis("left").enableAutoSIPrefix(False)
         self.before = pg.BarGraphItem(x=[], height=[], width=0.4, brush="#9ecae1", name="model (T = 1)")
         self.after = pg.BarGraphItem(x=[], height=[], width=0.4, brush="#3182bd", name="after temperature")
         self.cut = pg.BarGraphItem(x=[], height=[], width=0.85, brush=(214, 39, 40, 45), pen=None,
