@@ -33,6 +33,25 @@ from engine.training import Evaluation, Finished, Paused, Progress, Saved, Snaps
 DRAIN_HZ = 20
 MAX_POINTS = 20_000  # loss points waiting in the outbox (at 20 Hz it never gets near)
 MAX_OTHER = 2_000  # other tasks' events (word2vec epochs, RL statistics) waiting in the outbox
+GC_INTERVAL_S = 1.0
+
+_gui_gc = None
+
+
+def collect_garbage_in_gui_thread() -> None:
+    """Switch off automatic cyclic GC and collect on a GUI-thread timer instead (once per process).
+
+    Python runs the cyclic collector in whichever thread happens to allocate. When that is the engine
+    thread and the garbage holds Qt wrappers (a closed window, a replaced plot), their QObjects are
+    destroyed off the GUI thread: ~QObject takes a Qt lock and then waits for the GIL that the GUI
+    thread holds while it waits for the same lock (a deadlock, or a crash; seen in the GUI tests).
+    pyqtgraph's GarbageCollector collects generation by generation on a QTimer, as the threshold would.
+    """
+    global _gui_gc
+    if _gui_gc is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _gui_gc = GarbageCollector(interval=GC_INTERVAL_S)
 
 
 @dataclass
@@ -97,6 +116,7 @@ class EngineBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_in_gui_thread()  # before the engine thread exists
         self._outbox = _Outbox()
         self._pending: dict[str, Request] = {}
         self._pending_lock = threading.Lock()

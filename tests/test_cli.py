@@ -75,7 +75,7 @@ def test_json_is_the_last_stdout_line_of_a_real_process():
 @pytest.mark.parametrize("argv, message", [
     (["score", "--checkpoint", "/nonexistent/ck", "--text", "hi"], "no checkpoint at"),
     (["attention", "--text", "hi", "--out", "x.png"], "must end in .npz"),
-    (["attention", "--text", "x" * 200, "--out", "/tmp/x.npz"], "context is 64"),
+    (["attention", "--text", "x" * 400, "--out", "/tmp/x.npz"], "context is 256"),
     (["score", "--text", ""], "empty"),
     (["train", "--corpus", "/nonexistent.txt", "--out", "/tmp/never"], "no such file"),
     (["train", "--steps", "5", "--heads", "3", "--out", "/tmp/never"], "divisible"),

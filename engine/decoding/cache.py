@@ -84,7 +84,8 @@ class Decoder:
         if not self.use_cache:
             logits, _, _ = self.model(window)
             return logits[:, -1]
-        self.cache = KVCache(self.model.cfg, window.shape[0], device=window.device)
+        self.cache = KVCache(self.model.cfg, window.shape[0], device=window.device,
+                             dtype=self.model.wte.weight.dtype)
         return self.model.forward_cached(window, self.cache)
 
     @torch.inference_mode()

@@ -59,8 +59,10 @@ def test_window_start_closed_form_matches_the_rule():
                     assert window_start(P, n, T, keep) == _simulated_start(P, n, T, keep), (T, keep, P, n)
 
 
-def _check_decoder(model, bos, prompt, n_new, keep=None, batch=1):
-    """Feed the same tokens to a cached and an uncached decoder; compare every step's logits."""
+def _check_decoder(model, bos, prompt, n_new, keep=None, batch=1, generate=False):
+    """Feed the same tokens to a cached and an uncached decoder; compare every step's logits.
+
+    Tokens are random, or with ``generate`` the greedy choice of the cached logits (generated text)."""
     gen = torch.Generator().manual_seed(0)
     V = model.cfg.vocab_size
     cached = Decoder(model, bos, len(prompt), keep, use_cache=True)
@@ -68,7 +70,7 @@ def _check_decoder(model, bos, prompt, n_new, keep=None, batch=1):
     a, b = cached.prefill([prompt] * batch), plain.prefill([prompt] * batch)
     worst = (a - b).abs().max().item()
     for _ in range(n_new):
-        toks = torch.randint(2, V, (batch,), generator=gen)
+        toks = a[:, 2:].argmax(-1) + 2 if generate else torch.randint(2, V, (batch,), generator=gen)
         parents = torch.randint(0, batch, (batch,), generator=gen) if batch > 1 else None
         a, b = cached.step(toks, parents), plain.step(toks, parents)
         worst = max(worst, (a - b).abs().max().item())
@@ -79,12 +81,26 @@ def _check_decoder(model, bos, prompt, n_new, keep=None, batch=1):
 
 
 def test_cached_equals_uncached_over_200_tokens_default_model(default_model):
-    """200 generated tokens on the 64-token default model: several window restarts."""
+    """200 generated tokens on the default model agree to atol 1e-5; compared in float64, where the two
+    paths differ only by the cache's logic (in float32 the kernels' rounding alone is ~1e-5, see below)."""
+    import copy
+
+    model = copy.deepcopy(default_model.model).double()
     tok = default_model.tokenizer
     prompt = tok.encode("ROMEO:\nWhat light").ids
-    worst, refills = _check_decoder(default_model.model, tok.bos_id, prompt, 200)
+    worst, refills = _check_decoder(model, tok.bos_id, prompt, 200, generate=True)
     assert worst < 1e-5
-    assert refills == 1 + 5  # the first fill and the restarts at 64, 96, 128, 160, 192 tokens (keep 32)
+    assert worst < 1e-9  # in fact exact up to double rounding
+    assert refills == 1  # context 256: prompt and tokens fit; restarts are checked on the tiny model below
+
+
+def test_cached_float32_is_within_rounding(default_model):
+    """In float32 the fused causal kernel over the window and the one-row step round differently: about
+    10 ulps of the largest logits (|logit| ~ 13, ulp ~ 1.6e-6) after 4 layers; allow 5e-5."""
+    tok = default_model.tokenizer
+    worst, _ = _check_decoder(default_model.model, tok.bos_id, tok.encode("ROMEO:\nWhat light").ids, 200,
+                              generate=True)
+    assert worst < 5e-5
 
 
 def test_cached_equals_uncached_beam_rows_and_long_prompt(tiny):
