@@ -108,10 +108,11 @@ class EngineBridge(QObject):
     snapshot = Signal(object)  # the newest Snapshot
     result = Signal(str, object, object)  # kind, tag, result
     message = Signal(str, str)  # level ("info" | "error"), text
+    # Task signals carry the task's name ("training", "word2vec", "rl", ...): a view reacts to its own only.
     task_started = Signal(str)
-    task_paused = Signal(bool)
+    task_paused = Signal(str, bool)
     task_saved = Signal(object)  # Saved
-    task_finished = Signal(object)  # Finished (or None after an error)
+    task_finished = Signal(str, object)  # name, Finished (or None after an error or a plain end)
     task_events = Signal(list)  # events of other kinds of task (any objects), in order, once per tick
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -204,13 +205,12 @@ class EngineBridge(QObject):
             if state == "started":
                 self.task_started.emit(payload)
             elif state == "paused":
-                self.task_paused.emit(bool(payload))
+                self.task_paused.emit(self._task_name, bool(payload))
             elif state == "saved":
                 self.task_saved.emit(payload)
             elif state == "finished":
-                self._busy = False
-                self._task_name = ""
-                self.task_finished.emit(payload)
+                name, self._busy, self._task_name = self._task_name, False, ""
+                self.task_finished.emit(name, payload)
 
     # --- engine thread ----------------------------------------------------------------------
 

@@ -165,8 +165,8 @@ class MainWindow(QMainWindow):
         b.progress.connect(self.training.add_progress)
         b.evaluation.connect(self.training.add_evaluations)
         b.snapshot.connect(self.on_snapshot)
-        b.task_started.connect(lambda _: self.training.set_running(True))
-        b.task_paused.connect(lambda paused: self.training.set_running(True, paused))
+        b.task_started.connect(lambda name: name == "training" and self.training.set_running(True))
+        b.task_paused.connect(lambda name, paused: name == "training" and self.training.set_running(True, paused))
         b.task_saved.connect(lambda ev: self.show_message("info", f"checkpoint saved at step {ev.step}: {ev.path}"))
         b.task_finished.connect(self.on_finished)
         self.attention.analyseRequested.connect(self.request_attention)
@@ -381,7 +381,9 @@ class MainWindow(QMainWindow):
             self.training.set_running(True)
             self.show_message("info", "training started")
 
-    def on_finished(self, finished: Any) -> None:
+    def on_finished(self, name: str, finished: Any) -> None:
+        if name != "training":
+            return
         self.training.set_running(False)
         trainer = self.session.trainer
         if trainer is not None:
@@ -434,8 +436,9 @@ class MainWindow(QMainWindow):
     # --- closing -------------------------------------------------------------------------------
 
     def ask_stop_training(self) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
-                          "Stop training and keep the last checkpoint?",
+        name = self.bridge.task_name or "training"
+        box = QMessageBox(QMessageBox.Icon.Question, f"{name.capitalize()} is running",
+                          f"Stop {name} and keep the last checkpoint?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setObjectName("stopTrainingQuestion")
         return box.exec() == QMessageBox.StandardButton.Yes
