@@ -29,6 +29,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.attention_redraw
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.cold_start
 	$(PY) -m bench.word2vec_peer
+	$(PY) -m bench.decoding_speed
 	$(PY) -m bench.projection_10k
 	$(PY) -m bench.rl_strength --game tictactoe
 

@@ -47,6 +47,15 @@ def machine() -> dict[str, object]:
     return {"nproc": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads()}
 
 
+def _number(text: str) -> float | int | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--game", required=True, choices=sorted(PLAN))
@@ -57,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-games", type=int, help="games per opponent (default: the issue's numbers)")
     ap.add_argument("--copy-to", help="copy the trained agent file here (e.g. assets/agents/)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a training hyperparameter (engine.rl.train.DEFAULTS), e.g. eval_games=60")
+    ap.add_argument("--last", action="store_true",
+                    help="evaluate the last agent, not the best one kept during training")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     plan = PLAN[args.game]
@@ -67,13 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         minutes = args.minutes if args.minutes is not None or args.games else plan["minutes"]
         games = args.games or (plan.get("games") if args.minutes is None else None)  # whichever ends first
         summary = {}
+        overrides = {k: _number(v) for k, v in (kv.split("=", 1) for kv in args.hp)}
         for stats in train(args.game, plan["algo"], games=games, minutes=minutes, out=out,
-                           seed=args.seed):
+                           seed=args.seed, **overrides):
             if stats["kind"] == "eval":
                 print(json.dumps(stats), file=sys.stderr)
             summary = stats
-        result["training"] = {k: summary[k] for k in ("algo", "games", "elapsed_s", "games_per_s", "hparams")}
-        agent = summary["agent"]
+        result["training"] = {k: summary[k] for k in ("algo", "games", "elapsed_s", "games_per_s", "hparams",
+                                                      "best_score")}
+        # the best agent against the strongest reference, as kept by training (self-play strength is noisy)
+        agent = summary["agent"] if args.last or not summary.get("best_agent") else summary["best_agent"]
         if args.copy_to:
             shutil.copyfile(agent, args.copy_to)
     result["agent"] = agent

@@ -107,6 +107,16 @@ def test_selfplay_trainer_and_search_counts():
     assert 0 <= agent.win_probability(s) <= 1
 
 
+def test_selfplay_search_values_a_threat_exactly():
+    """With the leaf check an untrained network still sees that any move but the block loses at once."""
+    s = ConnectFourState()
+    for a in (0, 6, 0, 6, 0):  # X threatens column 0; O to move
+        s.apply_action(a)
+    agent = AlphaZeroAgent(hidden=16, sims=60, seed=0)
+    assert agent.step(s) == 0
+    assert all(v == -1.0 for a, v in agent.last_values.items() if a != 0 and agent.last_visits[a])
+
+
 @pytest.mark.parametrize("kind", ["tabular", "td", "selfplay"])
 def test_save_load_round_trip(tmp_path, kind):
     if kind == "tabular":

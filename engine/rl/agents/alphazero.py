@@ -83,10 +83,12 @@ class AlphaZeroAgent(Agent):
     games = ("connect4",)
 
     def __init__(self, hidden: int = 256, sims: int = 200, c_puct: float = 1.5,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, solver: bool = True) -> None:
         super().__init__(seed)
         torch.manual_seed(seed or 0)
         self.hidden, self.sims, self.c_puct = hidden, sims, c_puct
+        # a leaf whose player to move has a winning drop is valued exactly (-1 for the mover into it)
+        self.solver = solver
         self.net = PolicyValueNet(hidden)
         self.fast = _NumpyNet(self.net)
         self.games_trained = 0
@@ -136,6 +138,8 @@ class AlphaZeroAgent(Agent):
                     break
             if s.is_terminal():
                 value = 0.0 if s.winner() is None else 1.0  # for the player who just moved
+            elif self.solver and any(s.is_winning_move(a) for a in s.legal_actions()):
+                value = -1.0  # the player to move wins next move: exact, no need to ask the network
             else:
                 pri, v = self.evaluate(s)
                 node.children = {a: _PNode(p) for a, p in pri.items()}
