@@ -2,7 +2,7 @@
 
     python -m bench.rl_strength --game tictactoe   # Q-learning, <= 60 s, 1,000 games vs perfect/random
     python -m bench.rl_strength --game connect4 --minutes 30  # self-play + search, vs mcts:200 and mcts:1000
-    python -m bench.rl_strength --game backgammon --minutes 120  # TD(lambda), 2,000 games vs pubeval
+    python -m bench.rl_strength --game backgammon --minutes 120  # TD(lambda), 2,000 games vs pubeval at 1 and 2 ply
 
 ``--agent PATH`` skips training and evaluates a saved agent; ``--copy-to`` copies the trained agent
 (e.g. into assets/agents/). Prints one JSON object with the machine, the training summary and the
@@ -25,13 +25,14 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from engine.rl.cli import cmd_eval  # noqa: E402
+from engine.rl.registry import load_agent  # noqa: E402
 from engine.rl.train import train  # noqa: E402
 
 PLAN = {
     "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000,
                   "opponents": [("perfect", 1000), ("random", 1000)]},
     "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 100), ("mcts:1000", 100)]},
-    "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)]},
+    "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)], "plies": (1, 2)},
 }
 
 
@@ -92,13 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         agent = summary["agent"] if args.last or not summary.get("best_agent") else summary["best_agent"]
         if args.copy_to:
             shutil.copyfile(agent, args.copy_to)
+            if plan.get("plies"):  # the shipped backgammon agent plays with the deepest look-ahead measured
+                shipped = load_agent(args.copy_to, args.game)
+                shipped.plies = max(plan["plies"])
+                shipped.save(Path(args.copy_to))
     result["agent"] = agent
     evals = []
-    for opponent, n in plan["opponents"]:
-        ns = argparse.Namespace(game=args.game, a=agent, b=opponent, games=args.eval_games or n,
-                                seed=args.seed)
-        evals.append(cmd_eval(ns))
-        print(json.dumps(evals[-1]), file=sys.stderr)
+    variants = [f"{agent}:{p}ply" for p in plan["plies"]] if plan.get("plies") else [agent]
+    for a in variants:
+        for opponent, n in plan["opponents"]:
+            ns = argparse.Namespace(game=args.game, a=a, b=opponent, games=args.eval_games or n, seed=args.seed)
+            evals.append(cmd_eval(ns))
+            print(json.dumps(evals[-1]), file=sys.stderr)
     result["eval"] = evals
     print(json.dumps(result))
     return 0

@@ -11,7 +11,8 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "agents"
 DEFAULT_FILES = {"tictactoe": "tictactoe.json", "connect4": "connect4.safetensors",
                  "backgammon": "backgammon.safetensors"}
 AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval (backgammon), "
-              "default (the shipped agent) or a saved agent's path")
+              "default (the shipped agent) or a saved agent's path; a TD backgammon agent takes :1ply or :2ply")
+PLY_SUFFIXES = {":1ply": 1, ":2ply": 2}
 
 
 def load_agent(path: str | Path, game: str) -> Agent:
@@ -52,6 +53,9 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
     from engine.rl.agents.search import AlphaBetaConnectFour, MCTSAgent, PerfectTicTacToe
 
     s = spec.strip()
+    plies = next((n for suffix, n in PLY_SUFFIXES.items() if s.lower().endswith(suffix)), None)
+    if plies is not None:
+        s = s[: -len(":1ply")]
     low = s.lower()
     agent: Agent
     if low == "random":
@@ -80,4 +84,8 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
         raise UserError(f"Unknown agent '{spec}'; use {AGENT_HELP}.")
     if agent.games and game not in agent.games:
         raise UserError(f"The {agent.name} agent does not play {game}.")
+    if plies is not None:
+        if not hasattr(agent, "plies") or game != "backgammon":
+            raise UserError(f"'{spec}': only a TD backgammon agent looks ahead by plies.")
+        agent.plies = plies  # type: ignore[attr-defined]
     return agent

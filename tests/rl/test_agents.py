@@ -1,5 +1,6 @@
 import random
 
+import numpy as np
 import pytest
 
 from engine.errors import UserError
@@ -10,7 +11,7 @@ from engine.rl.agents.search import AlphaBetaConnectFour, MCTSAgent, PerfectTicT
 from engine.rl.agents.tabular import TabularAgent
 from engine.rl.agents.td import TDAgent
 from engine.rl.arena import evaluate, play_steps, wilson_interval
-from engine.rl.backgammon import BackgammonState
+from engine.rl.backgammon import BackgammonState, position
 from engine.rl.connect4 import ConnectFourState
 from engine.rl.game import get_game
 from engine.rl.registry import load_agent, make_agent
@@ -81,6 +82,32 @@ def test_td_backgammon_trains_and_reports_values():
     vals = agent.action_values(s)
     assert set(vals) == set(s.legal_actions()) and all(-1 <= v <= 1 for v in vals.values())
     assert 0 <= agent.win_probability(s) <= 1
+
+
+def test_td_two_ply_is_the_expectation_over_the_opponents_rolls():
+    """2-ply through the game API: apply the move, each of the opponent's rolls, their best reply by O."""
+    agent = TDAgent("backgammon", hidden=20, seed=3)
+    for _ in range(3):
+        agent.train_episode(BackgammonState())
+    s = BackgammonState()
+    s.apply_action(5)  # an opening roll
+    one_ply = agent.afterstate_values(s)[1]
+    agent.plies = 2
+    two_ply = agent.play_values(s)
+    examined = np.argsort(-one_ply)[: agent.two_ply_candidates]
+    for i in examined:
+        after = s.clone()
+        after.apply_action(s.legal_actions()[i])
+        expected = 0.0
+        for outcome, prob in after.chance_outcomes():
+            rolled = after.clone()
+            rolled.apply_action(outcome)
+            expected += prob * (1.0 - agent.afterstate_values(rolled)[1].max())
+        assert two_ply[i] == pytest.approx(expected, abs=1e-9)
+    assert set(agent.action_values(s)) == {s.legal_actions()[i] for i in examined}
+    assert agent.step(s) == s.legal_actions()[int(examined[np.argmax(two_ply[examined])])]
+    last = position({1: 1}, {24: 15}, dice=(3, 1))  # bearing off the last checker wins outright
+    assert agent.play_values(last).max() == 1.0
 
 
 def test_td_connect4_afterstates():
@@ -163,10 +190,21 @@ def test_corrupt_and_missing_agent_files(tmp_path):
         load_agent(tmp_path / "..", "tictactoe")
 
 
-@pytest.mark.parametrize("spec", ["mcts:0", "mcts:abc", "alphabeta:99", "wizard", "pubeval"])
+@pytest.mark.parametrize("spec", ["mcts:0", "mcts:abc", "alphabeta:99", "wizard", "pubeval", "perfect:2ply"])
 def test_bad_agent_strings(spec):
     with pytest.raises(UserError):
         make_agent(spec, "tictactoe")
+
+
+def test_ply_suffix_sets_the_look_ahead_and_is_saved(tmp_path):
+    assert make_agent("default:2ply", "backgammon").plies == 2
+    assert make_agent("default:1ply", "backgammon").plies == 1
+    agent = TDAgent("backgammon", hidden=8, seed=0)
+    agent.plies = 2
+    agent.save(tmp_path / "bg.safetensors")
+    assert load_agent(tmp_path / "bg.safetensors", "backgammon").plies == 2
+    with pytest.raises(UserError, match="plies"):
+        make_agent("mcts:20:2ply", "connect4")
 
 
 def test_wilson_interval_and_steps():

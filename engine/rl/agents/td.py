@@ -10,6 +10,10 @@ with the sum kept as an eligibility trace e_t = lambda e_{t-1} + grad_w O(s_t). 
 frame (O_0 = O for player 0's afterstates, 1 - O for player 1's) so one trace serves both sides;
 r = 1 if player 0 wins, 0.5 for a draw, 0 otherwise, only at the end, and O(s_T) = 0.
 
+Play can look one roll further (``plies=2``, as TD-Gammon 2.0 did): each of the best few moves by O is
+scored by the expectation over the opponent's 21 rolls of 1 - O(the opponent's best reply), the reply
+chosen by the same network. Training always plays 1-ply.
+
 Inputs: Tesauro's encoding for backgammon (196 units), the two disc planes (84) for Connect Four.
 The network is small (one sigmoid hidden layer) and runs in numpy: for batch-1 updates that is much
 faster than torch, and the weights still save as safetensors.
@@ -24,7 +28,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.rl.agents.base import Agent, save_tensor_agent
-from engine.rl.backgammon import BackgammonState, tesauro_features
+from engine.rl.backgammon import ROLL_PROBS, ROLLS, BackgammonState, legal_turns, tesauro_features
 from engine.rl.connect4 import COLS, H1, ROWS, ConnectFourState, has_four
 from engine.rl.game import State
 
@@ -86,9 +90,12 @@ class TDAgent(Agent):
         self.net = ValueNet(self.n_in, hidden, seed or 0)
         self.hidden, self.lr, self.lam, self.epsilon = hidden, lr, lam, epsilon
         self.games_trained = 0
+        self.plies = 1  # play (not training) search depth for backgammon: 1 or 2
+        self.two_ply_candidates = 4  # moves, best by 1-ply, that 2-ply looks at
 
     def describe(self) -> str:
-        return f"td({self.game}, {self.hidden} hidden, {self.games_trained} games)"
+        ply = f", {self.plies}-ply" if self.game == "backgammon" else ""
+        return f"td({self.game}, {self.hidden} hidden, {self.games_trained} games{ply})"
 
     # -- afterstates -----------------------------------------------------------------------------
     def afterstates(self, state: State) -> tuple[np.ndarray, np.ndarray]:
@@ -116,15 +123,46 @@ class TDAgent(Agent):
     def _actions(self, state: State) -> list[int]:
         return state.legal_actions()
 
-    def action_values(self, state: State) -> dict[int, float]:
+    def play_values(self, state: State) -> np.ndarray:
+        """Probability that the mover wins after each legal action, at the agent's search depth."""
         _, v = self.afterstate_values(state)
-        return {a: float(2 * p - 1) for a, p in zip(self._actions(state), v, strict=True)}
+        if self.plies < 2 or not isinstance(state, BackgammonState) or len(v) == 1:
+            return v
+        out = v - 2.0  # moves 2-ply does not look at stay below every move it does
+        for i in np.argsort(-v)[: self.two_ply_candidates]:
+            if v[i] == 1.0:  # bore off the last checker: a win, nothing to look ahead
+                out[i] = 1.0
+                continue
+            _, me_after, opp_after = state.legal_turns()[i]
+            out[i] = self.reply_expectation(me_after, opp_after)
+        return out
+
+    def reply_expectation(self, me: tuple[int, ...], opp: tuple[int, ...]) -> float:
+        """E over the opponent's 21 rolls of 1 - O(their best reply): the mover's 2-ply win probability."""
+        feats, counts = [], []
+        for dice in ROLLS:
+            turns = legal_turns(opp, me, dice)  # the opponent moves next: their board first
+            theirs = np.array([t[1] for t in turns])
+            feats.append(tesauro_features(theirs, np.array([t[2] for t in turns])))
+            counts.append((len(turns), theirs.sum(axis=1) == 0))
+        values = self.net.values(np.concatenate(feats))
+        total, start = 0.0, 0
+        for prob, (n, won) in zip(ROLL_PROBS, counts, strict=True):
+            best = 1.0 if won.any() else float(values[start:start + n].max())
+            total += prob * (1.0 - best)
+            start += n
+        return total
+
+    def action_values(self, state: State) -> dict[int, float]:
+        """Values in [-1, 1] (2 p - 1); at 2-ply only of the moves the look-ahead examined."""
+        v = self.play_values(state)
+        return {a: float(2 * p - 1) for a, p in zip(self._actions(state), v, strict=True) if p >= 0.0}
 
     def step(self, state: State) -> int:
         legal = self._actions(state)
         if len(legal) == 1:
             return legal[0]
-        _, v = self.afterstate_values(state)
+        v = self.play_values(state)
         best = v.max()
         return self.rng.choice([a for a, p in zip(legal, v, strict=True) if p >= best - 1e-12])
 
@@ -189,7 +227,7 @@ class TDAgent(Agent):
     # -- saving ----------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         header = {"game": self.game, "algo": "td", "hidden": self.hidden, "lr": self.lr, "lam": self.lam,
-                  "epsilon": self.epsilon, "games_trained": self.games_trained}
+                  "epsilon": self.epsilon, "games_trained": self.games_trained, "plies": self.plies}
         save_tensor_agent(path, header, dict(zip(("W1", "b1", "w2", "b2"), self.net.params(), strict=True)))
 
     @classmethod
@@ -203,6 +241,7 @@ class TDAgent(Agent):
                     raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
                 p[...] = a
             agent.games_trained = int(header.get("games_trained", 0))
+            agent.plies = int(header.get("plies", 1))
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"The saved TD agent is damaged ({e}).") from None
         return agent
