@@ -80,3 +80,12 @@ def test_cli_analyse(txe):
                 ["--game", "tictactoe", "--moves", "1 1"], ["--game", "tictactoe", "--dice", "6-1"]):
         code, _, err = txe("rl", "analyse", *bad)
         assert code == 2 and err.strip()
+
+
+@pytest.mark.parametrize("game", ["tictactoe", "connect4", "backgammon"])
+def test_every_listed_agent_name_is_made(game):
+    from engine.rl.registry import agent_names, make_agent
+
+    for name in agent_names(game):
+        if name != "default":  # the shipped agents are loaded in test_agents / the GUI tests
+            assert make_agent(name, game).name
