@@ -17,6 +17,7 @@ SHOTS = [
     ("tokens", "tokens", None),
     ("next-token", "next-token", "To be, or not to be: that is the qu"),
     ("decoding", "decoding", None),
+    ("arena", "arena", None),
 ]
 
 
@@ -113,11 +114,108 @@ def sampling_shot(out: Path) -> None:
         win.close()
 
 
+def arena_shots(out: Path) -> None:
+    """The Arena view: tic-tac-toe with a hint, Connect Four with the agent's values, a backgammon game in
+    progress (dice, a checker picked, the agent's last move, its best turns) and a short training run."""
+    from app.main import configure_torch
+
+    configure_torch()
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.window import MainWindow
+    from engine.rl.agents.pubeval import PubEvalAgent
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 860)
+        win.show()
+        view = win.views["arena"]
+        win.tabs.setCurrentIndex(win.view_index("arena"))
+        until(app, lambda: win.painted["arena"] > 0)
+        play = view.play
+        play.reveal_ms = 0
+
+        def human_to_move() -> bool:
+            s = play.state
+            return not play.thinking and not s.is_terminal() and s.current_player() == play.human
+
+        def human(action: int) -> None:
+            play.human_move(action)
+            until(app, human_to_move)
+
+        play.opponent.set_spec("mcts:1000")  # visits and mean values in every cell
+        human(0)
+        human(8)
+        play.hint.setChecked(True)
+        until(app, lambda: play.pane.board.overlay is not None)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-tictactoe.png"))
+        play.hint.setChecked(False)
+
+        play.game_box.set_game("connect4")  # the shipped self-play agent: PUCT values and visit counts
+        until(app, human_to_move)
+        for col in (3, 3):
+            human(col)
+        play.reveal_ms = 60_000  # hold the agent's values over the board
+        play.human_move(2)
+        until(app, lambda: play.pane.board.overlay is not None and not play.thinking)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-connect4.png"))
+        play.reveal_ms = 0
+        play.new_game()
+
+        play.game_box.set_game("backgammon")
+        until(app, lambda: play.state.game_name == "backgammon")
+        helper = PubEvalAgent(3)
+        play.rng.seed(11)
+        play.new_game()
+        turns = 0
+        while turns < 9 or len(play.state.legal_actions()) < 6:  # well into the game, with a real choice
+            until(app, lambda: human_to_move() or play.state.is_terminal())
+            if play.state.is_terminal():
+                play.new_game()
+                continue
+            human(helper.step(play.state))
+            turns += 1
+        play.hint.setChecked(True)
+        until(app, lambda: play.pane.board.overlay is not None)
+        board = play.pane.board
+        board.click_target(max(board.sources()))
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-backgammon.png"))
+
+        view.tabs.setCurrentWidget(view.train)
+        t = view.train
+        t.games.setValue(30_000)
+        t.eval_every.setValue(1500)
+        t.eval_games.setValue(100)
+        t.out.setText(os.path.join(tmp, "ttt-q"))
+        t.start()
+        until(app, lambda: not t.running, timeout=300)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-training.png"))
+        win.close()
+
+
+def until(app, condition, timeout: float = 60) -> None:
+    t0 = time.time()
+    while not condition():
+        if time.time() - t0 > timeout:
+            raise TimeoutError("the view did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     out.mkdir(parents=True, exist_ok=True)
     static_shots(out)
     sampling_shot(out)
+    arena_shots(out)
     live_training_shots(out)
     print(f"screenshots in {out}")
 

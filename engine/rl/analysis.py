@@ -106,6 +106,11 @@ def choose(agent: Agent, state: State, analysis: Analysis) -> int:
     return agent.step(state)
 
 
+def has_win_estimate(agent: Agent) -> bool:
+    """Does the agent estimate win probabilities itself (not just rank moves)?"""
+    return type(agent).win_probability is not Agent.win_probability
+
+
 def mover_of(state: State) -> int:
     """The player whose turn it is, also at a chance node (backgammon: the player about to roll)."""
     p = state.current_player()

@@ -7,7 +7,7 @@ import pytest
 from engine.rl.agents.base import RandomAgent
 from engine.rl.agents.pubeval import PubEvalAgent
 from engine.rl.agents.search import AlphaBetaConnectFour, MCTSAgent, PerfectTicTacToe
-from engine.rl.analysis import analyse, choose, win_probability_for
+from engine.rl.analysis import analyse, choose, has_win_estimate, win_probability_for
 from engine.rl.backgammon import BackgammonState, position
 from engine.rl.connect4 import ConnectFourState
 from engine.rl.tictactoe import TicTacToeState
@@ -48,6 +48,7 @@ def test_alphabeta_chooses_from_raw_scores():
 def test_agents_without_estimates_and_chance_nodes():
     s = TicTacToeState()
     assert analyse(RandomAgent(0), s).values == {}
+    assert not has_win_estimate(RandomAgent(0)) and has_win_estimate(PerfectTicTacToe(0))
     assert choose(RandomAgent(0), s, analyse(RandomAgent(0), s)) in s.legal_actions()
     assert win_probability_for(RandomAgent(0), s, 0) is None
     bg = BackgammonState()

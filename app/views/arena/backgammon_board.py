@@ -248,7 +248,7 @@ class BackgammonBoard(BoardWidget):
             base = QColor(PLAYER_COLORS["backgammon"][who])
             for i in range(n):
                 y = r.bottom() - 6 - (i + 1) * 19 if mine else r.top() + 6 + i * 19
-                p.setPen(QPen(base.darker(160), 1.2))
+                p.setPen(QPen(base.darker(160) if who == 0 else base.lighter(260), 1.2))
                 p.setBrush(base)
                 p.drawRoundedRect(QRectF(r.left() + 8, y, r.width() - 16, 16), 4, 4)
 
@@ -343,28 +343,26 @@ class BackgammonBoard(BoardWidget):
         p.setOpacity(1.0)
 
     def _paint_labels(self, p: QPainter, view: geo.BoardView) -> None:
+        """Between the trays: a small table of pips and borne-off checkers per player (the opponent first)."""
         me = self.viewer
-        mid = QRectF(geo.TRAY.left() - 8, geo.TOP + geo.TRAY_H + 2, geo.TRAY.width() + 16,
-                     geo.BOTTOM - geo.TOP - 2 * geo.TRAY_H - 4)
-        p.setPen(QColor("#eadbc3"))
-        p.setFont(px_font(13))
-        p.drawText(QRectF(mid.left(), mid.top(), mid.width(), 18), Qt.AlignmentFlag.AlignCenter, "pips")
+        mid = QRectF(geo.TRAY.left() - 10, geo.TOP + geo.TRAY_H + 3, geo.TRAY.width() + 20,
+                     geo.BOTTOM - geo.TOP - 2 * geo.TRAY_H - 6)
+        pips_col = QRectF(mid.left() + 20, 0, 38, 0)
+        off_col = QRectF(mid.left() + 60, 0, 30, 0)
+        p.setFont(px_font(12))
+        p.setPen(QColor("#d9c7a8"))
+        for col, text in ((pips_col, "pips"), (off_col, "off")):
+            p.drawText(QRectF(col.left(), mid.top(), col.width(), 16), Qt.AlignmentFlag.AlignRight, text)
         for row, (who, pips, off) in enumerate(((1 - me, view.pips[1], view.off[1]), (me, view.pips[0], view.off[0]))):
-            y = mid.top() + 20 + row * 26
-            c = QColor(PLAYER_COLORS["backgammon"][who])
+            y = mid.top() + 18 + row * 25
             p.setPen(QPen(QColor("#1b1411"), 1))
-            p.setBrush(c)
-            p.drawEllipse(QPointF(mid.left() + 14, y + 11), 8, 8)
+            p.setBrush(QColor(PLAYER_COLORS["backgammon"][who]))
+            p.drawEllipse(QPointF(mid.left() + 9, y + 11), 7, 7)
             p.setPen(QColor("white"))
             p.setFont(px_font(17, True))
-            p.drawText(QRectF(mid.left() + 24, y, mid.width() - 26, 22), Qt.AlignmentFlag.AlignCenter, str(pips))
-            tray = geo.tray_rect(who == me)
-            if off:
-                p.setFont(px_font(14, True))
-                p.setPen(QColor("#eadbc3"))
-                ty = tray.top() - 0 if who == me else tray.bottom() - 20
-                p.drawText(QRectF(tray.left(), ty + (4 if who != me else -0), tray.width(), 18),
-                           Qt.AlignmentFlag.AlignCenter, f"{off} off")
+            for col, value in ((pips_col, pips), (off_col, off)):
+                p.drawText(QRectF(col.left() - 10, y, col.width() + 10, 22),
+                           Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, str(value))
 
 
 # Pip positions on a die face, as fractions of its size.

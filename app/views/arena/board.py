@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.views.arena.palette import ILLEGAL, draw_badge, normalised
+from app.views.arena.palette import ILLEGAL, draw_badge, format_value, normalised, value_color
 from engine.rl.game import State
 
 
@@ -27,6 +27,18 @@ class Overlay:
 
     def scaled(self) -> dict[int, float]:
         return normalised(self.values, self.bounded)
+
+    def searched(self, action: int) -> bool:
+        """False for a move a search never tried (its value is no estimate)."""
+        return not self.visits or self.visits.get(action, 0) > 0
+
+    def color(self, action: int, alpha: int) -> QColor:
+        if not self.searched(action):
+            return QColor(205, 211, 218, alpha)
+        return value_color(self.scaled()[action], alpha)
+
+    def text(self, action: int) -> str:
+        return format_value(self.values[action], self.bounded) if self.searched(action) else "–"
 
 
 def px_font(px: float, bold: bool = False) -> QFont:

@@ -7,7 +7,7 @@ from PySide6.QtCore import QEasingCurve, QPointF, QRectF, Qt, QVariantAnimation
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QRadialGradient
 
 from app.views.arena.board import BoardWidget, px_font
-from app.views.arena.palette import INK, MUTED, PLAYER_COLORS, format_value, value_color
+from app.views.arena.palette import INK, MUTED, PLAYER_COLORS
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
 
 CELL, PAD = 96.0, 14.0
@@ -174,16 +174,14 @@ class ConnectFourBoard(BoardWidget):
         ov = self.overlay
         if ov is None:
             return
-        scaled = ov.scaled()
-        for c, v in ov.values.items():
+        for c in ov.values:
             r = QRectF(column_x(c) - 44, 6, 88, 72)
-            p.setBrush(value_color(scaled[c], 230))
+            p.setBrush(ov.color(c, 230))
             p.setPen(QPen(INK, 4) if c == ov.best else QPen(QColor(0, 0, 0, 40), 1))
             p.drawRoundedRect(r, 12, 12)
             p.setPen(INK)
-            p.setFont(px_font(25, True))
-            p.drawText(r.adjusted(0, 4, 0, -30 if ov.visits else 0), Qt.AlignmentFlag.AlignCenter,
-                       format_value(v, ov.bounded))
+            p.setFont(px_font(23, True))
+            p.drawText(r.adjusted(0, 4, 0, -30 if ov.visits else 0), Qt.AlignmentFlag.AlignCenter, ov.text(c))
             if ov.visits:
                 p.setFont(px_font(16))
                 p.drawText(r.adjusted(0, 38, 0, -4), Qt.AlignmentFlag.AlignCenter, f"N={ov.visits.get(c, 0)}")

@@ -14,26 +14,32 @@ class WinCurve(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(150)
-        self.setMaximumHeight(230)
+        self.setMinimumHeight(130)
+        self.setMaximumHeight(185)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setMenuEnabled(False)
         self.showGrid(x=True, y=True, alpha=0.25)
-        self.setYRange(0, 1, padding=0.04)
         self.getAxis("left").setTicks([[(0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1, "1")]])
         self.setLabel("bottom", "move")
+        self.setLabel("left", "P(win)")
+        self.caption = pg.TextItem(color="#1d2733", anchor=(0, 0))
+        self.caption.setParentItem(self.getPlotItem().vb)  # fixed in the corner, not in data coordinates
+        self.caption.setPos(6, 2)
         even = pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DashLine))
         self.addItem(even)
         self.curve = self.plot(pen=pg.mkPen("#1f77b4", width=2.5), symbol="o", symbolSize=7,
                                symbolBrush="#1f77b4", symbolPen="w", connect="finite")
         self.xs: list[int] = []
         self.ys: list[float] = []
+        self.enableAutoRange(x=False, y=False)
+        self.setYRange(-0.06, 1.06, padding=0)
         self.set_subject("agent")
 
     def set_subject(self, name: str) -> None:
-        self.setLabel("left", f"P({name} wins)")
+        """Whose win probability the curve shows, written in its corner."""
         self.subject = name
+        self.caption.setText(f"win probability of {name} after each move (0.5 = even)")
 
     def reset(self) -> None:
         self.xs, self.ys = [], []
@@ -65,3 +71,4 @@ class WinCurve(pg.PlotWidget):
     def _redraw(self) -> None:
         self.curve.setData(np.array(self.xs, dtype=float), np.array(self.ys, dtype=float))
         self.setXRange(0, max(9, self.xs[-1] if self.xs else 0), padding=0.02)
+        self.setYRange(-0.06, 1.06, padding=0)

@@ -24,7 +24,7 @@ from app.views.arena.backgammon_board import BackgammonBoard
 from app.views.arena.board import BoardWidget, Overlay
 from app.views.arena.connect4_board import ConnectFourBoard
 from app.views.arena.curve import WinCurve
-from app.views.arena.palette import ValueScaleBar, format_value, normalised, value_color
+from app.views.arena.palette import ValueScaleBar
 from app.views.arena.tictactoe_board import TicTacToeBoard
 from engine.rl.game import State
 
@@ -112,6 +112,7 @@ class GamePane(QWidget):
         self.values_title.setText(f"<b>Values</b><br><span style='color:#6b7785'>{note}</span>" if note else
                                   "<b>Values</b>")
         self.table.setRowCount(0)
+        self.table.setColumnHidden(2, True)
         self._top_rows, self._top_state = [], None
         bg = self.boards["backgammon"]
         assert isinstance(bg, BackgammonBoard)
@@ -123,8 +124,9 @@ class GamePane(QWidget):
         if not values:
             self.clear_values(f"{result['agent']} has no values to show")
             return
-        self.board.set_overlay(Overlay(values, result["visits"], result["bounded"], result["best"],
-                                       None if hint else result.get("choice"), hint))
+        overlay = Overlay(values, result["visits"], result["bounded"], result["best"],
+                          None if hint else result.get("choice"), hint)
+        self.board.set_overlay(overlay)
         self.scale.set_bounded(result["bounded"])
         n = len(values)
         self.values_title.setText(f"<b>{title}</b><br><span style='color:#6b7785'>{result['value_kind']}; "
@@ -133,16 +135,15 @@ class GamePane(QWidget):
         self._top_rows, self._top_state = list(result["top"]), state
         self.table.blockSignals(True)
         self.table.setRowCount(len(self._top_rows))
-        scaled = normalised(values, result["bounded"])
         for r, row in enumerate(self._top_rows):
-            chosen = row["action"] == result.get("choice")
+            a = row["action"]
+            chosen = a == result.get("choice")
             cells = [row["move"] + ("  \u25c0 played" if chosen and not hint else ""),
-                     "-" if row["value"] is None else format_value(row["value"], result["bounded"]),
-                     str(row.get("visits", ""))]
+                     overlay.text(a) if a in values else "-", str(row.get("visits", ""))]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c == 1 and row["value"] is not None:
-                    item.setBackground(value_color(scaled[row["action"]], 200))
+                if c == 1 and a in values:
+                    item.setBackground(overlay.color(a, 200))
                     item.setForeground(QColor("#111111"))
                 if c > 0:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.rl.agents.base import Agent
-from engine.rl.analysis import Analysis, analyse, choose, win_probability_for
+from engine.rl.analysis import Analysis, analyse, choose, has_win_estimate, win_probability_for
 from engine.rl.game import State
 from engine.rl.registry import make_agent
 
@@ -48,10 +48,14 @@ def load(pool: AgentPool, game: str, spec: str, slot: str = "play") -> dict[str,
 def _estimate(pool: AgentPool, game: str, agent: Agent, state: State, player: int,
               analysis: Analysis | None, chosen: int | None = None) -> float | None:
     """P(``player`` wins): the agent's own estimate, else its chosen move's value, else the shipped agent's."""
-    p = win_probability_for(agent, state, player, analysis)
-    if p is None and analysis is not None and chosen is not None and analysis.bounded and chosen in analysis.values:
+    p = None
+    if analysis is not None and chosen is not None and analysis.bounded and chosen in analysis.values and (
+            analysis.visits or not has_win_estimate(agent)):
+        # search agents: the searched value of the move played, not the raw network (one estimator per curve)
         p_mover = (analysis.values[chosen] + 1) / 2
         p = p_mover if analysis.player == player else 1 - p_mover
+    if p is None:
+        p = win_probability_for(agent, state, player, analysis)
     if p is None:
         try:
             judge = pool.get(game, "default", "judge")

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from app.views.arena.board import BoardWidget, px_font
-from app.views.arena.palette import INK, MUTED, PLAYER_COLORS, format_value, value_color
+from app.views.arena.palette import INK, MUTED, PLAYER_COLORS
 from engine.rl.tictactoe import LINES, TicTacToeState
 
 ORIGIN, CELL = 30.0, 180.0
@@ -67,7 +67,7 @@ class TicTacToeBoard(BoardWidget):
             self._overlay_cell(p, i)
             p.setFont(px_font(15))
             p.setPen(MUTED)
-            p.drawText(r.adjusted(14, 10, -10, -10), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, str(i + 1))
+            p.drawText(r.adjusted(20, 14, -10, -10), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, str(i + 1))
             if s.board[i]:
                 self._mark(p, i, s.board[i] - 1)
         p.setPen(QPen(QColor("#34495e"), 7, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
@@ -103,13 +103,12 @@ class TicTacToeBoard(BoardWidget):
         assert isinstance(s, TicTacToeState)
         if ov is None or i not in ov.values or s.board[i]:
             return
-        v = ov.scaled()[i]
         r = cell_rect(i).adjusted(10, 10, -10, -10)
         p.save()
-        p.setBrush(value_color(v, 150))
+        p.setBrush(ov.color(i, 150))
         p.setPen(QPen(INK, 4) if i == ov.best else Qt.PenStyle.NoPen)
         p.drawRoundedRect(r, 14, 14)
-        text = format_value(ov.values[i], ov.bounded)
+        text = ov.text(i)
         p.setPen(INK)
         p.setFont(px_font(40, True))
         p.drawText(r.adjusted(0, 0, 0, -30 if ov.visits else 0), Qt.AlignmentFlag.AlignCenter, text)

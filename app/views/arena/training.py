@@ -38,7 +38,19 @@ if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
 
 ALGO_TITLES = {"q": "Q-learning", "sarsa": "SARSA", "td": "TD(\u03bb)", "selfplay": "self-play + search (AlphaZero)"}
+RULES = {  # the update each algorithm makes, in the seed's notation
+    "q": "Q(s,a) \u2190 Q(s,a) + \u03b7 [r + \u03b3 max<sub>a'</sub> Q(s',a') \u2212 Q(s,a)], r = +1 win, 0 draw, "
+         "\u22121 loss; \u03b5-greedy self-play, one table for both sides.",
+    "sarsa": "Q(s,a) \u2190 Q(s,a) + \u03b7 [r + \u03b3 Q(s',a') \u2212 Q(s,a)] with a' the move the "
+             "\u03b5-greedy policy really plays next.",
+    "td": "\u03b4w<sub>t</sub> = \u03b7 [r<sub>t+1</sub> + O(s<sub>t+1</sub>) \u2212 O(s<sub>t</sub>)] "
+          "\u03a3<sub>\u03c4\u2264t</sub> \u03bb<sup>t\u2212\u03c4</sup> \u2207O(s<sub>\u03c4</sub>): a network "
+          "of afterstate values learnt by self-play, as TD-Gammon.",
+    "selfplay": "PUCT search guided by a policy/value network f(s) = (p, v); the network learns the visit "
+                "counts \u03c0 and the result z, loss (z \u2212 v)\u00b2 \u2212 \u03c0\u00b7log p, as AlphaGo Zero.",
+}
 REF_COLORS = ["#2ca02c", "#d62728", "#1f77b4", "#9467bd"]
+TITLE = "#1d2733"
 TASK = "rl"
 
 
@@ -130,6 +142,9 @@ class TrainPanel(QWidget):
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(b)
+        self.rule = QLabel()
+        self.rule.setWordWrap(True)
+        self.rule.setTextFormat(Qt.TextFormat.RichText)
         self.progress = QProgressBar()
         self.state = QLabel("idle")
         self.state.setWordWrap(True)
@@ -138,6 +153,7 @@ class TrainPanel(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         left = QVBoxLayout()
         left.addWidget(box)
+        left.addWidget(self.rule)
         left.addLayout(buttons)
         left.addWidget(self.progress)
         left.addWidget(self.state)
@@ -150,19 +166,22 @@ class TrainPanel(QWidget):
 
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
-        self.score_plot = self.plots.addPlot(row=0, col=0, colspan=3, title="Score against each reference opponent")
+        self.score_plot = self.plots.addPlot(row=0, col=0, colspan=3)
+        self.score_plot.setTitle("Score against each reference opponent (band: 95% interval)", color=TITLE)
         self.score_plot.setLabel("left", "score (win 1, draw \u00bd)")
         self.score_plot.setLabel("bottom", "training games")
         self.score_plot.setYRange(0, 1, padding=0.03)
         self.score_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.score_plot.addLegend(offset=(-10, 10))
+        self.score_plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 220),
+                                  pen=pg.mkPen("#c8ced6"), labelTextColor=TITLE)
         self.score_plot.addItem(pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#7f8c8d", style=Qt.PenStyle.DashLine)))
         self.scores = ScoreCurves(self.score_plot)
         self.small: dict[str, pg.PlotDataItem] = {}
         for col, (key, title, color) in enumerate((("td_error", "TD error |\u03b4|", "#8c564b"),
                                                    ("epsilon", "exploration \u03b5", "#ff7f0e"),
                                                    ("games_per_s", "games / s", "#17becf"))):
-            p = self.plots.addPlot(row=1, col=col, title=title)
+            p = self.plots.addPlot(row=1, col=col)
+            p.setTitle(title, color=TITLE)
             p.setLabel("bottom", "training games")
             p.showGrid(x=True, y=True, alpha=0.25)
             curve = p.plot(pen=pg.mkPen(color, width=2))
@@ -206,6 +225,9 @@ class TrainPanel(QWidget):
         game, algo = self.game_box.game(), self.algo.currentData()
         if algo is None:
             return
+        refs = " and ".join(REFERENCES[game])
+        self.rule.setText(f"<b>{ALGO_TITLES[algo]}</b>: {RULES[algo]}<br><span style='color:#6b7785'>Evaluated "
+                          f"against {refs}, half the games as each side.</span>")
         d = DEFAULTS[(game, algo)]
         self.games.setValue(int(d["games"]))
         self.eval_every.setValue(int(d["eval_every"]))
