@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -78,8 +79,10 @@ def wait(app, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def sampling_shot(out: Path) -> None:
-    """The Decoding view's sampling panel after a run with temperature, top-k and top-p."""
+@contextmanager
+def window_on(view_key: str):
+    """The real window (fresh settings), offscreen at 1400 x 860, on view ``view_key`` once it has painted;
+    yields (app, window, a temporary folder)."""
     from app.main import configure_torch
 
     configure_torch()
@@ -95,10 +98,15 @@ def sampling_shot(out: Path) -> None:
         win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
         win.resize(1400, 860)
         win.show()
+        win.tabs.setCurrentIndex(win.view_index(view_key))
+        until(app, lambda: win.painted[view_key] > 0)
+        yield app, win, tmp
+
+
+def sampling_shot(out: Path) -> None:
+    """The Decoding view's sampling panel after a run with temperature, top-k and top-p."""
+    with window_on("decoding") as (app, win, _tmp):
         view = win.views["decoding"]
-        win.tabs.setCurrentIndex(win.view_index("decoding"))
-        while win.painted["decoding"] == 0:
-            app.processEvents()
         view.tabs.setCurrentIndex(1)
         p = view.sampling
         p.temperature.setValue(0.8)
@@ -117,25 +125,10 @@ def sampling_shot(out: Path) -> None:
 def arena_shots(out: Path) -> None:
     """The Arena view: tic-tac-toe with a hint, Connect Four with the agent's values, a backgammon game in
     progress (dice, a checker picked, the agent's last move, its best turns) and a short training run."""
-    from app.main import configure_torch
-
-    configure_torch()
-    import tempfile
-
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from app.window import MainWindow
     from engine.rl.agents.pubeval import PubEvalAgent
 
-    app = QApplication.instance() or QApplication([])
-    with tempfile.TemporaryDirectory() as tmp:
-        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
-        win.resize(1400, 860)
-        win.show()
+    with window_on("arena") as (app, win, tmp):
         view = win.views["arena"]
-        win.tabs.setCurrentIndex(win.view_index("arena"))
-        until(app, lambda: win.painted["arena"] > 0)
         play = view.play
         play.reveal_ms = 0
 

@@ -204,7 +204,27 @@ def test_short_training_run_plots_evaluations(window, qtbot, tmp_path):
     assert t.use_btn.isEnabled() and "finished" in t.summary.text()
     t.use_btn.click()
     assert view.tabs.currentWidget() is view.play and str(tmp_path) in view.play.opponent.spec()
+    qtbot.waitUntil(lambda: view.play.agent_desc.startswith("q ("), timeout=10_000)  # the trained table
     assert not window.last_error
+
+
+def test_training_pause_and_stop(window, qtbot, tmp_path):
+    view = open_arena(window, qtbot)
+    view.tabs.setCurrentWidget(view.train)
+    t = view.train
+    t.algo.setCurrentIndex(1)  # SARSA
+    t.games.setValue(1_000_000)
+    t.eval_every.setValue(1_000_000)
+    t.eval_games.setValue(10)
+    t.out.setText(str(tmp_path / "sarsa"))
+    t.start_btn.click()
+    qtbot.waitUntil(lambda: bool(t.progress_data["epsilon"]), timeout=10_000)
+    t.pause_btn.click()
+    qtbot.waitUntil(lambda: t.pause_btn.text() == "Resume", timeout=5000)
+    t.stop_btn.click()
+    qtbot.waitUntil(lambda: not t.running, timeout=20_000)
+    assert "stopped" in t.summary.text() and t.scores.points() == 2  # the final evaluation
+    assert (tmp_path / "sarsa" / "agent.json").exists()
 
 
 def test_bad_agents_and_settings_show_errors(window, qtbot, tmp_path):

@@ -156,12 +156,21 @@ class BoardWidget(QWidget):
             self.hover = None
             self.update()
 
+    def target_at(self, pt: QPointF) -> int | None:
+        """The action a click at logical point ``pt`` means (a cell, a column), legal or not."""
+        return None
+
     def click(self, pt: QPointF) -> None:
-        """Handle a left click at logical point ``pt``: emit a legal move or refuse."""
-        raise NotImplementedError
+        """A left click at logical point ``pt``: emit the legal move there, or refuse."""
+        target = self.target_at(pt)
+        if target is not None and target in self.legal():
+            self.moveChosen.emit(target)
+        else:
+            self.refuse()
 
     def right_click(self) -> None:
         pass
 
     def hover_target(self, pt: QPointF) -> object:
-        return None
+        target = self.target_at(pt)
+        return target if target in self.legal() else None

@@ -11,8 +11,8 @@ from app.views.arena.palette import INK, MUTED, PLAYER_COLORS
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
 
 CELL, PAD = 96.0, 14.0
-BOARD = QRectF(20, 180, COLS * CELL + 2 * PAD, ROWS * CELL + 2 * PAD)
-HOVER_Y = 128.0
+BOARD = QRectF(20, 166, COLS * CELL + 2 * PAD, ROWS * CELL + 2 * PAD)
+HOVER_Y = 122.0
 RADIUS = 39.0
 COLORS = [QColor(c) for c in PLAYER_COLORS["connect4"]]
 
@@ -42,7 +42,7 @@ def winning_cells(state: ConnectFourState) -> set[tuple[int, int]]:
 
 
 class ConnectFourBoard(BoardWidget):
-    LOGICAL = (740.0, 816.0)
+    LOGICAL = (740.0, 802.0)
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,21 +81,10 @@ class ConnectFourBoard(BoardWidget):
     def column_center(self, c: int) -> QPointF:
         return QPointF(column_x(c), BOARD.center().y())
 
-    def column_at(self, pt: QPointF) -> int | None:
+    def target_at(self, pt: QPointF) -> int | None:
         c = int((pt.x() - BOARD.left() - PAD) // CELL)
         inside = BOARD.left() + PAD <= pt.x() < BOARD.right() - PAD and 0 <= pt.y() <= BOARD.bottom()
         return c if inside and 0 <= c < COLS else None
-
-    def hover_target(self, pt: QPointF) -> object:
-        c = self.column_at(pt)
-        return c if c in self.legal() else None
-
-    def click(self, pt: QPointF) -> None:
-        c = self.column_at(pt)
-        if c is not None and c in self.legal():
-            self.moveChosen.emit(c)
-        else:
-            self.refuse()
 
     # --- painting -----------------------------------------------------------------------------
 

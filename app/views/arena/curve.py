@@ -14,8 +14,8 @@ class WinCurve(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background="w")
-        self.setMinimumHeight(130)
-        self.setMaximumHeight(185)
+        self.setMinimumHeight(140)
+        self.setMaximumHeight(200)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setMenuEnabled(False)
@@ -23,9 +23,7 @@ class WinCurve(pg.PlotWidget):
         self.getAxis("left").setTicks([[(0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1, "1")]])
         self.setLabel("bottom", "move")
         self.setLabel("left", "P(win)")
-        self.caption = pg.TextItem(color="#1d2733", anchor=(0, 0))
-        self.caption.setParentItem(self.getPlotItem().vb)  # fixed in the corner, not in data coordinates
-        self.caption.setPos(6, 2)
+
         even = pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#7f8c8d", width=1, style=Qt.PenStyle.DashLine))
         self.addItem(even)
         self.curve = self.plot(pen=pg.mkPen("#1f77b4", width=2.5), symbol="o", symbolSize=7,
@@ -37,9 +35,9 @@ class WinCurve(pg.PlotWidget):
         self.set_subject("agent")
 
     def set_subject(self, name: str) -> None:
-        """Whose win probability the curve shows, written in its corner."""
+        """Whose win probability the curve shows (in the title)."""
         self.subject = name
-        self.caption.setText(f"win probability of {name} after each move (0.5 = even)")
+        self.setTitle(f"win probability of {name} after each move (0.5 = even)", color="#1d2733", size="9pt")
 
     def reset(self) -> None:
         self.xs, self.ys = [], []

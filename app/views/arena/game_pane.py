@@ -52,6 +52,8 @@ class GamePane(QWidget):
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.detail.setTextFormat(Qt.TextFormat.RichText)
+        self.detail.setMinimumHeight(4 * self.detail.fontMetrics().lineSpacing())  # room for wrapped lines
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.values_title = QLabel("<b>Values</b>")
         self.values_title.setWordWrap(True)
         self.scale = ValueScaleBar()
@@ -132,7 +134,7 @@ class GamePane(QWidget):
         self.values_title.setText(f"<b>{title}</b><br><span style='color:#6b7785'>{result['value_kind']}; "
                                   f"{n} legal move{'s' if n != 1 else ''}, best {min(n, len(result['top']))} "
                                   f"listed</span>")
-        self._top_rows, self._top_state = list(result["top"]), state
+        self._top_rows, self._top_state = list(result["top"]), state.clone()  # the game goes on; the list stays
         self.table.blockSignals(True)
         self.table.setRowCount(len(self._top_rows))
         for r, row in enumerate(self._top_rows):

@@ -32,7 +32,7 @@ class AgentPool:
         key = (game, spec, slot, stamp)
         if key not in self._agents:
             self._agents = {k: v for k, v in self._agents.items() if k[:3] != key[:3]}
-            self._agents[key] = make_agent(spec, game, seed=hash(slot) % 1000)
+            self._agents[key] = make_agent(spec, game)
         return self._agents[key]
 
 

@@ -204,7 +204,8 @@ class PlayPanel(QWidget):
         pool, game, spec, state, judge, seq = (self.view.pool, self.game, self.opponent.spec(), self.state.clone(),
                                                self.agent_side, self.seq)
         self.pane.board.set_thinking(f"{spec} is thinking\u2026")
-        self.pane.set_status(f"{spec} is thinking\u2026", dice_text(state) and f"{spec} rolled {dice_text(state)}")
+        rolled = f"{spec} rolled {dice_text(state)}. " if dice_text(state) else ""
+        self.pane.set_status(f"{spec} is thinking\u2026", rolled + "It thinks in the background.")
         self.view.submit("arena:play", lambda: jobs.think(pool, game, spec, state, judge), tag=seq)
 
     def request_hint(self) -> None:
@@ -242,7 +243,9 @@ class PlayPanel(QWidget):
         self.pane.curve.add(self.moves, res["wp_before"])
         side = PLAYER_NAMES[self.game][self.agent_side]
         self.pane.show_values(res, self.state, f"{self.opponent.spec()}'s values for its move ({side})")
-        self.pane.set_status(f"{self.opponent.spec()} plays {res['text']}", self.pane.detail.text())
+        self.pane.set_status(f"{self.opponent.spec()} plays {res['text']}",
+                             "Its value for every legal move is on the board and in the list below"
+                             + (" (N = how often the search tried it)." if res["visits"] else "."))
         self.view.painted()
         seq = self.seq
         QTimer.singleShot(self.reveal_ms, lambda: self._agent_moves(seq, res))
@@ -280,7 +283,7 @@ class PlayPanel(QWidget):
             self._update_score()
         points = s.returns()[self.human]
         extra = f" ({abs(points):g} points)" if abs(points) > 1 else ""
-        text = "You win!" if w == self.human else "Draw." if w is None else f"{self.opponent.spec()} wins."
+        text = "You win" if w == self.human else "Draw" if w is None else f"{self.opponent.spec()} wins"
         self.pane.set_status(text + extra, "New game starts another; Undo takes back your last move.")
 
     def _update_score(self) -> None:

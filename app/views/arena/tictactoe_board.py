@@ -32,22 +32,11 @@ class TicTacToeBoard(BoardWidget):
     def cell_center(self, i: int) -> QPointF:
         return cell_rect(i).center()
 
-    def cell_at(self, pt: QPointF) -> int | None:
+    def target_at(self, pt: QPointF) -> int | None:
         col, row = int((pt.x() - ORIGIN) // CELL), int((pt.y() - ORIGIN) // CELL)
         if 0 <= col < 3 and 0 <= row < 3 and pt.x() >= ORIGIN and pt.y() >= ORIGIN:
             return row * 3 + col
         return None
-
-    def hover_target(self, pt: QPointF) -> object:
-        c = self.cell_at(pt)
-        return c if c in self.legal() else None
-
-    def click(self, pt: QPointF) -> None:
-        c = self.cell_at(pt)
-        if c is not None and c in self.legal():
-            self.moveChosen.emit(c)
-        else:
-            self.refuse()
 
     # --- painting -----------------------------------------------------------------------------
 

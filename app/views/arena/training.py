@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.views.arena.controls import GameCombo, remember_saved_agent
+from app.views.training import _spin
 from engine.rl.arena import wilson_interval
 from engine.rl.train import ALGOS, DEFAULTS, REFERENCES
 
@@ -52,15 +52,6 @@ RULES = {  # the update each algorithm makes, in the seed's notation
 REF_COLORS = ["#2ca02c", "#d62728", "#1f77b4", "#9467bd"]
 TITLE = "#1d2733"
 TASK = "rl"
-
-
-def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    s.setGroupSeparatorShown(True)
-    return s
 
 
 class ScoreCurves:
@@ -110,6 +101,7 @@ class TrainPanel(QWidget):
         self.budget = QComboBox()
         self.budget.addItems(["games", "minutes"])
         self.games = _spin(1, 10_000_000, 20_000, 1000)
+        self.games.setGroupSeparatorShown(True)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.1, 10_000)
         self.minutes.setValue(5)
