@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,6 +18,7 @@ SHOTS = [
     ("tokens", "tokens", None),
     ("next-token", "next-token", "To be, or not to be: that is the qu"),
     ("decoding", "decoding", None),
+    ("arena", "arena", None),
 ]
 
 
@@ -77,8 +79,10 @@ def wait(app, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def sampling_shot(out: Path) -> None:
-    """The Decoding view's sampling panel after a run with temperature, top-k and top-p."""
+@contextmanager
+def window_on(view_key: str):
+    """The real window (fresh settings), offscreen at 1400 x 860, on view ``view_key`` once it has painted;
+    yields (app, window, a temporary folder)."""
     from app.main import configure_torch
 
     configure_torch()
@@ -94,10 +98,15 @@ def sampling_shot(out: Path) -> None:
         win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
         win.resize(1400, 860)
         win.show()
+        win.tabs.setCurrentIndex(win.view_index(view_key))
+        until(app, lambda: win.painted[view_key] > 0)
+        yield app, win, tmp
+
+
+def sampling_shot(out: Path) -> None:
+    """The Decoding view's sampling panel after a run with temperature, top-k and top-p."""
+    with window_on("decoding") as (app, win, _tmp):
         view = win.views["decoding"]
-        win.tabs.setCurrentIndex(win.view_index("decoding"))
-        while win.painted["decoding"] == 0:
-            app.processEvents()
         view.tabs.setCurrentIndex(1)
         p = view.sampling
         p.temperature.setValue(0.8)
@@ -113,11 +122,93 @@ def sampling_shot(out: Path) -> None:
         win.close()
 
 
+def arena_shots(out: Path) -> None:
+    """The Arena view: tic-tac-toe with a hint, Connect Four with the agent's values, a backgammon game in
+    progress (dice, a checker picked, the agent's last move, its best turns) and a short training run."""
+    from engine.rl.agents.pubeval import PubEvalAgent
+
+    with window_on("arena") as (app, win, tmp):
+        view = win.views["arena"]
+        play = view.play
+        play.reveal_ms = 0
+
+        def human_to_move() -> bool:
+            s = play.state
+            return not play.thinking and not s.is_terminal() and s.current_player() == play.human
+
+        def human(action: int) -> None:
+            play.human_move(action)
+            until(app, human_to_move)
+
+        play.opponent.set_spec("mcts:1000")  # visits and mean values in every cell
+        human(0)
+        human(8)
+        play.hint.setChecked(True)
+        until(app, lambda: play.pane.board.overlay is not None)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-tictactoe.png"))
+        play.hint.setChecked(False)
+
+        play.game_box.set_game("connect4")  # the shipped self-play agent: PUCT values and visit counts
+        until(app, human_to_move)
+        for col in (3, 3):
+            human(col)
+        play.reveal_ms = 60_000  # hold the agent's values over the board
+        play.human_move(2)
+        until(app, lambda: play.pane.board.overlay is not None and not play.thinking)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-connect4.png"))
+        play.reveal_ms = 0
+        play.new_game()
+
+        play.game_box.set_game("backgammon")
+        until(app, lambda: play.state.game_name == "backgammon")
+        helper = PubEvalAgent(3)
+        play.rng.seed(11)
+        play.new_game()
+        turns = 0
+        while turns < 9 or len(play.state.legal_actions()) < 6:  # well into the game, with a real choice
+            until(app, lambda: human_to_move() or play.state.is_terminal())
+            if play.state.is_terminal():
+                play.new_game()
+                continue
+            human(helper.step(play.state))
+            turns += 1
+        play.hint.setChecked(True)
+        until(app, lambda: play.pane.board.overlay is not None)
+        board = play.pane.board
+        board.click_target(max(board.sources()))
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-backgammon.png"))
+
+        view.tabs.setCurrentWidget(view.train)
+        t = view.train
+        t.games.setValue(30_000)
+        t.eval_every.setValue(1500)
+        t.eval_games.setValue(100)
+        t.out.setText(os.path.join(tmp, "ttt-q"))
+        t.start()
+        until(app, lambda: not t.running, timeout=300)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-training.png"))
+        win.close()
+
+
+def until(app, condition, timeout: float = 60) -> None:
+    t0 = time.time()
+    while not condition():
+        if time.time() - t0 > timeout:
+            raise TimeoutError("the view did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     out.mkdir(parents=True, exist_ok=True)
     static_shots(out)
     sampling_shot(out)
+    arena_shots(out)
     live_training_shots(out)
     print(f"screenshots in {out}")
 

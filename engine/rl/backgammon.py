@@ -259,6 +259,17 @@ class BackgammonState(State):
                 return None
         return m, o, rem
 
+    def partial_position(self, steps: list[Step]) -> tuple[Board, Board, list[int]] | None:
+        """(mover's board, opponent's board, dice still to play) after the checker steps of an
+        unfinished turn, or None if some step is not a legal single move (for a view drawing it)."""
+        if self.dice is None:
+            return None
+        return self._apply_steps(list(steps))
+
+    def pip_count(self, p: int) -> int:
+        """Pips player ``p`` still has to move: sum of point number x checkers, 25 for the bar."""
+        return sum((i + 1) * n for i, n in enumerate(self.board[p]))
+
     def next_checker_steps(self, steps: list[Step]) -> list[Step]:
         """Single checker steps that may follow ``steps`` and still lead to a legal turn."""
         finals = {(m, o) for _, m, o in self.legal_turns()}

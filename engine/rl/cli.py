@@ -45,6 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=cmd_eval)
 
+    a = sub.add_parser("analyse", parents=[common_parent()],
+                       help="an agent's value of every legal move in a position")
+    a.add_argument("--game", required=True, choices=GAME_NAMES)
+    a.add_argument("--agent", default="default", help=f"the agent: {AGENT_HELP}")
+    a.add_argument("--moves", default="", help="moves from the start, e.g. '5 1 9' (tic-tac-toe, Connect Four)")
+    a.add_argument("--position", help="a saved position (the JSON of State.to_json, or a file holding it)")
+    a.add_argument("--dice", help="backgammon: the roll to play, e.g. 6-1")
+    a.add_argument("--top", type=int, default=10, help="how many moves to list, best first")
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_analyse)
+
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
     p.add_argument("--game", required=True, choices=GAME_NAMES)
     p.add_argument("--agent", default="default", help=f"the opponent: {AGENT_HELP}")
@@ -130,3 +141,59 @@ def cmd_play(args: argparse.Namespace) -> dict[str, Any]:
     result = "win" if r > 0 else "loss" if r < 0 else "draw"
     print(f"You {'won' if r > 0 else 'lost' if r < 0 else 'drew'}.")
     return {"game": game.name, "result": result, "points": r, "moves": len(state.history)}
+
+
+def analysis_position(game_name: str, moves: str = "", position: str | None = None, dice: str | None = None):
+    """The position ``txe rl analyse`` looks at: a saved one, or the start plus ``moves``, plus ``dice``."""
+    from pathlib import Path
+
+    game = get_game(game_name)
+    if position:
+        text = Path(position).read_text(encoding="utf-8") if Path(position).is_file() else position
+        state = game.state_from_json(text)
+    else:
+        state = game.new_initial_state()
+    for word in moves.replace(",", " ").split():
+        if state.is_terminal() or state.is_chance_node():
+            raise UserError(f"Cannot play '{word}': the game is over or waits for dice (use --position).")
+        state.apply_action(state.string_to_action(word))
+    if dice:
+        if game.name != "backgammon":
+            raise UserError("--dice is for backgammon only.")
+        try:
+            d1, d2 = (int(x) for x in dice.replace(",", "-").split("-"))
+        except ValueError:
+            raise UserError(f"Cannot read the dice '{dice}'; write them like 6-1.") from None
+        if not (1 <= d1 <= 6 and 1 <= d2 <= 6):
+            raise UserError(f"Dice show 1 to 6, not {dice}.")
+        state.set_dice(d1, d2)  # type: ignore[attr-defined]
+    elif state.is_chance_node():
+        raise UserError("The position waits for a roll: give --dice, e.g. --dice 6-1.")
+    return state
+
+
+def cmd_analyse(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.rl.analysis import analyse, choose, win_probability_for
+
+    if args.top < 1:
+        raise UserError("--top must be at least 1.")
+    state = analysis_position(args.game, args.moves, args.position, args.dice)
+    if state.is_terminal():
+        raise UserError("The game is already over in that position.")
+    agent = make_agent(args.agent, state.game_name, seed=args.seed)
+    result = analyse(agent, state)
+    choice = choose(agent, state, result)
+    mover = state.current_player()
+    out = {"game": state.game_name, "agent": result.agent, "player": mover, "value_kind": result.value_kind,
+           "legal_moves": len(state.legal_actions()), "moves": result.top(state, args.top),
+           "choice": state.action_to_string(choice),
+           "win_probability": win_probability_for(agent, state, mover, result)}
+    if not args.json:
+        print(str(state))
+        print(f"{result.agent} ({result.value_kind or 'no values'}), {'XO'[mover]} to move:")
+        for row in out["moves"]:
+            n = f"  N={row['visits']}" if "visits" in row else ""
+            v = "-" if row["value"] is None else f"{row['value']:+.3f}"
+            print(f"  {row['move']:<24} {v}{n}")
+        print(f"plays {out['choice']}")
+    return out

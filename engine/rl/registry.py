@@ -36,6 +36,16 @@ def load_agent(path: str | Path, game: str) -> Agent:
     raise UserError(f"{path} holds an agent of unknown kind '{algo}'.")
 
 
+AGENT_NAMES = {"tictactoe": ("default", "perfect", "mcts:200", "mcts:1000", "random"),
+               "connect4": ("default", "mcts:200", "mcts:1000", "alphabeta:4", "alphabeta:6", "random"),
+               "backgammon": ("default", "pubeval", "random")}
+
+
+def agent_names(game: str) -> tuple[str, ...]:
+    """The agent names :func:`make_agent` accepts for ``game`` (besides a saved agent's path), strongest first."""
+    return AGENT_NAMES[game]
+
+
 def _int_arg(spec: str, what: str) -> int:
     name, _, value = spec.partition(":")
     try:

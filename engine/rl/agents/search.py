@@ -139,9 +139,13 @@ class AlphaBetaConnectFour(Agent):
             s.undo()
         return out
 
+    @staticmethod
+    def scaled(raw: dict[int, float]) -> dict[int, float]:
+        """Raw search scores squashed into [-1, 1]: a forced win or loss is +-1, a heuristic score tanh(v / 100)."""
+        return {a: max(-1.0, min(1.0, v / WIN)) if abs(v) >= WIN else math.tanh(v / 100) for a, v in raw.items()}
+
     def action_values(self, state: State) -> dict[int, float]:
-        return {a: max(-1.0, min(1.0, v / WIN)) if abs(v) >= WIN else math.tanh(v / 100)
-                for a, v in self.raw_values(state).items()}
+        return self.scaled(self.raw_values(state))
 
     def step(self, state: State) -> int:
         return self._argmax(self.raw_values(state))

@@ -1,0 +1,362 @@
+"""Train: run ``engine.rl.train.train`` as the bridge's "rl" task and plot what it yields.
+
+The score against each reference opponent (win = 1, draw = 1/2, loss = 0, over ``eval games`` games)
+with its 95% Wilson interval as a band, and from the progress events the TD error, the exploration
+rate epsilon and the games per second. When the run ends, its agent (and the best one kept against
+the strongest reference) can be chosen as an opponent straight away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.views.arena.controls import GameCombo, remember_saved_agent
+from app.views.training import _spin
+from engine.rl.arena import wilson_interval
+from engine.rl.train import ALGOS, DEFAULTS, REFERENCES
+
+if TYPE_CHECKING:
+    from app.views.arena.view import ArenaView
+
+ALGO_TITLES = {"q": "Q-learning", "sarsa": "SARSA", "td": "TD(\u03bb)", "selfplay": "self-play + search (AlphaZero)"}
+RULES = {  # the update each algorithm makes, in the seed's notation
+    "q": "Q(s,a) \u2190 Q(s,a) + \u03b7 [r + \u03b3 max<sub>a'</sub> Q(s',a') \u2212 Q(s,a)], r = +1 win, 0 draw, "
+         "\u22121 loss; \u03b5-greedy self-play, one table for both sides.",
+    "sarsa": "Q(s,a) \u2190 Q(s,a) + \u03b7 [r + \u03b3 Q(s',a') \u2212 Q(s,a)] with a' the move the "
+             "\u03b5-greedy policy really plays next.",
+    "td": "\u03b4w<sub>t</sub> = \u03b7 [r<sub>t+1</sub> + O(s<sub>t+1</sub>) \u2212 O(s<sub>t</sub>)] "
+          "\u03a3<sub>\u03c4\u2264t</sub> \u03bb<sup>t\u2212\u03c4</sup> \u2207O(s<sub>\u03c4</sub>): a network "
+          "of afterstate values learnt by self-play, as TD-Gammon.",
+    "selfplay": "PUCT search guided by a policy/value network f(s) = (p, v); the network learns the visit "
+                "counts \u03c0 and the result z, loss (z \u2212 v)\u00b2 \u2212 \u03c0\u00b7log p, as AlphaGo Zero.",
+}
+REF_COLORS = ["#2ca02c", "#d62728", "#1f77b4", "#9467bd"]
+TITLE = "#1d2733"
+TASK = "rl"
+
+
+class ScoreCurves:
+    """One curve per reference opponent with a 95% band, in one plot."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem, pg.FillBetweenItem]] = {}
+        self.data: dict[str, list[tuple[float, float, float, float]]] = {}
+
+    def clear(self) -> None:
+        for curve, lo, hi, band in self.items.values():
+            for item in (curve, lo, hi, band):
+                self.plot.removeItem(item)
+        self.items, self.data = {}, {}
+
+    def add(self, name: str, games: float, score: float, lo: float, hi: float) -> None:
+        if name not in self.items:
+            color = pg.mkColor(REF_COLORS[len(self.items) % len(REF_COLORS)])
+            band_color = pg.mkColor(color)
+            band_color.setAlpha(55)
+            lo_item = self.plot.plot(pen=pg.mkPen(band_color, width=0.5))
+            hi_item = self.plot.plot(pen=pg.mkPen(band_color, width=0.5))
+            band = pg.FillBetweenItem(lo_item, hi_item, brush=pg.mkBrush(band_color))
+            self.plot.addItem(band)
+            curve = self.plot.plot(pen=pg.mkPen(color, width=2.5), symbol="o", symbolSize=7, symbolBrush=color,
+                                   symbolPen="w", name=f"vs {name}")
+            self.items[name] = (curve, lo_item, hi_item, band)
+            self.data[name] = []
+        self.data[name].append((games, score, lo, hi))
+        arr = np.array(self.data[name], dtype=float)
+        curve, lo_item, hi_item, _ = self.items[name]
+        curve.setData(arr[:, 0], arr[:, 1])
+        lo_item.setData(arr[:, 0], arr[:, 2])
+        hi_item.setData(arr[:, 0], arr[:, 3])
+
+    def points(self) -> int:
+        return sum(len(v) for v in self.data.values())
+
+
+class TrainPanel(QWidget):
+    def __init__(self, view: ArenaView) -> None:
+        super().__init__()
+        self.view = view
+        self.game_box = GameCombo()
+        self.algo = QComboBox()
+        self.budget = QComboBox()
+        self.budget.addItems(["games", "minutes"])
+        self.games = _spin(1, 10_000_000, 20_000, 1000)
+        self.games.setGroupSeparatorShown(True)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 10_000)
+        self.minutes.setValue(5)
+        self.eval_every = _spin(1, 1_000_000, 2000, 100)
+        self.eval_games = _spin(1, 10_000, 200, 10)
+        self.out = QLineEdit()
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        form = QFormLayout()
+        form.addRow("game", self.game_box)
+        form.addRow("algorithm", self.algo)
+        budget_row = QHBoxLayout()
+        budget_row.addWidget(self.games, 1)
+        budget_row.addWidget(self.minutes, 1)
+        budget_row.addWidget(self.budget)
+        form.addRow("train for", budget_row)
+        form.addRow("evaluate every (games)", self.eval_every)
+        form.addRow("games per evaluation", self.eval_games)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out, 1)
+        out_row.addWidget(browse)
+        form.addRow("output folder", out_row)
+        box = QGroupBox("Training run")
+        box.setLayout(form)
+        self.start_btn = QPushButton("Start")
+        self.pause_btn = QPushButton("Pause")
+        self.stop_btn = QPushButton("Stop")
+        self.use_btn = QPushButton("Play against it")
+        self.use_btn.setToolTip("Choose the trained agent (the best one kept) as the opponent on the Play page")
+        buttons = QHBoxLayout()
+        for b in (self.start_btn, self.pause_btn, self.stop_btn):
+            buttons.addWidget(b)
+        self.rule = QLabel()
+        self.rule.setWordWrap(True)
+        self.rule.setTextFormat(Qt.TextFormat.RichText)
+        self.progress = QProgressBar()
+        self.state = QLabel("idle")
+        self.state.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        left = QVBoxLayout()
+        left.addWidget(box)
+        left.addWidget(self.rule)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+        left.addWidget(self.state)
+        left.addWidget(self.summary)
+        left.addWidget(self.use_btn)
+        left.addStretch(1)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        left_w.setMaximumWidth(420)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("w")
+        self.score_plot = self.plots.addPlot(row=0, col=0, colspan=3)
+        self.score_plot.setTitle("Score against each reference opponent (band: 95% interval)", color=TITLE)
+        self.score_plot.setLabel("left", "score (win 1, draw \u00bd)")
+        self.score_plot.setLabel("bottom", "training games")
+        self.score_plot.setYRange(0, 1, padding=0.03)
+        self.score_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.score_plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 220),
+                                  pen=pg.mkPen("#c8ced6"), labelTextColor=TITLE)
+        self.score_plot.addItem(pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen("#7f8c8d", style=Qt.PenStyle.DashLine)))
+        self.scores = ScoreCurves(self.score_plot)
+        self.small: dict[str, pg.PlotDataItem] = {}
+        for col, (key, title, color) in enumerate((("td_error", "TD error |\u03b4|", "#8c564b"),
+                                                   ("epsilon", "exploration \u03b5", "#ff7f0e"),
+                                                   ("games_per_s", "games / s", "#17becf"))):
+            p = self.plots.addPlot(row=1, col=col)
+            p.setTitle(title, color=TITLE)
+            p.setLabel("bottom", "training games")
+            p.showGrid(x=True, y=True, alpha=0.25)
+            curve = p.plot(pen=pg.mkPen(color, width=2))
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="mean")
+            self.small[key] = curve
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.progress_data: dict[str, list[tuple[float, float]]] = {k: [] for k in self.small}
+
+        lay = QHBoxLayout(self)
+        lay.addWidget(left_w)
+        lay.addWidget(self.plots, 1)
+
+        self.running = False
+        self.run_game = ""
+        self.run_games: int | None = None
+        self.trained: dict[str, str] = {}  # game -> path of the agent to play against
+        self.game_box.currentIndexChanged.connect(lambda _i: self._game_changed())
+        self.algo.currentIndexChanged.connect(lambda _i: self._defaults())
+        self.budget.currentIndexChanged.connect(lambda _i: self._budget_changed())
+        self.start_btn.clicked.connect(self.start)
+        self.pause_btn.clicked.connect(self._pause_clicked)
+        self.stop_btn.clicked.connect(lambda: self.view.bridge().stop())
+        self.use_btn.clicked.connect(self._use)
+        self._game_changed()
+        self._budget_changed()
+        self.set_running(False)
+
+    # --- form -----------------------------------------------------------------------------------
+
+    def _game_changed(self) -> None:
+        self.algo.blockSignals(True)
+        self.algo.clear()
+        for a in ALGOS[self.game_box.game()]:
+            self.algo.addItem(ALGO_TITLES[a], a)
+        self.algo.blockSignals(False)
+        self._defaults()
+
+    def _defaults(self) -> None:
+        game, algo = self.game_box.game(), self.algo.currentData()
+        if algo is None:
+            return
+        refs = " and ".join(REFERENCES[game])
+        self.rule.setText(f"<b>{ALGO_TITLES[algo]}</b>: {RULES[algo]}<br><span style='color:#6b7785'>Evaluated "
+                          f"against {refs}, half the games as each side.</span>")
+        d = DEFAULTS[(game, algo)]
+        self.games.setValue(int(d["games"]))
+        self.eval_every.setValue(int(d["eval_every"]))
+        self.eval_games.setValue(int(d["eval_games"]))
+        self.out.setText(str(Path("runs") / "arena" / f"{game}-{algo}"))
+
+    def _budget_changed(self) -> None:
+        by_games = self.budget.currentText() == "games"
+        self.games.setVisible(by_games)
+        self.minutes.setVisible(not by_games)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Output folder for the trained agent", self.out.text())
+        if path:
+            self.out.setText(path)
+
+    # --- running --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from engine.rl.train import train
+
+        game, algo = self.game_box.game(), str(self.algo.currentData())
+        out = self.out.text().strip()
+        if not out:
+            self.view.error("Choose an output folder for the trained agent.")
+            return
+        if Path(out).exists() and not Path(out).is_dir():
+            self.view.error(f"The output folder {out} is a file; choose a folder.")
+            return
+        games = self.games.value() if self.budget.currentText() == "games" else None
+        minutes = self.minutes.value() if games is None else None
+        eval_every, eval_games = self.eval_every.value(), self.eval_games.value()
+
+        def make(token):
+            return train(game, algo, games=games, minutes=minutes, out=out, token=token, report_every_s=0.5,
+                         threads=0, eval_every=eval_every, eval_games=eval_games)
+
+        self.clear_curves()
+        self.run_game, self.run_games, self.run_eval_games = game, games, eval_games
+        self.progress.setRange(0, games or 0)
+        if self.view.bridge().start_task(TASK, make):
+            self.set_running(True)
+            self.state.setText(f"training {ALGO_TITLES[algo]} on {game}\u2026")
+            self.summary.setText("")
+
+    def clear_curves(self) -> None:
+        self.scores.clear()
+        self.progress_data = {k: [] for k in self.small}
+        for curve in self.small.values():
+            curve.setData([], [])
+
+    def set_running(self, running: bool, paused: bool = False) -> None:
+        self.running = running
+        self.start_btn.setEnabled(not running)
+        self.pause_btn.setEnabled(running)
+        self.stop_btn.setEnabled(running)
+        self.pause_btn.setText("Resume" if paused else "Pause")
+        self.use_btn.setEnabled(not running and self.game_box.game() in self.trained)
+        if paused:
+            self.state.setText("paused")
+
+    def _pause_clicked(self) -> None:
+        if self.pause_btn.text() == "Pause":
+            self.view.bridge().pause()
+        else:
+            self.view.bridge().resume()
+
+    def on_paused(self, name: str, paused: bool) -> None:
+        if name == TASK:
+            self.set_running(True, paused)
+            if not paused:
+                self.state.setText("training\u2026")
+
+    def on_finished(self, name: str, _payload: Any) -> None:
+        if name != TASK:
+            return
+        self.set_running(False)
+        if not self.summary.text():
+            self.state.setText("stopped (see the error in the status bar)" if self.view.last_error() else "done")
+
+    def on_events(self, events: list[Any]) -> None:
+        if not self.running:
+            return
+        drew = False
+        for e in events:
+            if not isinstance(e, dict) or "kind" not in e:
+                continue
+            if e["kind"] == "progress":
+                self._progress(e)
+            elif e["kind"] == "eval":
+                self._eval(e)
+                drew = True
+            elif e["kind"] == "done":
+                self._done(e)
+        for key, curve in self.small.items():
+            if self.progress_data[key]:
+                arr = np.array(self.progress_data[key], dtype=float)
+                curve.setData(arr[:, 0], arr[:, 1])
+        if drew:
+            self.view.painted()
+
+    def _progress(self, e: dict[str, Any]) -> None:
+        for key in self.small:
+            if key in e:
+                self.progress_data[key].append((float(e["games"]), float(e[key])))
+        if self.run_games:
+            self.progress.setValue(min(self.run_games, int(e["games_this_run"])))
+        self.state.setText(f"{e['games']:,} games \u00b7 {e['games_per_s']:,.0f} games/s \u00b7 "
+                           f"TD error {e['td_error']:.4f} \u00b7 \u03b5 {e['epsilon']:.3f}")
+
+    def _eval(self, e: dict[str, Any]) -> None:
+        n = self.run_eval_games
+        for name in REFERENCES[self.run_game]:
+            r = e.get(name)
+            if isinstance(r, dict):
+                lo, hi = wilson_interval(r["score"] * n, n)
+                self.scores.add(name, float(e["games"]), float(r["score"]), lo, hi)
+
+    def _done(self, e: dict[str, Any]) -> None:
+        game = e["game"]
+        agent = e.get("best_agent") if e.get("best_agent") and Path(e["best_agent"]).exists() else e.get("agent")
+        for path in (e.get("agent"), e.get("best_agent")):
+            if path and Path(path).exists():
+                remember_saved_agent(game, path)
+        if agent:
+            self.trained[game] = agent
+        final = e.get("final_eval") or {}
+        parts = [f"vs {name}: {final[name]['score']:.2f}" for name in REFERENCES[game] if name in final]
+        how = "stopped" if e.get("stopped") else "finished"
+        self.summary.setText(f"<b>{how}</b> after {e['games']:,} games ({e['games_per_s']:,.0f} games/s); "
+                             f"score {', '.join(parts)}.<br>Agent: {e.get('agent')}<br>"
+                             f"Best against {REFERENCES[game][-1]}: {e.get('best_agent')}")
+        self.state.setText(how)
+        if self.run_games:
+            self.progress.setValue(self.progress.maximum())
+
+    def _use(self) -> None:
+        game = self.game_box.game()
+        if game in self.trained:
+            self.view.play_against(game, self.trained[game])
