@@ -38,7 +38,7 @@ def load_agent(path: str | Path, game: str) -> Agent:
 
 AGENT_NAMES = {"tictactoe": ("default", "perfect", "mcts:200", "mcts:1000", "random"),
                "connect4": ("default", "mcts:200", "mcts:1000", "alphabeta:4", "alphabeta:6", "random"),
-               "backgammon": ("default", "pubeval", "random")}
+               "backgammon": ("default", "default:1ply", "pubeval", "random")}
 
 
 def agent_names(game: str) -> tuple[str, ...]:
