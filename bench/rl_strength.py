@@ -18,21 +18,22 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from engine.rl.cli import cmd_eval  # noqa: E402
-from engine.rl.registry import load_agent  # noqa: E402
+from engine.rl.registry import make_agent  # noqa: E402
 from engine.rl.train import train  # noqa: E402
 
 PLAN = {
     "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000,
                   "opponents": [("perfect", 1000), ("random", 1000)]},
-    "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 100), ("mcts:1000", 100)]},
-    "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)], "plies": (1, 2)},
+    # the self-play agent is chosen during training by 400-simulation games, and plays with 800
+    "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 200), ("mcts:1000", 200)],
+                 "search": ":800sims"},
+    "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)], "search": (":1ply", ":2ply")},
 }
 
 
@@ -46,6 +47,12 @@ def machine() -> dict[str, object]:
     except OSError:
         pass
     return {"nproc": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads()}
+
+
+def _searches(plan: dict) -> list[str]:
+    """The agent-name suffixes (engine.rl.registry) to evaluate with: e.g. [":1ply", ":2ply"]."""
+    search = plan.get("search", "")
+    return [search] if isinstance(search, str) else list(search)
 
 
 def _number(text: str) -> float | int | str:
@@ -91,16 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                                                       "best_score")}
         # the best agent against the strongest reference, as kept by training (self-play strength is noisy)
         agent = summary["agent"] if args.last or not summary.get("best_agent") else summary["best_agent"]
-        if args.copy_to:
-            shutil.copyfile(agent, args.copy_to)
-            if plan.get("plies"):  # the shipped backgammon agent plays with the deepest look-ahead measured
-                shipped = load_agent(args.copy_to, args.game)
-                shipped.plies = max(plan["plies"])
-                shipped.save(Path(args.copy_to))
+        if args.copy_to:  # shipped with the (deepest) search it was measured with
+            shipped = make_agent(f"{agent}{_searches(plan)[-1]}", args.game)
+            shipped.save(Path(args.copy_to))
     result["agent"] = agent
     evals = []
-    variants = [f"{agent}:{p}ply" for p in plan["plies"]] if plan.get("plies") else [agent]
-    for a in variants:
+    for a in (f"{agent}{search}" for search in _searches(plan)):
         for opponent, n in plan["opponents"]:
             ns = argparse.Namespace(game=args.game, a=a, b=opponent, games=args.eval_games or n, seed=args.seed)
             evals.append(cmd_eval(ns))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from engine.errors import UserError
@@ -11,8 +12,9 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "agents"
 DEFAULT_FILES = {"tictactoe": "tictactoe.json", "connect4": "connect4.safetensors",
                  "backgammon": "backgammon.safetensors"}
 AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval (backgammon), "
-              "default (the shipped agent) or a saved agent's path; a TD backgammon agent takes :1ply or :2ply")
-PLY_SUFFIXES = {":1ply": 1, ":2ply": 2}
+              "default (the shipped agent) or a saved agent's path; a TD backgammon agent takes :1ply or :2ply, "
+              "a self-play one :Nsims")
+SEARCH_SUFFIX = re.compile(r":(?:([12])ply|(\d+)sims)$", re.IGNORECASE)  # how hard a saved agent searches
 
 
 def load_agent(path: str | Path, game: str) -> Agent:
@@ -63,9 +65,11 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
     from engine.rl.agents.search import AlphaBetaConnectFour, MCTSAgent, PerfectTicTacToe
 
     s = spec.strip()
-    plies = next((n for suffix, n in PLY_SUFFIXES.items() if s.lower().endswith(suffix)), None)
-    if plies is not None:
-        s = s[: -len(":1ply")]
+    search = SEARCH_SUFFIX.search(s)
+    plies = sims = None
+    if search:
+        plies, sims = (int(g) if g else None for g in search.groups())
+        s = s[: search.start()]
     low = s.lower()
     agent: Agent
     if low == "random":
@@ -98,4 +102,8 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
         if not hasattr(agent, "plies") or game != "backgammon":
             raise UserError(f"'{spec}': only a TD backgammon agent looks ahead by plies.")
         agent.plies = plies  # type: ignore[attr-defined]
+    if sims is not None:
+        if agent.name != "selfplay" or not 1 <= sims <= 100_000:
+            raise UserError(f"'{spec}': only a self-play agent takes :Nsims (1 to 100000 simulations per move).")
+        agent.sims = sims  # type: ignore[attr-defined]
     return agent

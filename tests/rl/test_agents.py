@@ -196,7 +196,7 @@ def test_bad_agent_strings(spec):
         make_agent(spec, "tictactoe")
 
 
-def test_ply_suffix_sets_the_look_ahead_and_is_saved(tmp_path):
+def test_search_suffixes_set_the_look_ahead_and_plies_are_saved(tmp_path):
     assert make_agent("default:2ply", "backgammon").plies == 2
     assert make_agent("default:1ply", "backgammon").plies == 1
     agent = TDAgent("backgammon", hidden=8, seed=0)
@@ -205,6 +205,9 @@ def test_ply_suffix_sets_the_look_ahead_and_is_saved(tmp_path):
     assert load_agent(tmp_path / "bg.safetensors", "backgammon").plies == 2
     with pytest.raises(UserError, match="plies"):
         make_agent("mcts:20:2ply", "connect4")
+    assert make_agent("default:800sims", "connect4").sims == 800
+    with pytest.raises(UserError, match="self-play"):
+        make_agent("perfect:100sims", "tictactoe")
 
 
 def test_wilson_interval_and_steps():
