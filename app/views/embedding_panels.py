@@ -15,14 +15,16 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -75,6 +77,11 @@ class ProjectionPanel(QGroupBox):
         self.run = QPushButton("Run")
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
+        self.follow_training = QCheckBox("follow a transformer run")
+        self.follow_training.setChecked(True)
+        self.follow_training.setToolTip("while a transformer trains in the Training view, project its token\n"
+                                        "embeddings (PCA, aligned) at each probe snapshot, when the source is\n"
+                                        "the model")
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
@@ -90,6 +97,7 @@ class ProjectionPanel(QGroupBox):
         row.addWidget(self.cancel)
         form.addRow(row)
         form.addRow(self.progress)
+        form.addRow(self.follow_training)
         self.method.currentIndexChanged.connect(self._method_changed)
         self._method_changed()
 
@@ -158,6 +166,12 @@ class SkipGramPanel(QGroupBox):
                                           symbolBrush="#1f77b4", name="online")
         self.loss_frozen = self.loss.plot([], [], pen=pg.mkPen("#ff7f0e", width=2), symbol="s", symbolSize=5,
                                           symbolBrush="#ff7f0e", name="frozen vectors")
+        self.loss_hint = pg.TextItem("loss per epoch appears here", color="#888", anchor=(0.5, 0.5))
+        self.loss.addItem(self.loss_hint)
+        self.loss_hint.setPos(0.5, 0.5)
+        self.loss.setRange(xRange=(0, 1), yRange=(0, 1))
+        for side in ("left", "bottom"):
+            self.loss.getAxis(side).setStyle(showValues=False)
         corpus_row = QHBoxLayout()
         corpus_row.addWidget(self.corpus, 1)
         corpus_row.addWidget(self.browse)
@@ -200,7 +214,16 @@ class SkipGramPanel(QGroupBox):
         self.loss_frozen.setData([], [])
 
     def add_epoch(self, epoch: int, online: float, frozen: float) -> None:
+        if self.loss_hint.isVisible():
+            self.loss_hint.setVisible(False)
+            for side in ("left", "bottom"):
+                self.loss.getAxis(side).setStyle(showValues=True)
+            self.loss.enableAutoRange()
         self.epoch_x.append(epoch)
+        if len(self.epoch_x) <= 12:  # whole epochs only
+            self.loss.getAxis("bottom").setTicks([[(e, str(e)) for e in self.epoch_x]])
+        else:
+            self.loss.getAxis("bottom").setTicks(None)
         self.online.append(online)
         self.frozen.append(frozen)
         self.loss_online.setData(self.epoch_x, self.online)
@@ -221,10 +244,7 @@ class AnimationBar(QWidget):
         self.label.setMinimumWidth(60)
         self.follow = QCheckBox("follow newest")
         self.follow.setChecked(True)
-        self.follow_training = QCheckBox("follow Training")
-        self.follow_training.setChecked(True)
-        self.follow_training.setToolTip("while a transformer trains, project its token embeddings at each probe\n"
-                                        "snapshot (when the source is the model)")
+        self.follow.setToolTip("show each new frame as it arrives (moving the slider to the end does the same)")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.slider.setMinimumWidth(100)
@@ -232,7 +252,21 @@ class AnimationBar(QWidget):
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.label)
         lay.addWidget(self.follow)
-        lay.addWidget(self.follow_training)
+
+
+def neighbour_table(value: str) -> QTreeWidget:
+    """Two columns, word and value; the value column always fits, long words are elided."""
+    table = QTreeWidget()
+    table.setColumnCount(2)
+    table.setHeaderLabels(["word", value])
+    table.setRootIsDecorated(False)
+    table.setFont(QFont("monospace", 9))
+    table.header().setStretchLastSection(False)
+    table.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    return table
 
 
 class NeighboursPanel(QWidget):
@@ -244,11 +278,8 @@ class NeighboursPanel(QWidget):
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.k = spin(1, 50, 10, "how many neighbours to compare")
-        self.original = QListWidget()
-        self.projected = QListWidget()
-        mono = QFont("monospace", 9)
-        for lst in (self.original, self.projected):
-            lst.setFont(mono)
+        self.original = neighbour_table("cosine")
+        self.projected = neighbour_table("distance")
         self.summary = small_label()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         lists = QGridLayout()
@@ -274,18 +305,19 @@ class NeighboursPanel(QWidget):
              kept: int, k: int, among: int) -> None:
         """Each entry: (word, cosine or distance, whether the other list has it too)."""
         self.title.setText(f"Neighbours of <b>{_esc(word)}</b> among the {among} words shown")
-        for lst, entries, colour, fmt in ((self.original, original, LOST_COLOUR, "{:+.3f}"),
-                                          (self.projected, projected, SCREEN_ONLY_COLOUR, "{:.3g}")):
-            lst.clear()
+        for table, entries, colour, fmt in ((self.original, original, LOST_COLOUR, "{:+.3f}"),
+                                            (self.projected, projected, SCREEN_ONLY_COLOUR, "{:.3g}")):
+            table.clear()
             for w, value, shared in entries:
-                mark = "" if shared else "\u2717 "
-                item = QListWidgetItem(f"{mark}{w}  {fmt.format(value)}")
-                item.setData(Qt.ItemDataRole.UserRole, w)
+                item = QTreeWidgetItem([w if shared else f"\u2717 {w}", fmt.format(value)])
+                item.setData(0, Qt.ItemDataRole.UserRole, w)
+                item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if not shared:
-                    item.setForeground(colour)
-                    item.setToolTip("only in this list: " + ("the projection put this word far away" if lst is
-                                                             self.original else "near on the screen only"))
-                lst.addItem(item)
+                    for col in (0, 1):
+                        item.setForeground(col, colour)
+                    why = "the projection put this word far away" if table is self.original else "near on screen only"
+                    item.setToolTip(0, f"only in this list: {why}")
+                table.addTopLevelItem(item)
         self.summary.setText(f"{kept} of {k} true neighbours are also neighbours on the screen. "
                              f"<span style='color:{LOST_COLOUR.name()}'>\u2717 red</span>: put far away by the "
                              f"projection; <span style='color:{SCREEN_ONLY_COLOUR.name()}'>\u2717 orange</span>: "

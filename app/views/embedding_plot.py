@@ -35,7 +35,8 @@ def colormap(name: str) -> pg.ColorMap:
     """A pyqtgraph colour map by name; a "_r" suffix reverses it."""
     cmap = pg.colormap.get(name.removesuffix("_r"))
     if name.endswith("_r"):
-        cmap = pg.ColorMap(cmap.pos, cmap.color[::-1])
+        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
+        cmap = pg.ColorMap(np.linspace(0.0, 1.0, 256), lut[::-1])
     return cmap
 
 
@@ -70,6 +71,19 @@ class EmbeddingScatter(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)
         self.plot_item.vb.disableAutoRange()  # the view decides when to fit (not on every animation frame)
+        # pyqtgraph's LabelItem makes its text width the minimum width of the plot's layout, so a long title
+        # pushed the colour bar out of the widget; this title asks for its height only
+        title = self.plot_item.titleLabel
+
+        def title_min() -> None:
+            height = title.itemRect().height()
+            title.setMinimumWidth(0)
+            title.setMinimumHeight(height)
+            title._sizeHint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+                               Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+            title.updateGeometry()
+
+        title.updateMin = title_min
         for side in ("left", "bottom"):
             self.getAxis(side).setTextPen("#333")
             self.getAxis(side).enableAutoSIPrefix(False)
@@ -110,19 +124,45 @@ class EmbeddingScatter(pg.PlotWidget):
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False,
                                    width=14, pen="#999", label="")
         self.plot_item.layout.addItem(self.bar, 2, 5)
-        self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
-                                    pen=pg.mkPen("#bbb"))
-        self.legend.setParentItem(self.plot_item.vb)
-        self.legend.setVisible(False)
-        self.overlay_legend = pg.LegendItem(offset=(8, -8), labelTextColor="#222",
-                                            brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#bbb"))
-        self.overlay_legend.setParentItem(self.plot_item.vb)
-        self.overlay_legend.setVisible(False)
+        self.legend = self._new_legend()  # clusters
+        self.overlay_legend = self._new_legend()  # neighbour lines, parallelogram
         self._relayout = QTimer(self)
         self._relayout.setSingleShot(True)
         self._relayout.setInterval(40)  # re-place labels at most 25 times a second while zooming
         self._relayout.timeout.connect(self.place_labels)
+        self._relayout.timeout.connect(self.arrange_legends)
         self.plot_item.vb.sigRangeChanged.connect(lambda *_: self._relayout.start())
+
+    def _new_legend(self) -> pg.LegendItem:
+        legend = pg.LegendItem(labelTextColor="#222", labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 225),
+                               pen=pg.mkPen("#bbb"), verSpacing=-4)
+        legend.setParentItem(self.plot_item.vb)
+        legend.setVisible(False)
+        return legend
+
+    def arrange_legends(self) -> None:
+        """Put each visible legend in the corner of the plot that covers the fewest points."""
+        vb = self.plot_item.vb
+        w, h = vb.width(), vb.height()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        px = (self.coords[:, 0] - x0) / ((x1 - x0) or 1.0) * w
+        py = (y1 - self.coords[:, 1]) / ((y1 - y0) or 1.0) * h
+        free = ["top-right", "bottom-left", "top-left", "bottom-right"]
+        for legend in (self.legend, self.overlay_legend):
+            if not legend.isVisible():
+                continue
+            lw, lh = legend.boundingRect().width() + 8, legend.boundingRect().height() + 8
+
+            def covered(corner: str, lw: float = lw, lh: float = lh) -> int:
+                in_x = px > w - lw if "right" in corner else px < lw
+                in_y = py < lh if "top" in corner else py > h - lh
+                return int((in_x & in_y).sum())
+
+            corner = min(free, key=covered)
+            free.remove(corner)
+            ix = 1 if "right" in corner else 0
+            iy = 0 if "top" in corner else 1
+            legend.anchor(itemPos=(ix, iy), parentPos=(ix, iy), offset=(-6 if ix else 6, 6 if iy == 0 else -6))
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -138,11 +178,13 @@ class EmbeddingScatter(pg.PlotWidget):
         if not keep_range:
             self.autoRange(padding=0.06)
         self.refresh_overlays()
+        self.arrange_legends()
 
     def set_colouring(self, colouring: Colouring) -> None:
         self.colouring = colouring
         self.scatter.setBrush(self._brushes(colouring))
         self._show_scale(colouring)
+        self.arrange_legends()
 
     def _brushes(self, c: Colouring) -> list[QBrush]:
         n = len(self.words)
@@ -233,6 +275,7 @@ class EmbeddingScatter(pg.PlotWidget):
             self.target.setData([], [])
         self._overlay_legend(sel is not None, len(p) == 4)
         self.place_labels()
+        self.arrange_legends()
 
     def _overlay_legend(self, neighbours: bool, analogy: bool) -> None:
         self.overlay_legend.clear()
@@ -269,7 +312,7 @@ class EmbeddingScatter(pg.PlotWidget):
         candidates: list[tuple[float, float, str, int]] = []  # x, y, text, priority (0 forced, 1, 2)
         for role, word in self.para_words.items():
             if (pos := self.para_points.get(role)) is not None:
-                candidates.append((pos[0], pos[1], f"{role}: {word}", 0))
+                candidates.append((pos[0], pos[1], f"{word} ({'answer' if role == 'd' else role})", 0))
         seen: set[int] = set()
         for prio, rows in ((0, self.forced), (1, self.preferred), (2, range(min(n, LABEL_CANDIDATES)))):
             for r in rows:
@@ -277,7 +320,7 @@ class EmbeddingScatter(pg.PlotWidget):
                     seen.add(r)
                     candidates.append((float(c[r, 0]), float(c[r, 1]), self.words[r], prio))
         placed: list[tuple[float, float, float, float]] = []
-        shown: list[tuple[float, float, str, int, bool]] = []
+        shown: list[tuple[float, float, str, int, tuple[float, float]]] = []
         frequent = 0
         for x, y, text, prio in candidates:
             if not (x0 <= x <= x1 and y0 <= y <= y1):
@@ -285,19 +328,29 @@ class EmbeddingScatter(pg.PlotWidget):
             if prio == 2 and frequent >= self.max_labels:
                 break
             px, py = (x - x0) * sx, (y1 - y) * sy
-            width = 7.0 * len(text) + 6
-            left = px + width > w  # no room on the right: put the label on the point's left
-            box = (px - width, py - 15.0, px, py) if left else (px, py - 15.0, px + width, py)
-            if prio > 0 and any(box[0] < q[2] and q[0] < box[2] and box[1] < q[3] and q[1] < box[3]
-                                for q in placed):
+            width, height = 7.0 * len(text) + 6, 15.0
+            options = []  # right-above, left-above, right-below, left-below; inside the plot only
+            for right, above in ((True, True), (False, True), (True, False), (False, False)):
+                bx = px if right else px - width
+                by = py - height if above else py
+                if 0 <= bx and bx + width <= w:
+                    anchor = (-0.06 if right else 1.06, 0.95 if above else 0.05)
+                    options.append(((bx, by, bx + width, by + height), anchor))
+            free_options = [o for o in options if not any(o[0][0] < q[2] and q[0] < o[0][2] and o[0][1] < q[3]
+                                                          and q[1] < o[0][3] for q in placed)]
+            if free_options:
+                box, anchor = free_options[0]
+            elif prio == 0 and options:  # always labelled, even on top of another label
+                box, anchor = options[0]
+            else:
                 continue
             placed.append(box)
-            shown.append((x, y, text, prio, left))
+            shown.append((x, y, text, prio, anchor))
             frequent += prio == 2
-        for i, (x, y, text, prio, left) in enumerate(shown):
+        for i, (x, y, text, prio, anchor) in enumerate(shown):
             t = self._label(i)
-            t.setAnchor((1.06, 0.95) if left else (-0.06, 0.95))
-            t.fill = pg.mkBrush(255, 236, 150, 235) if prio == 0 else pg.mkBrush(255, 255, 255, 170)
+            t.setAnchor(anchor)
+            t.fill = pg.mkBrush(255, 236, 150, 235) if prio == 0 else pg.mkBrush(255, 255, 255, 95)
             t.setFont(QFont("sans", 9, QFont.Weight.Bold if prio < 2 else QFont.Weight.Normal))
             t.setText(text)
             t.setPos(x, y)
@@ -314,6 +367,21 @@ class EmbeddingScatter(pg.PlotWidget):
     def _clicked(self, _item, points, _ev) -> None:  # type: ignore[no-untyped-def]
         if len(points):
             self.pointClicked.emit(int(points[0].data()))
+
+    def set_title(self, text: str) -> None:
+        """A title that never widens the plot (LabelItem makes its text width a minimum of the layout)."""
+        self.setTitle(text, color="#222", size="10pt")
+        self.plot_item.titleLabel.item.setToolTip(text)
+
+    def focus(self, points: np.ndarray, margin: float = 0.25) -> None:
+        """Fit the view to ``points`` (n, 2) with a margin, no smaller than a tenth of the whole layout."""
+        pts = np.asarray(points, np.float64)
+        lo, hi = pts.min(0), pts.max(0)
+        full = np.ptp(self.coords, axis=0) if len(self.coords) > 1 else np.ones(2)
+        size = np.maximum((hi - lo) * (1 + 2 * margin), np.maximum(full / 10, 1e-6))
+        mid = (lo + hi) / 2
+        self.setRange(xRange=(mid[0] - size[0] / 2, mid[0] + size[0] / 2),
+                      yRange=(mid[1] - size[1] / 2, mid[1] + size[1] / 2), padding=0)
 
     def centre_on(self, row: int) -> None:
         """Centre the view on a point, zooming in to about a tenth of the layout if zoomed out."""

@@ -27,15 +27,16 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -148,17 +149,15 @@ class EmbeddingsView(QWidget):
 
         self.projection = ProjectionPanel()
         self.colours = ColourPanel()
-        export = QGroupBox("Export")
-        ex = QHBoxLayout(export)
-        self.export_buttons: dict[str, QPushButton] = {}
-        for fmt, text in (("png", "PNG"), ("svg", "SVG"), ("csv", "CSV"), ("txt", "TXT")):
-            b = QPushButton(text)
-            b.setToolTip({"png": "the plot as a PNG image", "svg": "the plot as an SVG image",
-                          "csv": "word, x, y, count and colour values of the points shown",
-                          "txt": "all the vectors of the source (word2vec text format)"}[fmt])
-            b.clicked.connect(lambda _=False, f=fmt: self._export_dialog(f))
-            ex.addWidget(b)
-            self.export_buttons[fmt] = b
+        self.export_btn = QToolButton()
+        self.export_btn.setText("Export")
+        self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_btn)
+        for fmt, text in (("png", "Picture (PNG)…"), ("svg", "Picture (SVG)…"),
+                          ("csv", "Coordinates (CSV): word, x, y, count, colours…"),
+                          ("txt", "All vectors of the source (word2vec text)…")):
+            menu.addAction(text, lambda f=fmt: self._export_dialog(f))
+        self.export_btn.setMenu(menu)
         self.skipgram = SkipGramPanel()
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -166,7 +165,6 @@ class EmbeddingsView(QWidget):
         ll.addWidget(self.projection)
         ll.addWidget(self.colours)
         ll.addWidget(self.skipgram)
-        ll.addWidget(export)
         ll.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
@@ -188,6 +186,7 @@ class EmbeddingsView(QWidget):
         srow = QHBoxLayout()
         srow.addWidget(self.search, 1)
         srow.addWidget(self.find_btn)
+        srow.addWidget(self.export_btn)
         self.plot = EmbeddingScatter()
         self.animation = AnimationBar()
         centre = QWidget()
@@ -245,8 +244,8 @@ class EmbeddingsView(QWidget):
         self.plot.pointClicked.connect(self.select)
         self.plot.tip_text = self._tip
         self.neighbours.k.valueChanged.connect(lambda _: self.select(self.selected))
-        for lst in (self.neighbours.original, self.neighbours.projected):
-            lst.itemClicked.connect(lambda item: self.find_word(item.data(Qt.ItemDataRole.UserRole)))
+        for table in (self.neighbours.original, self.neighbours.projected):
+            table.itemClicked.connect(lambda item, _col: self.find_word(item.data(0, Qt.ItemDataRole.UserRole)))
         self.analogy.solve.clicked.connect(self.solve_analogy)
         self.analogy.answers.itemClicked.connect(
             lambda item: self.draw_parallelogram(item.data(Qt.ItemDataRole.UserRole)))
@@ -341,8 +340,8 @@ class EmbeddingsView(QWidget):
         counts = "corpus counts" if space.counts is not None else "no counts (file order stands for frequency)"
         self.source_info.setText(f"{space.vectors.source}: {len(space):,} words, d = {space.vectors.dim}; {counts}")
         self.completer.model().setStringList(sorted(set(space.words)))
-        if space.note:
-            self.info(space.note)
+        self.clear_analogy()  # its answers belong to the vectors shown before
+        self.info(space.note)
         a, b, c = self.analogy.inputs()
         if space.kind == "model" and not all(w in space.vectors for w in (a, b, c)):
             self.analogy.set_inputs("A", "a", "b")  # the case offset: A - a + b = B in a char model
@@ -369,7 +368,7 @@ class EmbeddingsView(QWidget):
         try:
             cfg.validate(len(shown))  # the same checks the engine makes, answered at once
         except UserError as e:
-            self.error(f"{cfg.method.upper()} of {len(shown)} words: {e}")
+            self.error(f"{'t-SNE' if cfg.method == 'tsne' else 'PCA'} of {len(shown)} words: {e}")
             return
         vectors = shown.vectors.matrix
         self._generation += 1
@@ -403,10 +402,9 @@ class EmbeddingsView(QWidget):
         self.selected = None
         self.show_frame(len(frames) - 1, keep_range)
         if previous is not None and previous in shown.vectors.index:
-            self.select(shown.vectors.index[previous])
+            self.select(shown.vectors.index[previous], repaint=False)
         else:
-            self.neighbours.clear()
-            self.plot.set_selection(None, [], [], [])
+            self.clear_selection()
 
     def display_words(self) -> list[str]:
         if self.shown is None:
@@ -424,15 +422,16 @@ class EmbeddingsView(QWidget):
         self.plot.max_labels = self.colours.labels.value()
         self.plot.set_points(self.display_words(), frame.coords, self.colouring(frame), keep_range)
         if frame.method == "pca" and frame.explained:
-            aligned = ", aligned to the previous frame" if frame.step is not None else ""
+            aligned = ", aligned" if frame.step is not None else ""
             self.plot.setLabel("bottom", f"PC 1 ({frame.explained[0]:.0%} of variance){aligned}")
             self.plot.setLabel("left", f"PC 2 ({frame.explained[1]:.0%})")
         else:
             self.plot.setLabel("bottom", "t-SNE 1")
             self.plot.setLabel("left", "t-SNE 2")
         src = self.shown.vectors.source if self.shown else ""
-        self.plot.setTitle(f"{src}: {len(frame.coords):,} most frequent words, {frame.method.upper()}",
-                           color="#222", size="10pt")
+        method = {"pca": "PCA", "tsne": "t-SNE"}[frame.method]
+        self.plot.set_title(f"{Path(src).name if '/' in src else src}: {len(frame.coords):,} most frequent "
+                            f"words, {method}")
         if self.selected is not None:
             self.select(self.selected, repaint=False)
         if self.analogy_answer is not None:
@@ -534,9 +533,25 @@ class EmbeddingsView(QWidget):
         self.plot.preferred = [j for j, _ in cmp.original] + screen_only
         self.plot.set_selection(row, kept, lost, screen_only)
         self.comparison = cmp
-        if repaint:
+        if repaint:  # the user's choice: one overlay at a time
+            if self.analogy_answer is not None:
+                self.analogy_answer = None
+                self.plot.set_parallelogram(None)
             self.side.setCurrentIndex(0)
             self._painted()
+
+    def clear_selection(self) -> None:
+        self.selected = None
+        self.neighbours.clear()
+        self.plot.forced, self.plot.preferred = [], []
+        self.plot.set_selection(None, [], [], [])
+
+    def clear_analogy(self) -> None:
+        self.analogy_result = None
+        self.analogy_answer = None
+        self.analogy.answers.clear()
+        self.analogy.message.setText("")
+        self.plot.set_parallelogram(None)
 
     def find_row(self, text: str) -> int | None:
         if self.shown is None:
@@ -569,7 +584,8 @@ class EmbeddingsView(QWidget):
                 self.error(f"{text!r} is not in the vocabulary of {where}")
             return
         self.select(row)
-        self.plot.centre_on(row)
+        coords = self.current_frame().coords
+        self.plot.focus(coords[[row, *(j for j, _ in self.comparison.original)]])  # the word and its true neighbours
         self.info(f"{self.display_words()[row]!r}: word {row + 1} by frequency")
 
     # --- analogy -----------------------------------------------------------------------------------
@@ -660,6 +676,10 @@ class EmbeddingsView(QWidget):
         if frame.method == "pca":  # a linear map: a - b + c lands at pa - pb + pc
             target = (pts["a"][0] - pts["b"][0] + pts["c"][0], pts["a"][1] - pts["b"][1] + pts["c"][1])
         self.plot.set_parallelogram(Parallelogram(words, pts, target))
+        if not quiet:  # one overlay at a time, and the view fitted to the parallelogram
+            if self.selected is not None:
+                self.clear_selection()
+            self.plot.focus(np.array([*pts.values(), *([target] if target else [])]), margin=0.35)
         outside = [w for w in words.values() if w not in self.shown.vectors.index]
         if outside and not quiet:
             self.analogy.message.setText(self.analogy.message.text() + f"<br>placed by the PCA map (not among the "
@@ -745,6 +765,8 @@ class EmbeddingsView(QWidget):
             elif isinstance(ev, SkipGramDone):
                 self.spaces["skip-gram"] = ev.space
                 self.space = ev.space
+                if self.shown is not None:  # the same words, now with their source's name and vectors
+                    self.shown = ev.space.top(len(self.shown))
                 self.final_frame = self.frames[-1] if self.frames else None
                 self.completer.model().setStringList(sorted(set(ev.space.words)))
                 s = ev.summary
@@ -752,7 +774,7 @@ class EmbeddingsView(QWidget):
                 self.skipgram.progress.setValue(1000 if not ev.stopped else self.skipgram.progress.value())
                 self.skipgram.status.setText(f"{how}: {len(ev.space):,} words, {s.get('epochs', 0)} epochs in "
                                              f"{s.get('seconds', 0):.1f} s")
-                self.info(f"skip-gram {how}; click a word, try an analogy, or run t-SNE on the final vectors")
+                self.info(f"skip-gram {how}: click a word, try an analogy, or run t-SNE")
             elif isinstance(ev, ProjectionProgress) and self._task == TSNE:
                 self.projection.progress.setValue(ev.iteration)
                 kl = f", KL {ev.kl_divergence:.3f}" if ev.kl_divergence is not None else ""
@@ -797,7 +819,7 @@ class EmbeddingsView(QWidget):
         else:
             self._positional_dirty = True
         key = self.current_source()
-        if key not in MODEL_MATRIX or not self.animation.follow_training.isChecked() or self._follow_busy:
+        if key not in MODEL_MATRIX or not self.projection.follow_training.isChecked() or self._follow_busy:
             return
         self._follow_busy = True
         s = self.window_.session
@@ -852,8 +874,9 @@ class EmbeddingsView(QWidget):
             return
         epochs = ""
         if frame.fraction is not None:
-            epochs = f", epoch {frame.fraction * self._train_epochs:.2f} of {self._train_epochs}"
-        bar.label.setText(f"frame {self.frame_index + 1}/{n}: step {frame.step:,}{epochs}")
+            epochs = f"  epoch {frame.fraction * self._train_epochs:.1f}"
+        bar.label.setText(f"{self.frame_index + 1}/{n}  step {frame.step:,}{epochs}")
+        bar.label.setToolTip(f"frame {self.frame_index + 1} of {n}: training step (batch) {frame.step:,}{epochs}")
 
     def _scrub(self, index: int) -> None:
         if 0 <= index < len(self.frames) and index != self.frame_index:

@@ -131,12 +131,15 @@ class Frame:
 
 
 def aligned_pca(vectors: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
-    """PCA to 2-D, rotated and scaled by Procrustes onto ``previous`` (same words) when given, so an
-    animation of a space being learned does not spin or jump between frames."""
-    coords = pca(vectors, 2)
+    """PCA to 2-D scaled to unit root-mean-square radius, then rotated (or reflected) by Procrustes onto
+    ``previous`` (same words) when given, so an animation of a space being learned neither spins nor
+    jumps between frames, and keeps its size while the vectors grow from their tiny initial values."""
+    coords = pca(vectors, 2).astype(np.float64)
+    rms = float(np.sqrt((coords**2).sum(1).mean()))
+    coords = coords / rms if rms > 0 else coords
     if previous is not None and np.shape(previous) == coords.shape:
-        coords = procrustes_align(previous, coords, scale=True)
-    return coords, explained_variance(vectors, 2)
+        coords = procrustes_align(previous, coords, scale=False)
+    return coords.astype(np.float32), explained_variance(vectors, 2)
 
 
 def layout_events(vectors: np.ndarray, cfg: ProjectionConfig,
