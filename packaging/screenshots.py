@@ -17,6 +17,7 @@ SHOTS = [
     ("tokens", "tokens", None),
     ("next-token", "next-token", "To be, or not to be: that is the qu"),
     ("decoding", "decoding", None),
+    ("embeddings", "embeddings-tokens", None),
 ]
 
 
@@ -119,6 +120,9 @@ def main() -> None:
     static_shots(out)
     sampling_shot(out)
     live_training_shots(out)
+    from packaging.embedding_shots import embedding_shots
+
+    embedding_shots(out)
     print(f"screenshots in {out}")
 
 

@@ -160,7 +160,8 @@ class SkipGramPanel(QGroupBox):
         self.loss.setLabel("bottom", "epoch")
         self.loss.setLabel("left", "loss / pair")
         self.loss.getAxis("left").enableAutoSIPrefix(False)
-        self.loss.addLegend(offset=(-4, 4), labelTextSize="7pt")
+        self.loss.setTitle("<span style='color:#1f77b4'>\u25cf online</span>&nbsp;&nbsp;"
+                           "<span style='color:#ff7f0e'>\u25a0 frozen vectors</span>", size="8pt")
         self.loss.setMouseEnabled(False, False)
         self.loss_online = self.loss.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=5,
                                           symbolBrush="#1f77b4", name="online")
@@ -242,6 +243,9 @@ class AnimationBar(QWidget):
         self.slider.setRange(0, 0)
         self.label = QLabel("no training frames")
         self.label.setMinimumWidth(60)
+        self.frames_btn = QPushButton("frames")
+        self.frames_btn.setToolTip("show the frames of the last skip-gram run again (after a t-SNE still)")
+        self.frames_btn.setEnabled(False)
         self.follow = QCheckBox("follow newest")
         self.follow.setChecked(True)
         self.follow.setToolTip("show each new frame as it arrives (moving the slider to the end does the same)")
@@ -252,6 +256,7 @@ class AnimationBar(QWidget):
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.label)
         lay.addWidget(self.follow)
+        lay.addWidget(self.frames_btn)
 
 
 def neighbour_table(value: str) -> QTreeWidget:

@@ -114,6 +114,7 @@ class EmbeddingsView(QWidget):
         self.frames: list[Frame] = []
         self.frame_index = -1
         self.final_frame: Frame | None = None  # the frame whose vectors are those of ``space``
+        self.last_run: tuple[Space, list[Frame]] | None = None  # the last skip-gram run's frames
         self.selected: int | None = None
         self.analogy_result = None
         self.analogy_answer: str | None = None
@@ -151,6 +152,7 @@ class EmbeddingsView(QWidget):
         self.colours = ColourPanel()
         self.export_btn = QToolButton()
         self.export_btn.setText("Export")
+        self.export_btn.setMinimumWidth(72)
         self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_btn)
         for fmt, text in (("png", "Picture (PNG)…"), ("svg", "Picture (SVG)…"),
@@ -255,6 +257,7 @@ class EmbeddingsView(QWidget):
         self.skipgram.browse.clicked.connect(self._browse_corpus)
         self.animation.slider.valueChanged.connect(self._scrub)
         self.animation.play.clicked.connect(self._play)
+        self.animation.frames_btn.clicked.connect(self.show_last_run)
         self.pages.currentChanged.connect(lambda _: self._page_changed())
 
     def showEvent(self, ev) -> None:  # noqa: N802
@@ -768,6 +771,7 @@ class EmbeddingsView(QWidget):
                 if self.shown is not None:  # the same words, now with their source's name and vectors
                     self.shown = ev.space.top(len(self.shown))
                 self.final_frame = self.frames[-1] if self.frames else None
+                self.last_run = (self.shown, list(self.frames)) if self.shown is not None and self.frames else None
                 self.completer.model().setStringList(sorted(set(ev.space.words)))
                 s = ev.summary
                 how = "stopped" if ev.stopped else "trained"
@@ -869,14 +873,25 @@ class EmbeddingsView(QWidget):
         bar.slider.setEnabled(n > 1)
         bar.play.setEnabled(n > 1)
         frame = self.current_frame()
+        run = self.last_run
+        bar.frames_btn.setEnabled(run is not None and self.current_source() == "skip-gram"
+                                  and (not self.frames or self.frames[-1] is not run[1][-1]))
         if frame is None or frame.step is None:
-            bar.label.setText("no frames")
+            bar.label.setText("a still (no frames)")
             return
         epochs = ""
         if frame.fraction is not None:
             epochs = f"  epoch {frame.fraction * self._train_epochs:.1f}"
         bar.label.setText(f"{self.frame_index + 1}/{n}  step {frame.step:,}{epochs}")
         bar.label.setToolTip(f"frame {self.frame_index + 1} of {n}: training step (batch) {frame.step:,}{epochs}")
+
+    def show_last_run(self) -> None:
+        """The frames of the last skip-gram run again (a t-SNE or PCA still replaced them)."""
+        if self.last_run is None or self.current_source() != "skip-gram":
+            return
+        shown, frames = self.last_run
+        self.install_frames(shown, list(frames))
+        self.final_frame = frames[-1]
 
     def _scrub(self, index: int) -> None:
         if 0 <= index < len(self.frames) and index != self.frame_index:

@@ -185,6 +185,13 @@ def test_skipgram_training_animates_and_scrubs(window, qtbot, small_corpus):
     view.analogy.set_inputs("king", "man", "woman")
     view.analogy.solve.click()
     qtbot.waitUntil(lambda: "'king' is not in the vocabulary" in window.last_error, timeout=10_000)
+    # a PCA still replaces the frames; the frames button brings the run back
+    before = window.painted["embeddings"]
+    view.projection.run.click()
+    wait_painted(window, qtbot, before)
+    assert len(view.frames) == 1 and view.frames[0].step is None and bar.frames_btn.isEnabled()
+    bar.frames_btn.click()
+    assert view.frames == frames and not bar.frames_btn.isEnabled()
 
 
 def test_skipgram_pause_resume_and_stop(window, qtbot, small_corpus):
