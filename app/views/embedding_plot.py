@@ -119,6 +119,8 @@ class EmbeddingScatter(pg.PlotWidget):
         self.addItem(self.target)
         self.para_points: dict[str, tuple[float, float]] = {}
         self.para_words: dict[str, str] = {}
+        self._para_target: tuple[float, float] | None = None
+        self._selection: tuple[list[int], list[int], list[int]] = ([], [], [])
 
         self.labels: list[pg.TextItem] = []
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False,
@@ -201,15 +203,19 @@ class EmbeddingScatter(pg.PlotWidget):
     def _show_scale(self, c: Colouring) -> None:
         if c.mode == "cluster":
             self.bar.setVisible(False)
-            self.legend.clear()
             k = int(c.values.max(initial=0)) + 1
             sizes = np.bincount(c.values.astype(int), minlength=k)
+            if getattr(self, "_cluster_sizes", None) == sizes.tolist() and self.legend.isVisible():
+                return
+            self._cluster_sizes = sizes.tolist()
+            self.legend.clear()
             for i in range(k):
                 sample = pg.ScatterPlotItem(brush=pg.mkBrush(HEAD_COLORS[i % len(HEAD_COLORS)]), size=9, pen=None)
                 self.legend.addItem(sample, f"cluster {i + 1} ({sizes[i]})")
             self.legend.setVisible(True)
         else:
             self.legend.setVisible(False)
+            self._cluster_sizes = None
             self.bar.setColorMap(colormap(c.cmap))
             self.bar.setLevels(c.levels)
             self.bar.axis.setLabel(c.title, color="#333")
@@ -232,7 +238,7 @@ class EmbeddingScatter(pg.PlotWidget):
 
     def refresh_overlays(self) -> None:
         c = self.coords
-        kept, lost, screen_only = getattr(self, "_selection", ([], [], []))
+        kept, lost, screen_only = self._selection
         sel = self.selected if self.selected is not None and self.selected < len(c) else None
 
         def pairs(rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +284,10 @@ class EmbeddingScatter(pg.PlotWidget):
         self.arrange_legends()
 
     def _overlay_legend(self, neighbours: bool, analogy: bool) -> None:
+        state = (neighbours, analogy, self._para_target is not None)
+        if state == getattr(self, "_legend_state", None):
+            return  # unchanged: no new legend items on every animation frame
+        self._legend_state = state
         self.overlay_legend.clear()
         if neighbours:
             self.overlay_legend.addItem(pg.PlotDataItem(pen=KEPT_PEN), "true neighbour, near on screen")

@@ -18,6 +18,7 @@ thread so a click answers at once even while a t-SNE slice runs.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ MODEL_MATRIX = {"model-embedding": "embedding", "model-unembedding": "unembeddin
 MAX_FRAMES = 300  # stored animation frames; beyond, every other one is dropped
 DISAGREEMENT_K = 10
 ANALOGY_ANSWERS = 10
+FOLLOW_TIMEOUT_S = 5.0  # a follow job that failed (its error is in the status bar) no longer blocks the next
 TSNE = "t-SNE"
 WORD2VEC = "word2vec"
 
@@ -114,7 +116,9 @@ class EmbeddingsView(QWidget):
         self.frames: list[Frame] = []
         self.frame_index = -1
         self.final_frame: Frame | None = None  # the frame whose vectors are those of ``space``
-        self.last_run: tuple[Space, list[Frame]] | None = None  # the last skip-gram run's frames
+        self.last_run: tuple[Space, list[Frame]] | None = None  # the last finished skip-gram run's frames
+        self.run_shown: Space | None = None  # the words of the skip-gram run (running or last)
+        self.run_frames: list[Frame] = []
         self.selected: int | None = None
         self.analogy_result = None
         self.analogy_answer: str | None = None
@@ -125,7 +129,8 @@ class EmbeddingsView(QWidget):
         self._pending: dict[int, Space] = {}
         self._task = ""  # WORD2VEC or TSNE while one of ours runs
         self._train_epochs = 1
-        self._follow_busy = False
+        self._follow_busy = False  # a follow job is queued (one at a time: the engine serves training first)
+        self._follow_sent = 0.0
         self._follow_reset = False
         self._positional_dirty = True
         self._started = False
@@ -299,7 +304,10 @@ class EmbeddingsView(QWidget):
             else:
                 self.request_model_space(key)
         elif key == "skip-gram":
-            if key in self.spaces:
+            if self._task == WORD2VEC and self.run_frames:  # back to a run in progress
+                self.space = None
+                self._show_run_frames()
+            elif key in self.spaces:
                 self.install_space(self.spaces[key])
             else:
                 self.info("Train skip-gram vectors in the Skip-gram panel (left); the picture follows the run.")
@@ -736,28 +744,16 @@ class EmbeddingsView(QWidget):
             self.skipgram.corpus.setText(path)
 
     def _on_events(self, events: list) -> None:
-        newest: Frame | None = None
+        """Skip-gram and t-SNE events, in order (a batch per GUI tick); other tasks' events are not ours."""
+        new_frames = False
         for ev in events:
             if isinstance(ev, SkipGramStarted):
-                n = ev.shown
-                self.space = None
-                self.final_frame = None
-                self.shown = Space(Vectors(ev.words[:n], np.zeros((n, 1), np.float32), "skip-gram (training)"),
-                                   ev.counts[:n], np.arange(n), "skip-gram")
-                self.frames, self.colour_cache = [], {}
-                self.selected = None
-                self.analogy_answer = None
-                self.plot.set_parallelogram(None)
-                self.neighbours.clear()
-                self.completer.model().setStringList(sorted(self.shown.words))
-                self.source_info.setText(f"skip-gram on {self.skipgram.corpus.text()}: {len(ev.words):,} words, "
-                                         f"{ev.tokens:,} tokens; frames of the {n:,} most frequent")
+                self._run_started(ev)
             elif isinstance(ev, Frame) and ev.step is not None and self._task == WORD2VEC:
-                if len(self.frames) >= MAX_FRAMES:
-                    self.frames = self.frames[::2]
-                    self.frame_index = min(self.frame_index, len(self.frames) - 1)
-                self.frames.append(ev)
-                newest = ev
+                if len(self.run_frames) >= MAX_FRAMES:
+                    self.run_frames = self.run_frames[::2]
+                self.run_frames.append(ev)
+                new_frames = True
             elif isinstance(ev, W2VProgress):
                 self.skipgram.progress.setValue(int(ev.fraction * 1000))
                 self.skipgram.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs}  %p%")
@@ -766,19 +762,7 @@ class EmbeddingsView(QWidget):
             elif isinstance(ev, EpochEnd):
                 self.skipgram.add_epoch(ev.epoch, ev.loss, ev.eval_loss)
             elif isinstance(ev, SkipGramDone):
-                self.spaces["skip-gram"] = ev.space
-                self.space = ev.space
-                if self.shown is not None:  # the same words, now with their source's name and vectors
-                    self.shown = ev.space.top(len(self.shown))
-                self.final_frame = self.frames[-1] if self.frames else None
-                self.last_run = (self.shown, list(self.frames)) if self.shown is not None and self.frames else None
-                self.completer.model().setStringList(sorted(set(ev.space.words)))
-                s = ev.summary
-                how = "stopped" if ev.stopped else "trained"
-                self.skipgram.progress.setValue(1000 if not ev.stopped else self.skipgram.progress.value())
-                self.skipgram.status.setText(f"{how}: {len(ev.space):,} words, {s.get('epochs', 0)} epochs in "
-                                             f"{s.get('seconds', 0):.1f} s")
-                self.info(f"skip-gram {how}: click a word, try an analogy, or run t-SNE")
+                self._run_done(ev)
             elif isinstance(ev, ProjectionProgress) and self._task == TSNE:
                 self.projection.progress.setValue(ev.iteration)
                 kl = f", KL {ev.kl_divergence:.3f}" if ev.kl_divergence is not None else ""
@@ -790,13 +774,52 @@ class EmbeddingsView(QWidget):
                     self.info(f"t-SNE of {len(ev.coords):,} words in {ev.seconds:.1f} s")
             elif isinstance(ev, ProjectionDone) and ev.stopped and self._task == TSNE:
                 self.info("t-SNE cancelled; the previous picture stays")
-        if newest is not None and (self.animation.follow.isChecked() or len(self.frames) == 1):
-            if len(self.frames) == 1:  # the first frame: fit the view to it
-                self.install_frames(self.shown, self.frames)
-            else:  # aligned frames keep their place and size: keep the zoom too
-                self.show_frame(len(self.frames) - 1, keep_range=True)
-        elif newest is not None:
+        if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
+            self._show_run_frames()
+
+    def _run_started(self, ev: SkipGramStarted) -> None:
+        n = ev.shown
+        # the frames hold the vectors; the words and counts are known from the start
+        self.run_shown = Space(Vectors(ev.words[:n], np.zeros((n, 1), np.float32), "skip-gram (training)"),
+                               ev.counts[:n], np.arange(n), "skip-gram")
+        self.run_frames = []
+        self.source_info.setText(f"skip-gram on {self.skipgram.corpus.text()}: {len(ev.words):,} words, "
+                                 f"{ev.tokens:,} tokens; frames of the {n:,} most frequent")
+        if self.current_source() == "skip-gram":
+            self.space = None
+            self.final_frame = None
+            self.clear_analogy()
+            self.completer.model().setStringList(sorted(self.run_shown.words))
+
+    def _show_run_frames(self) -> None:
+        """The run's frames on the plot: the newest if following, else only the slider grows."""
+        first = self.frames is not self.run_frames
+        if first:  # the run's first frame here: fit the view to it
+            self.install_frames(self.run_shown, self.run_frames)
+        elif self.animation.follow.isChecked():  # aligned frames keep their place and size: keep the zoom
+            self.show_frame(len(self.frames) - 1, keep_range=True)
+        else:
             self._update_animation_bar()
+
+    def _run_done(self, ev: SkipGramDone) -> None:
+        self.spaces["skip-gram"] = ev.space
+        if self.run_shown is not None:  # the same words, now with their source's name and vectors
+            self.run_shown = ev.space.top(len(self.run_shown))
+        self.last_run = (self.run_shown, list(self.run_frames)) if self.run_frames else None
+        s = ev.summary
+        how = "stopped" if ev.stopped else "trained"
+        if not ev.stopped:
+            self.skipgram.progress.setValue(1000)
+        self.skipgram.status.setText(f"{how}: {len(ev.space):,} words, {s.get('epochs', 0)} epochs in "
+                                     f"{s.get('seconds', 0):.1f} s")
+        if self.current_source() == "skip-gram":
+            self.space = ev.space
+            if self.frames is self.run_frames:
+                self.shown = self.run_shown
+                self.final_frame = self.frames[-1]
+                self._update_animation_bar()
+            self.completer.model().setStringList(sorted(set(ev.space.words)))
+            self.info(f"skip-gram {how}: click a word, try an analogy, or run t-SNE")
 
     def _on_task_started(self, name: str) -> None:
         if name == "training":
@@ -823,9 +846,10 @@ class EmbeddingsView(QWidget):
         else:
             self._positional_dirty = True
         key = self.current_source()
-        if key not in MODEL_MATRIX or not self.projection.follow_training.isChecked() or self._follow_busy:
+        waiting = self._follow_busy and time.monotonic() - self._follow_sent < FOLLOW_TIMEOUT_S
+        if key not in MODEL_MATRIX or not self.projection.follow_training.isChecked() or waiting:
             return
-        self._follow_busy = True
+        self._follow_busy, self._follow_sent = True, time.monotonic()
         s = self.window_.session
         matrix, n, step = MODEL_MATRIX[key], self.projection.words.value(), snap.step
         last = self.frames[-1] if self.frames and not self._follow_reset else None
@@ -833,7 +857,9 @@ class EmbeddingsView(QWidget):
         prev = last.coords.copy() if last is not None and last.step is not None else None
         self._follow_reset = False
 
-        def job() -> tuple[Space, Space, Frame, bool]:
+        def job() -> tuple[Space, Space, Frame, bool] | None:
+            if s.model is None:
+                return None  # nothing to follow (the flag below is cleared either way)
             space = space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"training run {matrix}")
             top = space.top(n)
             same = prev is not None and prev_words == top.words
@@ -842,11 +868,11 @@ class EmbeddingsView(QWidget):
 
         self.window_.bridge.submit("embeddings:follow", job)
 
-    def _follow_result(self, value: tuple[Space, Space, Frame, bool]) -> None:
+    def _follow_result(self, value: tuple[Space, Space, Frame, bool] | None) -> None:
         self._follow_busy = False
-        space, top, frame, same = value
-        if self.current_source() not in MODEL_MATRIX:
+        if value is None or self.current_source() not in MODEL_MATRIX:
             return
+        space, top, frame, same = value
         self.space = space
         self.spaces[self.current_source()] = space
         if same and self.frames and self.frames[-1].step is not None:

@@ -151,16 +151,22 @@ def test_vectors_files_good_empty_and_binary(window, qtbot, tmp_path):
     assert len(view.plot.scatter.data) == 30  # the last good picture stays
 
 
+def start_skipgram(view, qtbot, corpus: str, dim: int, epochs: int, words: int):
+    """Small settings on the small text, then a real click on Train."""
+    sg = view.skipgram
+    sg.corpus.setText(corpus)
+    sg.dim.setValue(dim)
+    sg.window.setValue(2)
+    sg.epochs.setValue(epochs)
+    sg.min_count.setValue(1)
+    view.projection.words.setValue(words)
+    qtbot.mouseClick(sg.train, Qt.MouseButton.LeftButton)
+    return sg
+
+
 def test_skipgram_training_animates_and_scrubs(window, qtbot, small_corpus):
     view = open_view(window, qtbot)
-    sg = view.skipgram
-    sg.corpus.setText(small_corpus)
-    sg.dim.setValue(16)
-    sg.window.setValue(2)
-    sg.epochs.setValue(2)
-    sg.min_count.setValue(1)
-    view.projection.words.setValue(40)
-    qtbot.mouseClick(sg.train, Qt.MouseButton.LeftButton)
+    sg = start_skipgram(view, qtbot, small_corpus, dim=16, epochs=2, words=40)
     qtbot.waitUntil(lambda: "skip-gram" in view.spaces and not window.bridge.busy, timeout=30_000)
     assert view.current_source() == "skip-gram" and view.shown.kind == "skip-gram"
     frames = view.frames
@@ -196,14 +202,7 @@ def test_skipgram_training_animates_and_scrubs(window, qtbot, small_corpus):
 
 def test_skipgram_pause_resume_and_stop(window, qtbot, small_corpus):
     view = open_view(window, qtbot)
-    sg = view.skipgram
-    sg.corpus.setText(small_corpus)
-    sg.dim.setValue(8)
-    sg.window.setValue(2)
-    sg.epochs.setValue(1000)
-    sg.min_count.setValue(1)
-    view.projection.words.setValue(20)
-    sg.train.click()
+    sg = start_skipgram(view, qtbot, small_corpus, dim=8, epochs=1000, words=20)
     qtbot.waitUntil(lambda: len(view.frames) >= 3, timeout=30_000)
     sg.pause.click()
     qtbot.waitUntil(lambda: sg.pause.text() == "Resume", timeout=10_000)
@@ -211,8 +210,13 @@ def test_skipgram_pause_resume_and_stop(window, qtbot, small_corpus):
     n = len(view.frames)
     qtbot.wait(400)
     assert len(view.frames) == n  # paused: nothing arrives
+    view.source.setCurrentIndex(0)  # look at the model's tokens meanwhile: the run goes on behind
+    qtbot.waitUntil(lambda: view.shown.kind == "model", timeout=10_000)
     sg.pause.click()
-    qtbot.waitUntil(lambda: len(view.frames) > n, timeout=10_000)
+    qtbot.waitUntil(lambda: len(view.run_frames) > n, timeout=10_000)
+    assert view.shown.kind == "model" and len(view.frames) == 1  # the run's frames do not land here
+    view.source.setCurrentIndex(2)  # back to the run
+    assert view.frames is view.run_frames and view.shown.kind == "skip-gram"
     sg.stop.click()
     qtbot.waitUntil(lambda: not window.bridge.busy, timeout=30_000)
     assert "stopped" in sg.status.text() and "skip-gram" in view.spaces
