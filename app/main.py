@@ -84,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         def shoot() -> None:
             app.processEvents()
             ok = win.grab().save(args.screenshot)
+            print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+            win.close()  # saves the layout into the throw-away settings file: remove it after
+            settings.sync()
             if os.path.exists(settings.fileName()):
                 os.remove(settings.fileName())
-            print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-            win.close()
             app.exit(0 if ok else 1)
 
         QTimer.singleShot(50, poll)
