@@ -36,7 +36,8 @@ from engine.training import PROBE_TEXT, Snapshot, TrainConfig, Trainer
 VIEWS = ["attention", "training", "tokens", "next-token"]
 # Further views, each a QWidget class with ``key``, ``title`` and ``attach(window)``; they use the bridge and
 # count what they draw in ``window.painted[key]`` (tests and --screenshot wait on it).
-EXTRA_VIEWS: list[str] = ["app.views.decoding:DecodingView", "app.views.arena:ArenaView"]
+EXTRA_VIEWS: list[str] = ["app.views.decoding:DecodingView", "app.views.embeddings:EmbeddingsView",
+                          "app.views.arena:ArenaView"]
 
 
 def extra_view_classes() -> list[type]:

@@ -19,6 +19,7 @@ SHOTS = [
     ("next-token", "next-token", "To be, or not to be: that is the qu"),
     ("decoding", "decoding", None),
     ("arena", "arena", None),
+    ("embeddings", "embeddings-tokens", None),
 ]
 
 
@@ -210,6 +211,9 @@ def main() -> None:
     sampling_shot(out)
     arena_shots(out)
     live_training_shots(out)
+    from packaging.embedding_shots import embedding_shots
+
+    embedding_shots(out)
     print(f"screenshots in {out}")
 
 

@@ -57,7 +57,8 @@ def positional_similarity(matrix: np.ndarray) -> np.ndarray:
     return cosine_matrix(matrix)
 
 
-def _top(scores: np.ndarray, k: int, exclude: list[int]) -> list[int]:
+def top_indices(scores: np.ndarray, k: int, exclude: list[int]) -> list[int]:
+    """Indices of the k highest scores, best first, leaving out ``exclude``."""
     scores = scores.copy()
     scores[exclude] = -np.inf
     k = min(k, len(scores) - len(set(exclude)))
@@ -71,14 +72,14 @@ def neighbours(vectors: Vectors, word: str, k: int = 10) -> list[tuple[str, floa
     """The k words of highest cosine with ``word`` (the word itself excluded)."""
     i = vectors.id(word)
     scores = vectors.unit @ vectors.unit[i]
-    return [(vectors.words[j], float(scores[j])) for j in _top(scores, k, [i])]
+    return [(vectors.words[j], float(scores[j])) for j in top_indices(scores, k, [i])]
 
 
 def neighbours_of_vector(vectors: Vectors, v: np.ndarray, k: int = 10,
                          exclude: list[int] | None = None) -> list[tuple[str, float]]:
     n = float(np.linalg.norm(v))
     scores = vectors.unit @ (v / n if n > 0 else v)
-    return [(vectors.words[j], float(scores[j])) for j in _top(scores, k, exclude or [])]
+    return [(vectors.words[j], float(scores[j])) for j in top_indices(scores, k, exclude or [])]
 
 
 def analogy_scores(vectors: Vectors, a: int, b: int, c: int, method: str = "add") -> np.ndarray:
@@ -111,7 +112,7 @@ def analogy(vectors: Vectors, a: str, b: str, c: str, k: int = 5, method: str = 
     ia, ib, ic = vectors.id(a), vectors.id(b), vectors.id(c)
     scores = analogy_scores(vectors, ia, ib, ic, method)
     inputs = [ia, ib, ic]
-    answers = [(vectors.words[j], float(scores[j])) for j in _top(scores, k, inputs)]
+    answers = [(vectors.words[j], float(scores[j])) for j in top_indices(scores, k, inputs)]
     rank = None
     if expected is not None:
         ie = vectors.id(expected)

@@ -1,5 +1,5 @@
 """``txe`` subcommands for word embeddings: word2vec, neighbours, analogy, evaluate-embeddings,
-project-embeddings (see engine.cli for the JSON / exit-code contract)."""
+project-embeddings, positional-similarity (see engine.cli for the JSON / exit-code contract)."""
 
 from __future__ import annotations
 
@@ -137,9 +137,34 @@ def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
         bar.close()
     assert done is not None
     dis = projection_neighbours_disagreement(vec.matrix, done.coords, k=args.k)["disagreement"]
-    write_csv(args.out, vec.words, done.coords, {"neighbour_disagreement": dis.round(4)})
+    extra = {"neighbour_disagreement": dis.round(4)}
+    if args.clusters:
+        from engine.embeddings.explore import kmeans_labels
+
+        extra["cluster"] = kmeans_labels(vec.matrix, args.clusters, args.seed)
+    write_csv(args.out, vec.words, done.coords, extra)
     return {"points": len(vec), "method": cfg.method, "dims": cfg.dims, "seconds": done.seconds,
             "mean_neighbour_disagreement": float(dis.mean()), "out": str(args.out)}
+
+
+def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
+    """The Embeddings view's positional tab, headless: cosine of every pair of position vectors."""
+    import numpy as np
+
+    from engine.checkpoint import load_checkpoint
+    from engine.embeddings.explore import mean_by_offset, positional_similarities
+
+    loaded = load_checkpoint(args.checkpoint)
+    ps = positional_similarities(loaded.model)
+    if args.out:
+        out = Path(args.out)
+        if out.suffix != ".npz" or out.is_dir() or not out.parent.exists():
+            raise UserError(f"--out {out}: give a .npz file name in an existing folder")
+        np.savez_compressed(out, model=ps.model, sinusoidal=ps.sinusoidal)
+    return {"checkpoint": str(loaded.path), "kind": ps.kind, "T": ps.T, "d": ps.d,
+            "mean_cosine_by_distance": {"model": [round(float(x), 4) for x in mean_by_offset(ps.model)],
+                                        "sinusoidal": [round(float(x), 4) for x in mean_by_offset(ps.sinusoidal)]},
+            "out": args.out}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -194,5 +219,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=750)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-k", type=int, default=10, help="neighbours compared for the disagreement column")
-    p.add_argument("--out", required=True, help="CSV file: word,x,y[,z],neighbour_disagreement")
+    p.add_argument("--clusters", type=int, default=0, help="add a k-means cluster column (k clusters, by cosine)")
+    p.add_argument("--out", required=True, help="CSV file: word,x,y[,z],neighbour_disagreement[,cluster]")
     p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("positional-similarity", parents=[common_parent()],
+                       help="cosine of every pair of position vectors, learned and sinusoidal")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
+    p.add_argument("--out", default=None, help=".npz with the (T, T) matrices 'model' and 'sinusoidal'")
+    p.set_defaults(func=cmd_positional)

@@ -123,21 +123,25 @@ def _has_binary_floats(data: bytes) -> bool:
     return any(b < 32 and b not in (9, 10, 13) for b in head)
 
 
-def read_checkpoint_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
-    """Token vectors of a transformer checkpoint: rows of the token embedding W_E (``wte``) or of the
-    unembedding W_U (``lm_head``; seed 003), one per token of its tokenizer.
+def model_vectors(model, tokenizer, matrix: str = "embedding", source: str = "") -> Vectors:  # type: ignore[no-untyped-def]
+    """Token vectors of a loaded transformer: rows of the token embedding W_E (``wte``) or of the
+    unembedding W_U (``lm_head``; seed 003), one per token of its tokenizer, copied out of the model."""
+    if matrix not in ("embedding", "unembedding"):
+        raise UserError(f"unknown matrix {matrix!r}; use embedding or unembedding")
+    layer = model.wte if matrix == "embedding" else model.lm_head
+    weights = layer.weight.detach().float().cpu().numpy().copy()  # (V, d) for both: Linear stores (out, in)
+    words = [tokenizer.token_text(i) for i in range(tokenizer.vocab_size)]
+    return Vectors(words, weights, source or matrix)
 
-    NOTE: written against engine.checkpoint.load_checkpoint; see tests for what is covered."""
+
+def read_checkpoint_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
+    """Token vectors (W_E or W_U) of a transformer checkpoint folder; see :func:`model_vectors`."""
     from engine.checkpoint import load_checkpoint  # the transformer side is imported only when asked
 
     if matrix not in ("embedding", "unembedding"):
         raise UserError(f"unknown matrix {matrix!r}; use embedding or unembedding")
     loaded = load_checkpoint(path)
-    layer = loaded.model.wte if matrix == "embedding" else loaded.model.lm_head
-    weights = layer.weight.detach().float().cpu().numpy()  # (V, d) for both: Linear stores (out, in)
-    tok = loaded.tokenizer
-    words = [tok.token_text(i) for i in range(tok.vocab_size)]
-    return Vectors(words, weights, f"{loaded.path} ({matrix})")
+    return model_vectors(loaded.model, loaded.tokenizer, matrix, f"{loaded.path} ({matrix})")
 
 
 def load_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
@@ -151,13 +155,17 @@ def load_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
     return read_word2vec(p)
 
 
+def positional_matrix(model) -> tuple[np.ndarray, str]:  # type: ignore[no-untyped-def]
+    """The position vectors of a loaded transformer, (T, d): the learned W_P (``wpe``) or the fixed
+    sinusoidal table, with its kind ("learned" | "sinusoidal")."""
+    if model.wpe is not None:
+        return model.wpe.weight.detach().float().cpu().numpy().copy(), "learned"
+    return model.positions(0, model.cfg.context).detach().float().cpu().numpy().copy(), "sinusoidal"
+
+
 def read_positional_matrix(path: str | Path | None = None) -> tuple[np.ndarray, str]:
-    """The position vectors of a transformer checkpoint (None: the embedded default model): the learned
-    W_P (``wpe``, (T, d)) or the fixed sinusoidal table, with its kind ("learned" | "sinusoidal").
-    Feed it to :func:`engine.embeddings.analysis.positional_similarity` for the cosine matrix."""
+    """The position vectors of a transformer checkpoint (None: the embedded default model), see
+    :func:`positional_matrix`. Feed it to :func:`engine.embeddings.analysis.positional_similarity`."""
     from engine.checkpoint import load_checkpoint
 
-    model = load_checkpoint(path).model
-    if model.wpe is not None:
-        return model.wpe.weight.detach().float().cpu().numpy(), "learned"
-    return model.positions(0, model.cfg.context).detach().float().cpu().numpy(), "sinusoidal"
+    return positional_matrix(load_checkpoint(path).model)

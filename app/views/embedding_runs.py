@@ -1,0 +1,266 @@
+"""The Embeddings view's training animations: skip-gram trained in the view (a ``word2vec`` task whose
+snapshots arrive as aligned PCA frames, Eq. 11.3-11.5), a transformer followed at the Training view's probe
+snapshots, and the bar that scrubs, plays and follows the frames."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QFileDialog
+
+from app.views.embedding_common import FOLLOW_TIMEOUT_S, MAX_FRAMES, MODEL_MATRIX, TSNE, WORD2VEC, model_counts
+from engine.embeddings.explore import Frame, SkipGramDone, SkipGramStarted, Space, aligned_pca, space_from_model
+from engine.embeddings.projection import ProjectionDone, ProjectionProgress
+from engine.embeddings.vectors import Vectors
+from engine.embeddings.word2vec import EpochEnd
+from engine.embeddings.word2vec import Progress as W2VProgress
+from engine.errors import UserError
+
+
+class TrainingRunsMixin:
+    """Part of EmbeddingsView (its state and widgets are the view's)."""
+
+    # --- skip-gram training --------------------------------------------------------------------------
+
+    def train_skipgram(self) -> None:
+        cfg = self.skipgram.config()
+        try:
+            cfg.validate()
+        except UserError as e:
+            self.error(f"skip-gram: {e}")
+            return
+        corpus = self.skipgram.corpus.text().strip() or "shakespeare"
+        n = self.projection.words.value()
+
+        def make(token):  # type: ignore[no-untyped-def]
+            from engine.corpus import load_corpus
+            from engine.embeddings.explore import skipgram_animation
+
+            return skipgram_animation(load_corpus(corpus).text, cfg, n, token)
+
+        if self.window_.bridge.start_task(WORD2VEC, make):
+            self._task = WORD2VEC
+            self._train_epochs = cfg.epochs
+            self.skipgram.set_running(True)
+            self.skipgram.reset_loss()
+            self.skipgram.progress.setRange(0, 1000)
+            self.skipgram.status.setText(f"reading {corpus}\u2026")
+            self.set_source("skip-gram")
+            self.spaces.pop("skip-gram", None)
+
+    def _toggle_pause(self) -> None:
+        if self._task != WORD2VEC:
+            return
+        if self.skipgram.pause.text() == "Pause":
+            self.window_.bridge.pause()
+        else:
+            self.window_.bridge.resume()
+
+    def stop_skipgram(self) -> None:
+        if self._task == WORD2VEC and self.window_.bridge.task_name == WORD2VEC:
+            self.window_.bridge.stop()
+
+    def _browse_corpus(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Corpus for skip-gram", "", "Text files (*.txt);;All files (*)")
+        if path:
+            self.skipgram.corpus.setText(path)
+
+    def _on_events(self, events: list) -> None:
+        """Skip-gram and t-SNE events, in order (a batch per GUI tick); other tasks' events are not ours."""
+        new_frames = False
+        for ev in events:
+            if isinstance(ev, SkipGramStarted):
+                self._run_started(ev)
+            elif isinstance(ev, Frame) and ev.step is not None and self._task == WORD2VEC:
+                if len(self.run_frames) >= MAX_FRAMES:
+                    self.run_frames = self.run_frames[::2]
+                self.run_frames.append(ev)
+                new_frames = True
+            elif isinstance(ev, W2VProgress):
+                self.skipgram.progress.setValue(int(ev.fraction * 1000))
+                self.skipgram.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs}  %p%")
+                self.skipgram.status.setText(f"loss {ev.loss:.3f}, lr {ev.lr:.4f}, {ev.words_per_s:,.0f} words/s, "
+                                             f"{ev.eta:.0f} s left")
+            elif isinstance(ev, EpochEnd):
+                self.skipgram.add_epoch(ev.epoch, ev.loss, ev.eval_loss)
+            elif isinstance(ev, SkipGramDone):
+                self._run_done(ev)
+            elif isinstance(ev, ProjectionProgress) and self._task == TSNE:
+                self.projection.progress.setValue(ev.iteration)
+                kl = f", KL {ev.kl_divergence:.3f}" if ev.kl_divergence is not None else ""
+                self.projection.progress.setFormat(f"t-SNE {ev.iteration}/{ev.iterations}{kl}")
+            elif isinstance(ev, Frame) and ev.step is None and self._task == TSNE:
+                shown = self._pending.get(getattr(self, "_tsne_generation", -1))
+                if shown is not None:
+                    self.install_frames(shown, [ev])
+                    self.info(f"t-SNE of {len(ev.coords):,} words in {ev.seconds:.1f} s")
+            elif isinstance(ev, ProjectionDone) and ev.stopped and self._task == TSNE:
+                self.info("t-SNE cancelled; the previous picture stays")
+        if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
+            self._show_run_frames()
+
+    def _run_started(self, ev: SkipGramStarted) -> None:
+        n = ev.shown
+        # the frames hold the vectors; the words and counts are known from the start
+        self.run_shown = Space(Vectors(ev.words[:n], np.zeros((n, 1), np.float32), "skip-gram (training)"),
+                               ev.counts[:n], np.arange(n), "skip-gram")
+        self.run_frames = []
+        self.source_info.setText(f"skip-gram on {self.skipgram.corpus.text()}: {len(ev.words):,} words, "
+                                 f"{ev.tokens:,} tokens; frames of the {n:,} most frequent")
+        if self.current_source() == "skip-gram":
+            self.space = None
+            self.final_frame = None
+            self.clear_analogy()
+            self.completer.model().setStringList(sorted(self.run_shown.words))
+
+    def _show_run_frames(self) -> None:
+        """The run's frames on the plot: the newest if following, else only the slider grows."""
+        first = self.frames is not self.run_frames
+        if first:  # the run's first frame here: fit the view to it
+            self.install_frames(self.run_shown, self.run_frames)
+        elif self.animation.follow.isChecked():  # aligned frames keep their place and size: keep the zoom
+            self.show_frame(len(self.frames) - 1, keep_range=True)
+        else:
+            self._update_animation_bar()
+
+    def _run_done(self, ev: SkipGramDone) -> None:
+        self.spaces["skip-gram"] = ev.space
+        if self.run_shown is not None:  # the same words, now with their source's name and vectors
+            self.run_shown = ev.space.top(len(self.run_shown))
+        self.last_run = (self.run_shown, list(self.run_frames)) if self.run_frames else None
+        s = ev.summary
+        how = "stopped" if ev.stopped else "trained"
+        if not ev.stopped:
+            self.skipgram.progress.setValue(1000)
+        self.skipgram.status.setText(f"{how}: {len(ev.space):,} words, {s.get('epochs', 0)} epochs in "
+                                     f"{s.get('seconds', 0):.1f} s")
+        if self.current_source() == "skip-gram":
+            self.space = ev.space
+            if self.frames is self.run_frames:
+                self.shown = self.run_shown
+                self.final_frame = self.frames[-1]
+                self._update_animation_bar()
+            self.completer.model().setStringList(sorted(set(ev.space.words)))
+            self.info(f"skip-gram {how}: click a word, try an analogy, or run t-SNE")
+
+    def _on_task_started(self, name: str) -> None:
+        if name == "training":
+            self._follow_reset = True  # a new transformer: its frames start a new animation
+
+    def _on_task_paused(self, name: str, paused: bool) -> None:
+        if name == WORD2VEC:
+            self.skipgram.set_running(True, paused)
+            self.skipgram.status.setText("paused" if paused else "running")
+
+    def _on_task_finished(self, name: str, _payload: Any) -> None:
+        if name == WORD2VEC:
+            self.skipgram.set_running(False)
+        elif name == TSNE:
+            self.projection.set_running(False)
+        if name in (WORD2VEC, TSNE):
+            self._task = ""
+
+    # --- following a transformer's training run ------------------------------------------------------
+
+    def _on_training_snapshot(self, snap) -> None:  # type: ignore[no-untyped-def]
+        if self.pages.currentIndex() == 1 and self.isVisible():
+            self.request_positional(snap.step)
+        else:
+            self._positional_dirty = True
+        key = self.current_source()
+        waiting = self._follow_busy and time.monotonic() - self._follow_sent < FOLLOW_TIMEOUT_S
+        if key not in MODEL_MATRIX or not self.projection.follow_training.isChecked() or waiting:
+            return
+        self._follow_busy, self._follow_sent = True, time.monotonic()
+        s = self.window_.session
+        matrix, n, step = MODEL_MATRIX[key], self.projection.words.value(), snap.step
+        last = self.frames[-1] if self.frames and not self._follow_reset else None
+        prev_words = list(self.shown.words) if self.shown is not None and last is not None else None
+        prev = last.coords.copy() if last is not None and last.step is not None else None
+        self._follow_reset = False
+
+        def job() -> tuple[Space, Space, Frame, bool] | None:
+            if s.model is None:
+                return None  # nothing to follow (the flag below is cleared either way)
+            space = space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"training run {matrix}")
+            top = space.top(n)
+            same = prev is not None and prev_words == top.words
+            coords, explained = aligned_pca(top.vectors.matrix, prev if same else None)
+            return space, top, Frame(coords, top.vectors.matrix, "pca", step, None, None, explained), same
+
+        self.window_.bridge.submit("embeddings:follow", job)
+
+    def _follow_result(self, value: tuple[Space, Space, Frame, bool] | None) -> None:
+        self._follow_busy = False
+        if value is None or self.current_source() not in MODEL_MATRIX:
+            return
+        space, top, frame, same = value
+        self.space = space
+        self.spaces[self.current_source()] = space
+        if same and self.frames and self.frames[-1].step is not None:
+            self.shown = top
+            self.frames.append(frame)
+            if len(self.frames) > MAX_FRAMES:
+                self.frames = self.frames[::2]
+            if self.animation.follow.isChecked():
+                self.show_frame(len(self.frames) - 1, keep_range=False)
+            else:
+                self._update_animation_bar()
+        else:
+            self.install_frames(top, [frame])
+        self.final_frame = self.frames[-1]  # the vectors of self.space
+
+    # --- animation bar -------------------------------------------------------------------------------
+
+    def _update_animation_bar(self) -> None:
+        bar, n = self.animation, len(self.frames)
+        bar.slider.blockSignals(True)
+        bar.slider.setRange(0, max(n - 1, 0))
+        bar.slider.setValue(max(self.frame_index, 0))
+        bar.slider.blockSignals(False)
+        bar.slider.setEnabled(n > 1)
+        bar.play.setEnabled(n > 1)
+        frame = self.current_frame()
+        run = self.last_run
+        bar.frames_btn.setEnabled(run is not None and self.current_source() == "skip-gram"
+                                  and (not self.frames or self.frames[-1] is not run[1][-1]))
+        if frame is None or frame.step is None:
+            bar.label.setText("a still (no frames)")
+            return
+        epochs = ""
+        if frame.fraction is not None:
+            epochs = f"  epoch {frame.fraction * self._train_epochs:.1f}"
+        bar.label.setText(f"{self.frame_index + 1}/{n}  step {frame.step:,}{epochs}")
+        bar.label.setToolTip(f"frame {self.frame_index + 1} of {n}: training step (batch) {frame.step:,}{epochs}")
+
+    def show_last_run(self) -> None:
+        """The frames of the last skip-gram run again (a t-SNE or PCA still replaced them)."""
+        if self.last_run is None or self.current_source() != "skip-gram":
+            return
+        shown, frames = self.last_run
+        self.install_frames(shown, list(frames))
+        self.final_frame = frames[-1]
+
+    def _scrub(self, index: int) -> None:
+        if 0 <= index < len(self.frames) and index != self.frame_index:
+            self.animation.follow.setChecked(index == len(self.frames) - 1)
+            self.show_frame(index, keep_range=True)
+
+    def _play(self) -> None:
+        if self.play_timer.isActive():
+            self.play_timer.stop()
+            self.animation.play.setText("\u25b6")
+            return
+        if len(self.frames) > 1:
+            self.animation.follow.setChecked(False)
+            self.show_frame(0, keep_range=True)
+            self.animation.play.setText("\u25a0")
+            self.play_timer.start()
+
+    def _play_step(self) -> None:
+        if self.frame_index + 1 >= len(self.frames):
+            self._play()  # stop at the end
+            return
+        self.show_frame(self.frame_index + 1, keep_range=True)

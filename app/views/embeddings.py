@@ -1,0 +1,668 @@
+"""The Embeddings view: explore a vocabulary's vectors (seed 002, section 11.1) as a 2-D map.
+
+Sources: the loaded transformer's token embeddings W_E or its unembedding W_U (seed 003), skip-gram
+vectors trained right here (Eq. 11.3-11.5), or a vectors file (word2vec text format) / checkpoint folder.
+The N most frequent words are projected by PCA or t-SNE (in the engine thread; t-SNE as a cancellable
+task) and drawn coloured by frequency, k-means cluster or neighbour disagreement. Click or search a word
+to compare its nearest words by cosine (Eq. 11.1) with its nearest points on the screen; the analogy
+workbench answers a - b + c (Eq. 11.2) and draws the parallelogram. While skip-gram trains, each snapshot
+is projected (PCA, aligned to the previous frame by Procrustes) and the slider scrubs through the frames;
+while a transformer trains in the Training view, the view follows its token embeddings at each probe
+snapshot. A second tab shows the positional encodings' cosine matrices.
+
+Modules: this one (sources, projections, colours, selection, results, export), embedding_plot (the
+scatter), embedding_panels (the controls), embedding_runs (the training animations), embedding_analogy (the
+workbench), positional (the positional tab), embedding_common (what they share).
+
+Threads: spaces, layouts, clusters, analogies and positional matrices are computed by jobs in the engine
+thread (``bridge.submit``); skip-gram and t-SNE run as tasks (``bridge.start_task``). A click's
+neighbour lists are one matrix-vector product over the (at most 10,000) shown words, done in the GUI
+thread so a click answers at once even while a t-SNE slice runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QStringListModel, Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.export import save_png, save_svg
+from app.views.attention import shown_token
+from app.views.embedding_analogy import AnalogyMixin
+from app.views.embedding_common import DISAGREEMENT_K, MODEL_MATRIX, SOURCES, TSNE, WORD2VEC, model_counts
+from app.views.embedding_panels import (
+    AnalogyPanel,
+    AnimationBar,
+    ColourPanel,
+    NeighboursPanel,
+    ProjectionPanel,
+    SkipGramPanel,
+)
+from app.views.embedding_plot import Colouring, EmbeddingScatter
+from app.views.embedding_runs import TrainingRunsMixin
+from app.views.positional import PositionalPanel
+from engine.embeddings.analysis import projection_neighbours_disagreement
+from engine.embeddings.explore import (
+    Frame,
+    Space,
+    compare_neighbours,
+    kmeans_labels,
+    layout,
+    layout_events,
+    positional_similarities,
+    space_from_file,
+    space_from_model,
+)
+from engine.embeddings.io import write_word2vec
+from engine.embeddings.projection import ProjectionConfig, write_csv
+from engine.errors import UserError
+
+
+class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
+    key = "embeddings"
+    title = "Embeddings"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window_ = None
+        self.spaces: dict[str, Space] = {}  # per source, the whole vocabulary
+        self.space: Space | None = None  # the source shown (None while skip-gram is still training)
+        self.shown: Space | None = None  # its most frequent words, the rows of every frame
+        self.frames: list[Frame] = []
+        self.frame_index = -1
+        self.final_frame: Frame | None = None  # the frame whose vectors are those of ``space``
+        self.last_run: tuple[Space, list[Frame]] | None = None  # the last finished skip-gram run's frames
+        self.run_shown: Space | None = None  # the words of the skip-gram run (running or last)
+        self.run_frames: list[Frame] = []
+        self.selected: int | None = None
+        self.analogy_result = None
+        self.analogy_answer: str | None = None
+        self.colour_cache: dict[tuple[Frame, str, int], np.ndarray] = {}  # (frame, mode, k) -> values
+        self._colour_requests: set[tuple[Frame, str, int]] = set()
+        self.last_message = ""
+        self._generation = 0
+        self._pending: dict[int, Space] = {}
+        self._task = ""  # WORD2VEC or TSNE while one of ours runs
+        self._train_epochs = 1
+        self._follow_busy = False  # a follow job is queued (one at a time: the engine serves training first)
+        self._follow_sent = 0.0
+        self._follow_reset = False
+        self._positional_dirty = True
+        self._started = False
+        self._build()
+
+    # --- widgets -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.source = QComboBox()
+        for key, text in SOURCES:
+            self.source.addItem(text, key)
+        self.open_file_btn = QPushButton("Open vectors file\u2026")
+        self.open_ckpt_btn = QPushButton("Open checkpoint\u2026")
+        self.source_info = QLabel()
+        self.source_info.setStyleSheet("color: #444")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Vectors"))
+        top.addWidget(self.source)
+        top.addWidget(self.open_file_btn)
+        top.addWidget(self.open_ckpt_btn)
+        top.addWidget(self.source_info, 1)
+
+        self.projection = ProjectionPanel()
+        self.colours = ColourPanel()
+        self.export_btn = QToolButton()
+        self.export_btn.setText("Export")
+        self.export_btn.setMinimumWidth(72)
+        self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_btn)
+        for fmt, text in (("png", "Picture (PNG)…"), ("svg", "Picture (SVG)…"),
+                          ("csv", "Coordinates (CSV): word, x, y, count, colours…"),
+                          ("txt", "All vectors of the source (word2vec text)…")):
+            menu.addAction(text, lambda f=fmt: self._export_dialog(f))
+        self.export_btn.setMenu(menu)
+        self.skipgram = SkipGramPanel()
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 4, 0)
+        ll.addWidget(self.projection)
+        ll.addWidget(self.colours)
+        ll.addWidget(self.skipgram)
+        ll.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # wide enough for the panels' minimum: nothing is ever clipped on the right
+        scroll.setMinimumWidth(left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("search a word (Enter selects and centres it)")
+        self.completer = QCompleter()
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setModel(QStringListModel())
+        self.search.setCompleter(self.completer)
+        self.find_btn = QPushButton("Find")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        srow = QHBoxLayout()
+        srow.addWidget(self.search, 1)
+        srow.addWidget(self.find_btn)
+        srow.addWidget(self.export_btn)
+        self.plot = EmbeddingScatter()
+        self.animation = AnimationBar()
+        centre = QWidget()
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addLayout(srow)
+        cl.addWidget(self.plot, 1)
+        cl.addWidget(self.animation)
+        cl.addWidget(self.status)
+
+        self.neighbours = NeighboursPanel()
+        self.analogy = AnalogyPanel()
+        self.side = QTabWidget()
+        self.side.addTab(self.neighbours, "Neighbours")
+        self.side.addTab(self.analogy, "Analogy")
+        self.side.setMinimumWidth(280)
+
+        words_page = QSplitter()
+        words_page.addWidget(scroll)
+        words_page.addWidget(centre)
+        words_page.addWidget(self.side)
+        words_page.setStretchFactor(1, 1)
+        words_page.setSizes([290, 620, 290])
+        self.positional = PositionalPanel()
+        self.pages = QTabWidget()
+        self.pages.addTab(words_page, "Words")
+        self.pages.addTab(self.positional, "Positional encodings")
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.pages, 1)
+
+        self.play_timer = QTimer(self)
+        self.play_timer.setInterval(80)
+        self.play_timer.timeout.connect(self._play_step)
+
+    def attach(self, window) -> None:  # type: ignore[no-untyped-def]
+        self.window_ = window
+        b = window.bridge
+        b.result.connect(self._on_result)
+        b.task_events.connect(self._on_events)
+        b.task_started.connect(self._on_task_started)
+        b.task_paused.connect(self._on_task_paused)
+        b.task_finished.connect(self._on_task_finished)
+        b.snapshot.connect(self._on_training_snapshot)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.open_file_btn.clicked.connect(lambda: self._open_dialog(folder=False))
+        self.open_ckpt_btn.clicked.connect(lambda: self._open_dialog(folder=True))
+        self.projection.run.clicked.connect(self.run_projection)
+        self.projection.cancel.clicked.connect(self.cancel_projection)
+        self.colours.mode.currentIndexChanged.connect(lambda _: self.recolour())
+        self.colours.k.valueChanged.connect(lambda _: self.recolour())
+        self.colours.labels.valueChanged.connect(self._labels_changed)
+        self.search.returnPressed.connect(self.find_word)
+        self.find_btn.clicked.connect(self.find_word)
+        self.plot.pointClicked.connect(self.select)
+        self.plot.tip_text = self._tip
+        self.neighbours.k.valueChanged.connect(lambda _: self.select(self.selected))
+        for table in (self.neighbours.original, self.neighbours.projected):
+            table.itemClicked.connect(lambda item, _col: self.find_word(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.analogy.solve.clicked.connect(self.solve_analogy)
+        self.analogy.answers.itemClicked.connect(
+            lambda item: self.draw_parallelogram(item.data(Qt.ItemDataRole.UserRole)))
+        self.skipgram.train.clicked.connect(self.train_skipgram)
+        self.skipgram.pause.clicked.connect(self._toggle_pause)
+        self.skipgram.stop.clicked.connect(self.stop_skipgram)
+        self.skipgram.browse.clicked.connect(self._browse_corpus)
+        self.animation.slider.valueChanged.connect(self._scrub)
+        self.animation.play.clicked.connect(self._play)
+        self.animation.frames_btn.clicked.connect(self.show_last_run)
+        self.pages.currentChanged.connect(lambda _: self._page_changed())
+
+    def showEvent(self, ev) -> None:  # noqa: N802
+        super().showEvent(ev)
+        if not self._started and self.window_ is not None:
+            self._started = True  # something visible at once: the model's token embeddings, by PCA
+            self.request_model_space(self.current_source())
+
+    # --- messages ----------------------------------------------------------------------------------
+
+    def error(self, text: str) -> None:
+        self.status.setText(f"<span style='color:#b00020'>{text}</span>")
+        self.last_message = text
+        self.window_.show_message("error", text)
+
+    def info(self, text: str) -> None:
+        self.status.setText(text)
+        self.last_message = text
+
+    def _painted(self) -> None:
+        self.window_.painted[self.key] += 1
+
+    # --- sources ---------------------------------------------------------------------------------
+
+    def current_source(self) -> str:
+        return str(self.source.currentData())
+
+    def set_source(self, key: str) -> None:
+        """Select a source in the combo without loading it (the caller has what to show)."""
+        self.source.blockSignals(True)
+        self.source.setCurrentIndex([k for k, _ in SOURCES].index(key))
+        self.source.blockSignals(False)
+
+    def _source_changed(self) -> None:
+        key = self.current_source()
+        if key in MODEL_MATRIX:
+            if key in self.spaces:
+                self.install_space(self.spaces[key])
+            else:
+                self.request_model_space(key)
+        elif key == "skip-gram":
+            if self._task == WORD2VEC and self.run_frames:  # back to a run in progress
+                self.space = None
+                self._show_run_frames()
+            elif key in self.spaces:
+                self.install_space(self.spaces[key])
+            else:
+                self.info("Train skip-gram vectors in the Skip-gram panel (left); the picture follows the run.")
+        elif key == "file":
+            if key in self.spaces:
+                self.install_space(self.spaces[key])
+            else:
+                self._open_dialog(folder=False)
+
+    def request_model_space(self, key: str) -> None:
+        s = self.window_.session
+        matrix = MODEL_MATRIX[key]
+
+        def job() -> Space:
+            if s.model is None:
+                raise UserError("no model loaded")
+            where = s.checkpoint.name if s.checkpoint else "training run"
+            return space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"{where} {matrix}")
+
+        self.window_.bridge.submit("embeddings:space", job, tag=key)
+
+    def open_vectors(self, path: str, matrix: str = "embedding") -> None:
+        """A word2vec/GloVe text file or a checkpoint folder (its token embeddings) as the source."""
+
+        def job() -> Space:
+            return space_from_file(path, matrix)
+
+        self.window_.bridge.submit("embeddings:space", job, tag="file")
+
+    def _open_dialog(self, folder: bool) -> None:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder (its token embeddings)")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Open vectors (word2vec text format)", "",
+                                                  "Vectors (*.txt *.vec);;All files (*)")
+        if path:
+            self.open_vectors(path)
+
+    def install_space(self, space: Space) -> None:
+        self.space = space
+        counts = "corpus counts" if space.counts is not None else "no counts (file order stands for frequency)"
+        self.source_info.setText(f"{space.vectors.source}: {len(space):,} words, d = {space.vectors.dim}; {counts}")
+        self.completer.model().setStringList(sorted(set(space.words)))
+        self.clear_analogy()  # its answers belong to the vectors shown before
+        self.info(space.note)
+        a, b, c = self.analogy.inputs()
+        if space.kind == "model" and not all(w in space.vectors for w in (a, b, c)):
+            self.analogy.set_inputs("A", "a", "b")  # the case offset: A - a + b = B in a char model
+        elif space.kind != "model" and not all(w in space.vectors for w in (a, b, c)):
+            self.analogy.set_inputs("king", "man", "woman")
+        self.run_projection()
+
+    # --- projection ------------------------------------------------------------------------------
+
+    def projection_config(self, n: int) -> ProjectionConfig:
+        p = self.projection
+        iterations = p.iterations.value()
+        return ProjectionConfig(method=str(p.method.currentData()), dims=2, seed=p.seed.value(),
+                                perplexity=p.perplexity.value(), iterations=iterations,
+                                early_iterations=min(250, iterations // 3))
+
+    def run_projection(self) -> None:
+        space = self.space
+        if space is None:
+            self.error("nothing to project yet: wait for the vectors (skip-gram is still training?)")
+            return
+        shown = space.top(self.projection.words.value())
+        cfg = self.projection_config(len(shown))
+        try:
+            cfg.validate(len(shown))  # the same checks the engine makes, answered at once
+        except UserError as e:
+            self.error(f"{'t-SNE' if cfg.method == 'tsne' else 'PCA'} of {len(shown)} words: {e}")
+            return
+        vectors = shown.vectors.matrix
+        self._generation += 1
+        gen = self._generation
+        self._pending = {gen: shown}
+        bridge = self.window_.bridge
+        if cfg.method == "pca":
+            bridge.submit("embeddings:layout", lambda: layout(vectors, cfg), tag=gen)
+            return
+        if bridge.busy:
+            self.error(f"{bridge.task_name} is running; t-SNE can start when it has finished (PCA works now)")
+            return
+        if bridge.start_task(TSNE, lambda token: layout_events(vectors, cfg, token)):
+            self._task = TSNE
+            self._tsne_generation = gen
+            self.projection.set_running(True)
+            self.projection.progress.setRange(0, cfg.iterations)
+            self.projection.progress.setFormat("t-SNE: computing affinities\u2026")
+            self.info(f"t-SNE of {len(shown)} words running; the picture changes when it is done")
+
+    def cancel_projection(self) -> None:
+        if self._task == TSNE and self.window_.bridge.task_name == TSNE:
+            self.window_.bridge.stop()
+
+    def install_frames(self, shown: Space, frames: list[Frame], keep_range: bool = False) -> None:
+        previous = self.shown.words[self.selected] if self.shown is not None and self.selected is not None \
+            and self.selected < len(self.shown) else None
+        self.shown = shown
+        self.frames = frames
+        self.colour_cache.clear()
+        self.selected = None
+        self.show_frame(len(frames) - 1, keep_range)
+        if previous is not None and previous in shown.vectors.index:
+            self.select(shown.vectors.index[previous], repaint=False)
+        else:
+            self.clear_selection()
+
+    def display_words(self) -> list[str]:
+        if self.shown is None:
+            return []
+        if self.shown.kind == "model":
+            return [shown_token(w) for w in self.shown.words]
+        return list(self.shown.words)
+
+    def current_frame(self) -> Frame | None:
+        return self.frames[self.frame_index] if 0 <= self.frame_index < len(self.frames) else None
+
+    def show_frame(self, index: int, keep_range: bool = False) -> None:
+        self.frame_index = index
+        frame = self.frames[index]
+        self.plot.max_labels = self.colours.labels.value()
+        self.plot.set_points(self.display_words(), frame.coords, self.colouring(frame), keep_range)
+        if frame.method == "pca" and frame.explained:
+            aligned = ", aligned" if frame.step is not None else ""
+            self.plot.setLabel("bottom", f"PC 1 ({frame.explained[0]:.0%} of variance){aligned}")
+            self.plot.setLabel("left", f"PC 2 ({frame.explained[1]:.0%})")
+        else:
+            self.plot.setLabel("bottom", "t-SNE 1")
+            self.plot.setLabel("left", "t-SNE 2")
+        src = self.shown.vectors.source if self.shown else ""
+        method = {"pca": "PCA", "tsne": "t-SNE"}[frame.method]
+        self.plot.set_title(f"{Path(src).name if '/' in src else src}: {len(frame.coords):,} most frequent "
+                            f"words, {method}")
+        if self.selected is not None:
+            self.select(self.selected, repaint=False)
+        if self.analogy_answer is not None:
+            self.draw_parallelogram(self.analogy_answer, quiet=True)
+        self._update_animation_bar()
+        self._painted()
+
+    # --- colours ---------------------------------------------------------------------------------
+
+    def colouring(self, frame: Frame) -> Colouring:
+        mode = str(self.colours.mode.currentData())
+        if mode != "frequency":
+            key = (frame, mode, self.colours.k.value())
+            if key in self.colour_cache:
+                return self._colouring_of(mode, self.colour_cache[key])
+            self._request_colours(frame, mode)
+            stale = self.plot.colouring
+            if stale is not None and stale.mode == mode and len(stale.values) == len(frame.coords):
+                return stale  # the last frame's colours until this frame's arrive (no flicker)
+        return self.frequency_colouring(len(frame.coords))
+
+    def frequency_colouring(self, n: int) -> Colouring:
+        counts = self.shown.counts if self.shown is not None else None
+        if counts is not None:
+            values = np.log10(np.asarray(counts[:n], np.float64) + 1)
+            return Colouring("frequency", values, "log10 (corpus count + 1)", (0.0, float(max(values.max(), 1.0))))
+        rank = np.log10(np.arange(1, n + 1, dtype=np.float64))
+        return Colouring("frequency", rank, "log10 frequency rank (file order)", (0.0, float(max(rank.max(), 1.0))),
+                         "viridis_r")
+
+    def _colouring_of(self, mode: str, values: np.ndarray) -> Colouring:
+        if mode == "cluster":
+            return Colouring("cluster", values, "k-means cluster")
+        return Colouring("disagreement", values, f"neighbour disagreement (k = {DISAGREEMENT_K})", (0.0, 1.0),
+                         "CET-L8")
+
+    def _request_colours(self, frame: Frame, mode: str) -> None:
+        vectors, coords, k = frame.vectors, frame.coords, self.colours.k.value()
+        seed = self.projection.seed.value()
+        key = (frame, mode, k)
+        if key in self._colour_requests:
+            return
+
+        def job() -> np.ndarray:
+            if mode == "cluster":
+                return kmeans_labels(vectors, min(k, len(vectors)), seed)
+            return projection_neighbours_disagreement(vectors, coords, DISAGREEMENT_K)["disagreement"]
+
+        self._colour_requests = {key}  # a newer request replaces an older pending one in the bridge
+        self.window_.bridge.submit("embeddings:colour", job, tag=key)
+
+    def recolour(self) -> None:
+        frame = self.current_frame()
+        if frame is not None:
+            self.plot.set_colouring(self.colouring(frame))
+            self._painted()
+
+    def _labels_changed(self, n: int) -> None:
+        self.plot.max_labels = n
+        self.plot.place_labels()
+
+    # --- hover, selection, search -------------------------------------------------------------------
+
+    def _tip(self, row: int) -> str:
+        s = self.shown
+        if s is None or row >= len(s):
+            return ""
+        word = self.display_words()[row]
+        lines = [word]
+        if s.counts is not None:
+            lines.append(f"count {int(s.counts[row]):,} (rank {row + 1})")
+        else:
+            lines.append(f"rank {row + 1} in the file")
+        lines.append(f"token id {int(s.ids[row])}" if s.kind == "model" else f"row {int(s.ids[row])}")
+        frame = self.current_frame()
+        if frame is not None:
+            key = (frame, "disagreement", self.colours.k.value())
+            if key in self.colour_cache:
+                lines.append(f"neighbour disagreement {self.colour_cache[key][row]:.2f}")
+        return "\n".join(lines) + "\nclick: compare its neighbours"
+
+    def select(self, row: int | None, repaint: bool = True) -> None:
+        """Compare a word's neighbours by cosine (original space) with its neighbours on the screen."""
+        frame = self.current_frame()
+        if row is None or frame is None or self.shown is None or row >= len(frame.coords):
+            return
+        self.selected = row
+        k = min(self.neighbours.k.value(), len(frame.coords) - 1)
+        cmp = compare_neighbours(frame.vectors, frame.coords, row, k)
+        words = self.display_words()
+        projected = {j for j, _ in cmp.projected}
+        original = {j for j, _ in cmp.original}
+        kept = [j for j, _ in cmp.original if j in projected]
+        lost = [j for j, _ in cmp.original if j not in projected]
+        screen_only = [j for j, _ in cmp.projected if j not in original]
+        self.neighbours.show(words[row], [(words[j], v, j in projected) for j, v in cmp.original],
+                             [(words[j], v, j in original) for j, v in cmp.projected], len(kept), k, len(words))
+        self.plot.forced = [row]
+        self.plot.preferred = [j for j, _ in cmp.original] + screen_only
+        self.plot.set_selection(row, kept, lost, screen_only)
+        self.comparison = cmp
+        if repaint:  # the user's choice: one overlay at a time
+            if self.analogy_answer is not None:
+                self.analogy_answer = None
+                self.plot.set_parallelogram(None)
+            self.side.setCurrentIndex(0)
+            self._painted()
+
+    def clear_selection(self) -> None:
+        self.selected = None
+        self.neighbours.clear()
+        self.plot.forced, self.plot.preferred = [], []
+        self.plot.set_selection(None, [], [], [])
+
+    def find_row(self, text: str) -> int | None:
+        if self.shown is None:
+            return None
+        words = self.shown.words
+        shown_forms = self.display_words()
+        for candidates in (words, shown_forms):
+            if text in candidates:
+                return candidates.index(text)
+        lower = text.lower()
+        for i, w in enumerate(words):
+            if w.lower() == lower:
+                return i
+        return None
+
+    def find_word(self, text: str | None = None) -> None:
+        text = (self.search.text() if text is None else text).strip()
+        if not text:
+            return
+        row = self.find_row(text)
+        if row is None:
+            full = self.space.vectors if self.space is not None else None
+            rank = full.find(text) if full is not None else None
+            n = len(self.shown) if self.shown is not None else 0
+            if rank is not None:
+                self.error(f"{text!r} is word {rank + 1:,} by frequency, not among the {n:,} shown; "
+                           f"raise 'words' to {rank + 1} or more and run the projection")
+            else:
+                where = self.shown.vectors.source if self.shown is not None else "these vectors"
+                self.error(f"{text!r} is not in the vocabulary of {where}")
+            return
+        self.select(row)
+        coords = self.current_frame().coords
+        self.plot.focus(coords[[row, *(j for j, _ in self.comparison.original)]])  # the word and its true neighbours
+        self.info(f"{self.display_words()[row]!r}: word {row + 1} by frequency")
+
+    # --- positional encodings -------------------------------------------------------------------------
+
+    def _page_changed(self) -> None:
+        if self.pages.currentIndex() == 1 and self._positional_dirty:
+            self.request_positional()
+
+    def request_positional(self, step: int | None = None) -> None:
+        s = self.window_.session
+        self._positional_dirty = False
+
+        def job() -> tuple[Any, int | None]:
+            if s.model is None:
+                raise UserError("no model loaded")
+            return positional_similarities(s.model), step
+
+        self.window_.bridge.submit("embeddings:positional", job)
+
+    # --- results -------------------------------------------------------------------------------------
+
+    def _on_result(self, kind: str, tag: Any, value: Any) -> None:
+        if kind == "embeddings:space":
+            self.spaces[tag] = value
+            if tag == "file":
+                self.set_source("file")
+            if tag == self.current_source():
+                self.install_space(value)
+        elif kind == "embeddings:layout" and tag == self._generation and tag in self._pending:
+            self.install_frames(self._pending[tag], [value])
+        elif kind == "embeddings:colour":
+            self._colour_requests.discard(tag)
+            frame = tag[0]
+            if frame in self.frames:
+                self.colour_cache[tag] = value
+                if frame is self.current_frame() and tag[1] == self.colours.mode.currentData():
+                    self.plot.set_colouring(self._colouring_of(tag[1], value))
+                    if tag[1] == "disagreement":
+                        self.info(f"mean neighbour disagreement {float(np.mean(value)):.2f}: on average that "
+                                  f"fraction of a word's {DISAGREEMENT_K} nearest words by cosine are not among "
+                                  "its nearest points on the screen")
+                    self._painted()
+        elif kind == "embeddings:analogy":
+            self._show_analogy(value)
+        elif kind == "embeddings:follow":
+            self._follow_result(value)
+        elif kind == "embeddings:positional":
+            self.positional.show_result(*value)
+            self._painted()
+        elif kind in ("load", "trainer-ready") and (tag or kind == "trainer-ready"):  # another model
+            for key in MODEL_MATRIX:
+                self.spaces.pop(key, None)
+            self._positional_dirty = True
+            if self.pages.currentIndex() == 1 and self.isVisible():
+                self.request_positional()
+            if self._started and self.current_source() in MODEL_MATRIX:
+                self.request_model_space(self.current_source())
+
+    # --- export --------------------------------------------------------------------------------------
+
+    def _export_dialog(self, fmt: str) -> None:
+        names = {"png": "embeddings.png", "svg": "embeddings.svg", "csv": "coordinates.csv", "txt": "vectors.txt"}
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", names[fmt])
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        """PNG/SVG of the plot (or of the positional matrices on that tab), CSV of the coordinates shown,
+        or the source's vectors in the word2vec text format (.txt)."""
+        p = Path(path)
+        try:
+            widget = self.positional if self.pages.currentIndex() == 1 else self.plot
+            if p.suffix == ".png":
+                save_png(widget, p)
+            elif p.suffix == ".svg":
+                save_svg(widget, p)
+            elif p.suffix == ".csv":
+                self.write_coordinates(p)
+            elif p.suffix == ".txt":
+                if self.space is None:
+                    raise UserError("no vectors to save yet")
+                write_word2vec(self.space.vectors, p)
+            else:
+                raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported; "
+                                "use .png, .svg, .csv or .txt")
+        except (UserError, OSError) as e:
+            self.error(str(e))
+            return
+        self.info(f"exported {p}")
+        self.window_.show_message("info", f"exported {p}")
+
+    def write_coordinates(self, path: Path) -> None:
+        frame = self.current_frame()
+        if frame is None or self.shown is None:
+            raise UserError("no projection to export yet")
+        n = len(frame.coords)
+        extra: dict[str, np.ndarray] = {}
+        if self.shown.counts is not None:
+            extra["count"] = np.asarray(self.shown.counts[:n])
+        for (f, mode, _k), values in self.colour_cache.items():
+            if f is frame:
+                extra["cluster" if mode == "cluster" else "neighbour_disagreement"] = np.round(values, 4)
+        write_csv(path, list(self.shown.words[:n]), frame.coords, extra)

@@ -1,0 +1,82 @@
+"""Screenshots of the Embeddings view from the real window (offscreen): skip-gram vectors trained in the
+view on Shakespeare at screenshot time (nothing large is committed), shown as a t-SNE map with a word's
+neighbours, as the last aligned PCA frame of the training animation with an analogy's parallelogram, and
+the positional-encoding matrices. Usage: ``python -m packaging.embedding_shots docs``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def embedding_shots(out: Path, epochs: int = 3) -> None:
+    from app.main import configure_torch
+
+    configure_torch()
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+
+    def until(condition, timeout: float = 1800.0) -> None:  # type: ignore[no-untyped-def]
+        start = time.time()
+        while not condition():
+            app.processEvents()
+            time.sleep(0.01)
+            if time.time() - start > timeout:
+                raise TimeoutError("the embeddings view did not get there in time")
+
+    def settle(seconds: float = 0.6) -> None:
+        start = time.time()
+        until(lambda: time.time() - start > seconds)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 860)
+        win.show()
+        view = win.views["embeddings"]
+        win.tabs.setCurrentIndex(win.view_index("embeddings"))
+        until(lambda: win.painted["embeddings"] > 0)
+        painted = win.painted["embeddings"]
+        view.pages.setCurrentIndex(1)
+        until(lambda: win.painted["embeddings"] > painted)
+        settle()
+        win.grab().save(str(out / "embeddings-positional.png"))
+        view.pages.setCurrentIndex(0)
+
+        sg = view.skipgram  # skip-gram on Shakespeare, trained here
+        sg.corpus.setText("shakespeare")
+        sg.dim.setValue(50)
+        sg.epochs.setValue(epochs)
+        view.projection.words.setValue(500)
+        sg.train.click()
+        until(lambda: "skip-gram" in view.spaces and not win.bridge.busy)
+        view.analogy.set_inputs("he", "him", "her")
+        painted = win.painted["embeddings"]
+        view.analogy.solve.click()
+        until(lambda: win.painted["embeddings"] > painted)
+        settle()
+        win.grab().save(str(out / "embeddings-training.png"))
+
+        view.projection.method.setCurrentIndex(1)  # t-SNE of the final vectors
+        view.projection.run.click()
+        until(lambda: view.current_frame() is not None and view.current_frame().method == "tsne")
+        view.search.setText("king")
+        view.find_word()
+        settle()
+        win.grab().save(str(out / "embeddings.png"))
+        win.close()
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
+    target.mkdir(parents=True, exist_ok=True)
+    embedding_shots(target)
+    print(f"embedding screenshots in {target}")
