@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.checkpoint import DEFAULT_CHECKPOINT
 from engine.model import GPT
 from engine.tokenizers import Tokenizer
 
@@ -27,7 +28,12 @@ class Session:
         if self.model is None:
             return "no model"
         c = self.model.cfg
-        where = str(self.checkpoint) if self.checkpoint else "(training, unsaved)"
+        if self.checkpoint is None:
+            where = "(training, unsaved)"
+        elif Path(self.checkpoint).resolve() == DEFAULT_CHECKPOINT.resolve():
+            where = "the embedded default model (assets/default-model)"
+        else:
+            where = str(self.checkpoint)
         tok = self.tokenizer.kind if self.tokenizer else "?"
         return (f"<b>Model</b><br>{where}<br>L={c.L} layers, H={c.H} heads, d={c.d}, d_k={c.d_k}, m={c.m}<br>"
                 f"context T={c.context}, {c.positional} positions, {c.norm}-LN, {c.activation}<br>"

@@ -181,7 +181,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-vocab", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True, help="vectors file (word2vec text format)")
-    p.set_defaults(func=cmd_word2vec)
+    # small batched updates: one thread is fastest, and two thrash on a shared 2-core machine
+    p.set_defaults(func=cmd_word2vec, threads=1)
 
     p = sub.add_parser("neighbours", parents=[common_parent()], help="nearest words by cosine")
     _vectors_args(p)

@@ -26,7 +26,7 @@ def test_launch_shows_the_default_models_attention_grid(window):
     assert img.shape == (T, T) and img.dtype == np.uint8
     assert img[0, 1] == 255 and img[1, 0] != 255  # the masked upper triangle has its own colour index
     assert view.current.attention.shape == (L, H, T, T)
-    assert "L=4 layers, H=4 heads" in window.side.text()
+    assert "L=4 layers, H=4 heads" in window.side.text() and "embedded default model" in window.side.text()
 
 
 def test_typing_a_sentence_updates_the_grid(window, qtbot):
