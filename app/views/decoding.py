@@ -1,10 +1,12 @@
 """The Decoding view: beam search as the tree it searched (seed 001, Figure 10.10), and sampling.
 
-Beam tree: drawn left to right, one column per generated token. Each node shows its token and the
-cumulative log-probability; hovering gives the normalised score cum / length^alpha. Kept hypotheses are
-solid, pruned candidates faded, finished ones marked with a square; the greedy path is overlaid in
-orange; the n-best list sits beside it. "Next step" expands one step; clicking any node forces that
-prefix and decoding continues from it. Scroll to zoom, drag to pan.
+Beam tree (app.views.beam_tree): drawn left to right, one column per generated token, one row per kept
+hypothesis. Each node shows its token and the cumulative log-probability where they fit (more as you
+zoom in); hovering gives the normalised score cum / length^alpha. Kept hypotheses are solid, pruned
+candidates faded stubs, finished ones squares with their n-best rank; the greedy path is overlaid in
+orange, with a marker where it leaves the beam; the n-best table below highlights the selected
+hypothesis in the tree. "Next step" expands one step; clicking any node forces that prefix and decoding
+continues from it. Scroll to zoom, drag to pan, "Fit" shows it all.
 
 Sampling: the next-token distribution before and after temperature, with the tokens that top-k and
 top-p cut off shaded, and several seeded samples side by side, each marked where it leaves the greedy
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +28,21 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -45,16 +51,13 @@ from PySide6.QtWidgets import (
 
 from app.export import save_png, save_svg
 from app.views.attention import shown_token
+from app.views.beam_tree import BeamTreePlot, visible
 from engine.decoding.cli import unescape
 from engine.decoding.sampling import next_token_panel, samples
 from engine.decoding.search import BeamSearch, greedy
 from engine.errors import UserError
 
-STATUS_PEN = {"kept": pg.mkPen("#1f4e79", width=2), "finished": pg.mkPen("#2ca02c", width=2),
-              "pruned": pg.mkPen((150, 150, 150, 90), width=1)}
-STATUS_BRUSH = {"kept": pg.mkBrush("#1f4e79"), "finished": pg.mkBrush("#2ca02c"),
-                "pruned": pg.mkBrush(190, 190, 190, 120)}
-GREEDY_PEN = pg.mkPen("#ff7f0e", width=4)
+ENDED = {"eos": "end token", "length": "length limit"}
 
 
 @dataclass
@@ -69,106 +72,11 @@ class TreeState:
     greedy_nodes: list[int]
     greedy_text: str
     alpha: float
-
-
-def layout(nodes: list[dict]) -> dict[int, tuple[float, float]]:
-    """Tidy left-to-right layout: x = step, leaves stacked in order of rank, parents centred on children."""
-    children: dict[int, list[int]] = {n["id"]: [] for n in nodes}
-    for n in nodes:
-        if n["parent"] is not None:
-            children[n["parent"]].append(n["id"])
-    by_id = {n["id"]: n for n in nodes}
-    pos: dict[int, tuple[float, float]] = {}
-    next_leaf = [0.0]
-
-    def place(i: int) -> float:
-        kids = sorted(children[i], key=lambda c: (by_id[c]["status"] == "pruned", by_id[c]["rank"]))
-        if not kids:
-            y = next_leaf[0]
-            next_leaf[0] += 1.0
-        else:
-            ys = [place(c) for c in kids]
-            y = (ys[0] + ys[-1]) / 2
-        pos[i] = (float(by_id[i]["step"]), y)
-        return y
-
-    if nodes:
-        import sys
-
-        sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-        place(nodes[0]["id"])
-    return pos
-
-
-class BeamTreePlot(pg.PlotWidget):
-    """The tree as one scatter (hover, click) plus one line item per edge style and text labels."""
-
-    def __init__(self, on_click) -> None:
-        super().__init__(background="w")
-        self.setLabel("bottom", "generated tokens (step)")
-        self.getAxis("left").setStyle(showValues=False)
-        self.invertY(True)
-        self.edges = {s: pg.PlotCurveItem(pen=p, connect="pairs") for s, p in STATUS_PEN.items()}
-        for item in self.edges.values():
-            self.addItem(item)
-        self.greedy = pg.PlotCurveItem(pen=GREEDY_PEN)
-        self.addItem(self.greedy)
-        self.scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip, hoverSize=14)
-        self.scatter.sigClicked.connect(lambda _item, points, _ev: on_click(int(points[0].data())))
-        self.addItem(self.scatter)
-        self.labels: list[pg.TextItem] = []
-        self.state: TreeState | None = None
-        legend = self.addLegend(offset=(-10, -10))
-        for name, pen in (("kept", STATUS_PEN["kept"]), ("pruned", STATUS_PEN["pruned"]),
-                          ("finished", STATUS_PEN["finished"]), ("greedy", GREEDY_PEN)):
-            legend.addItem(pg.PlotDataItem(pen=pen), name)
-
-    def _tip(self, x: float, y: float, data: Any) -> str:
-        if self.state is None:
-            return ""
-        n = self.state.nodes[int(data)]
-        end = f", ended ({n['end']})" if n.get("end") else ""
-        return (f"{shown_token(n['token']) or '(prompt)'}  step {n['step']}, {n['status']}{end}\n"
-                f"log p = {n['logprob']:.3f}, cumulative = {n['cum_logprob']:.3f}\n"
-                f"score = cum / {n['step']}^{self.state.alpha:g} = {n['score']:.4f}\nclick to continue from here")
-
-    def draw(self, state: TreeState) -> None:
-        self.state = state
-        pos = layout(state.nodes)
-        for status, item in self.edges.items():
-            seg = [(pos[n["parent"]], pos[n["id"]]) for n in state.nodes
-                   if n["parent"] is not None and n["status"] == status]
-            xs = np.array([c for a, b in seg for c in (a[0], b[0])], dtype=float)
-            ys = np.array([c for a, b in seg for c in (a[1], b[1])], dtype=float)
-            item.setData(xs, ys)
-        g = [pos[i] for i in state.greedy_nodes if i in pos]
-        self.greedy.setData([p[0] for p in g], [p[1] for p in g])
-        spots = []
-        for n in state.nodes:
-            x, y = pos[n["id"]]
-            symbol = "s" if n["status"] == "finished" else "o"
-            size = 7 if n["status"] == "pruned" else 10
-            spots.append({"pos": (x, y), "data": n["id"], "symbol": symbol, "size": size,
-                          "brush": STATUS_BRUSH[n["status"]], "pen": pg.mkPen("w", width=0.5)})
-        self.scatter.setData(spots)
-        for t in self.labels:
-            self.removeItem(t)
-        self.labels = []
-        for n in state.nodes[1:]:
-            if n["status"] == "pruned":  # labelled on hover only: the rejected candidates would bury the beam
-                continue
-            x, y = pos[n["id"]]
-            t = pg.TextItem(f"{shown_token(n['token'])} {n['cum_logprob']:.1f}", anchor=(0.5, 1.15),
-                            color=(20, 20, 20))
-            t.setFont(QFont("monospace", 8))
-            t.setPos(x, y)
-            self.addItem(t)
-            self.labels.append(t)
-        root = pg.TextItem("prompt", anchor=(1.1, 0.5), color=(20, 20, 20))
-        root.setPos(*pos[0])
-        self.addItem(root)
-        self.labels.append(root)
-        self.autoRange(padding=0.05)
+    prompt: str = ""
+    k: int = 1
+    greedy_tokens: list[str] = field(default_factory=list)
+    greedy_logprob: float = 0.0
+    greedy_departure: dict | None = None  # where greedy leaves the beam (BeamTree.departure)
 
 
 class SamplingPanel(QWidget):
@@ -251,6 +159,53 @@ class SamplingPanel(QWidget):
         self.texts.setHtml('<div style="font-family:monospace">' + "".join(rows) + "</div>")
 
 
+class NBestTable(QTableWidget):
+    """The n-best list: rank, text (newlines visible), score, log p, length and why it ended."""
+
+    COLUMNS = ("#", "generated text", "score", "log p", "length", "ended by")
+
+    def __init__(self) -> None:
+        super().__init__(0, len(self.COLUMNS))
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(20)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        head = self.horizontalHeader()
+        for c in range(len(self.COLUMNS)):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.mono = QFont("DejaVu Sans Mono", 9)
+
+    def show_hypotheses(self, state: TreeState) -> None:
+        """Fill the table and select the best hypothesis (the tree highlights it)."""
+        self.blockSignals(True)
+        self.clearSelection()
+        self.setRowCount(len(state.nbest))
+        for r, h in enumerate(state.nbest):
+            length = state.nodes[h["node"]]["step"]
+            cells = (f"{r + 1}", h["generated"].replace("\n", "\u21b5").replace("\t", "\u21e5"),
+                     f"{h['score']:.4f}", f"{h['logprob']:.2f}", f"{length}", ENDED.get(h["end"], h["end"]))
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 1:
+                    item.setFont(self.mono)
+                    item.setToolTip(f"{state.prompt}{h['generated']}")
+                else:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(r, c, item)
+        self.blockSignals(False)
+        if state.nbest:
+            self.selectRow(0)
+        else:
+            self.clearSelection()
+            self.itemSelectionChanged.emit()
+
+
 class DecodingView(QWidget):
     key = "decoding"
     title = "Decoding"
@@ -264,14 +219,14 @@ class DecodingView(QWidget):
         self.prompt.setToolTip("\\n stands for a new line")
         self.k = QSpinBox()
         self.k.setRange(1, 64)
-        self.k.setValue(4)
+        self.k.setValue(5)
         self.alpha = QDoubleSpinBox()
         self.alpha.setRange(0.0, 3.0)
         self.alpha.setSingleStep(0.1)
         self.alpha.setValue(1.0)
         self.max_new = QSpinBox()
         self.max_new.setRange(1, 500)
-        self.max_new.setValue(20)
+        self.max_new.setValue(30)
         self.eos = QLineEdit("\\n")
         self.eos.setToolTip("end-of-sequence text (a token, or a short string for char models); empty: none")
         self.early = QComboBox()
@@ -280,10 +235,13 @@ class DecodingView(QWidget):
         self.new_btn = QPushButton("New search")
         self.step_btn = QPushButton("Next step")
         self.status = QLabel()
-        self.nbest = QListWidget()
-        self.nbest.setWordWrap(True)
-        self.nbest.setFont(QFont("monospace", 9))
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.fit_btn = QPushButton("Fit")
+        self.fit_btn.setToolTip("show the whole tree (scroll to zoom, drag to pan)")
+        self.nbest = NBestTable()
         self.tree = BeamTreePlot(self.force)
+        self.fit_btn.clicked.connect(self.tree.fit)
+        self.nbest.itemSelectionChanged.connect(self._nbest_selected)
         self.sampling = SamplingPanel()
 
         controls = QHBoxLayout()
@@ -294,22 +252,26 @@ class DecodingView(QWidget):
             controls.addWidget(QLabel(label))
             controls.addWidget(w)
         buttons = QHBoxLayout()
-        for b in (self.run_btn, self.new_btn, self.step_btn):
+        for b in (self.run_btn, self.new_btn, self.step_btn, self.fit_btn):
             buttons.addWidget(b)
         for fmt in ("png", "svg", "json"):
             b = QPushButton(f"Export {fmt.upper()}")
             b.clicked.connect(lambda _=False, f=fmt: self._export_dialog(f))
             buttons.addWidget(b)
         buttons.addWidget(self.status, 1)
-        side = QGroupBox("n-best (score = sum log p / length^alpha)")
+        side = QGroupBox("n-best (score = sum log p / length^alpha); select one to see its path in the tree")
         sl = QVBoxLayout(side)
+        sl.setContentsMargins(4, 2, 4, 4)
         sl.addWidget(self.nbest)
-        beam_page = QSplitter()
-        beam_page.addWidget(self.tree)
-        beam_page.addWidget(side)
-        beam_page.setSizes([900, 320])
+        self.beam_page = QSplitter(Qt.Orientation.Vertical)
+        self.beam_page.addWidget(self.tree)
+        self.beam_page.addWidget(side)
+        self.beam_page.setStretchFactor(0, 1)
+        self.beam_page.setSizes([520, 240])
+        self.table_sized_by_user = False
+        self.beam_page.splitterMoved.connect(lambda *_: setattr(self, "table_sized_by_user", True))
         self.tabs = QTabWidget()
-        self.tabs.addTab(beam_page, "Beam search")
+        self.tabs.addTab(self.beam_page, "Beam search")
         self.tabs.addTab(self.sampling, "Sampling")
         lay = QVBoxLayout(self)
         lay.addLayout(controls)
@@ -342,8 +304,12 @@ class DecodingView(QWidget):
         s = self.window_.session
         path = greedy(s.model, s.tokenizer, search.prompt, search.max_new, self._eos_cached)
         nbest = [h.to_dict() for h in search.result().nbest] if search.done else []
+        gone = search.tree.departure(path.ids)
+        if gone and gone["reason"] == "not expanded" and gone["node"] in search.beam and not search.done:
+            gone = None  # greedy is on the frontier of a search still running: it has not left the beam
         return TreeState([n.to_dict() for n in search.tree.nodes], list(search.beam), list(search.pool),
-                         search.done, nbest, search.tree.match(path.ids), path.generated, search.alpha)
+                         search.done, nbest, search.tree.match(path.ids), path.generated, search.alpha,
+                         search.prompt, search.k, list(path.tokens), path.cum_logprob, gone)
 
     # --- beam search (jobs run in the engine thread) ------------------------------------------
 
@@ -352,6 +318,7 @@ class DecodingView(QWidget):
         prompt, k, alpha, max_new = self.prompt_text(), self.k.value(), self.alpha.value(), self.max_new.value()
         eos, early = self._eos(), self.early.currentText()
         self._eos_cached = eos
+        self.tree.auto_fit = True
 
         def job() -> TreeState:
             if s.model is None:
@@ -382,6 +349,7 @@ class DecodingView(QWidget):
         search = self.search
         if search is None:
             return
+        self.tree.auto_fit = True
 
         def job() -> TreeState:
             search.force(node_id)
@@ -410,17 +378,40 @@ class DecodingView(QWidget):
         if kind == "decoding:tree":
             self.state = value
             self.tree.draw(value)
-            self.nbest.clear()
-            for h in value.nbest:
-                text = h["generated"].replace("\n", "\u21b5")
-                self.nbest.addItem(f"{text}\n    score {h['score']:.4f}, log p {h['logprob']:.2f}, ended: {h['end']}")
+            self.nbest.show_hypotheses(value)
+            self._size_table()
             live = "done" if value.done else f"{len(value.beam)} live hypotheses"
+            gone = value.greedy_departure
+            where = "stays in the beam" if gone is None else f"leaves the beam at step {gone['step']}"
+            text = visible(value.greedy_text.replace("\n", "\u21b5"))
+            text = text if len(text) <= 22 else text[:21] + "\u2026"
             self.status.setText(f"{len(value.nodes)} nodes, {max(n['step'] for n in value.nodes)} steps, {live}; "
-                                f"greedy: {value.greedy_text!r}")
+                                f"greedy {where}: {text}")
+            self.status.setToolTip(f"greedy: {visible(value.greedy_text)}\nlog p = {value.greedy_logprob:.2f}")
             self.window_.painted[self.key] += 1
         elif kind == "decoding:sampling":
             self.sampling.show_result(value)
             self.window_.painted[self.key] += 1
+
+    def _size_table(self) -> None:
+        """Give the n-best table the height of its rows (up to 8) unless the user has moved the divider."""
+        if self.table_sized_by_user:
+            return
+        sizes = self.beam_page.sizes()
+        side = self.beam_page.widget(1)
+        chrome = side.sizeHint().height() - self.nbest.sizeHint().height()  # title and margins
+        rows = min(max(self.nbest.rowCount(), 2), 8)
+        row_px = self.nbest.verticalHeader().defaultSectionSize()
+        want = chrome + self.nbest.horizontalHeader().height() + rows * row_px + 6
+        total = sum(sizes)
+        if total > 0:
+            self.beam_page.setSizes([max(total - want, 200), want])
+
+    def _nbest_selected(self) -> None:
+        row = self.nbest.currentRow()
+        rows = self.nbest.selectionModel().selectedRows() if self.nbest.selectionModel() else []
+        ok = self.state is not None and rows and 0 <= row < len(self.state.nbest)
+        self.tree.select(self.state.nbest[row]["node"] if ok else None)
 
     # --- export ---------------------------------------------------------------------------------
 

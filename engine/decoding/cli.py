@@ -4,7 +4,8 @@
 sampling: the sum of log p; beam: the best hypothesis' sum log p / length^alpha), ``logprob``,
 ``tokens``, and for beam search ``nbest`` (``text``, ``score``, ...), ``tree`` (nodes with ``id``,
 ``parent``, ``token``, ``logprob``, ``cum_logprob``, ``score``, ``status``, ...; see engine.decoding.tree)
-and ``greedy_nodes`` (the greedy path's nodes in the tree, for the overlay).
+``greedy_nodes`` (the greedy path's nodes in the tree, for the overlay) and ``greedy`` (its ``text``,
+``score`` and ``leaves_beam``: where it leaves the beam, see ``BeamTree.departure``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
         out |= result.to_dict()
         out["tokens"] = [tok.token_text(i) for i in result.best.ids]
         out["greedy_nodes"] = result.tree.match(path.ids)
-        out["greedy"] = {"text": path.text, "score": path.cum_logprob}
+        out["greedy"] = {"text": path.text, "score": path.cum_logprob, "leaves_beam": result.tree.departure(path.ids)}
         out["settings"] = {"k": args.k, "alpha": args.alpha, "early_stopping": args.early_stopping, "eos": eos}
     return out
 

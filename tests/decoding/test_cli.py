@@ -37,6 +37,8 @@ def test_generate_beam_json(capsys, tiny_checkpoint):
         assert {"id", "parent", "token", "logprob", "cum_logprob", "score", "status"} <= set(node)
     assert r["settings"]["eos"] == ["\n"]
     assert r["greedy_nodes"][0] == 0
+    leaves = r["greedy"]["leaves_beam"]
+    assert leaves is None or leaves["reason"] in ("pruned", "not expanded")
 
 
 BAD = [["--method", "beam", "--k", "0"], ["--method", "sample", "--top-p", "0"],

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.decoding import BeamSearch, BeamTree, beam_search, greedy
-from engine.decoding.tree import FINISHED, KEPT, PRUNED
+from engine.decoding.tree import FINISHED, KEPT, PRUNED, BeamNode
 from engine.errors import UserError
 from engine.inference import score_text
 
@@ -155,6 +155,27 @@ def test_greedy_path_overlay(default_model):
     path = r.tree.match(g.ids)
     assert path[0] == 0 and len(path) >= 2  # greedy's first token is always among the beam's candidates
     assert [r.tree[i].token_id for i in path[1:]] == g.ids[: len(path) - 1]
+    gone = r.tree.departure(g.ids)
+    if gone is None:  # the beam kept greedy's whole path
+        assert len(path) == len(g.ids) + 1 and all(r.tree[i].status != PRUNED for i in path)
+    elif gone["reason"] == "pruned":
+        node = r.tree[gone["node"]]
+        assert node.status == PRUNED and node.token_id == g.ids[gone["step"] - 1] and gone["node"] in path
+        assert all(r.tree[i].status != PRUNED for i in path[1: path.index(gone["node"])])
+    else:
+        assert gone["node"] == path[-1] and gone["step"] == len(path) and not r.tree.children[path[-1]]
+
+
+def test_departure_of_a_path():
+    """Greedy leaves the beam where its token was pruned, or after the last node the search expanded."""
+    tree = BeamTree()
+    tree.add(BeamNode(0, None, "", None, 0, 0.0, 0.0, 0.0, KEPT, 0))
+    tree.add(BeamNode(0, 0, "a", 1, 1, -0.1, -0.1, -0.1, KEPT, 0))
+    tree.add(BeamNode(0, 1, "b", 2, 2, -0.2, -0.3, -0.15, PRUNED, 0))
+    tree.add(BeamNode(0, 1, "c", 3, 2, -0.9, -1.0, -0.5, KEPT, 1))
+    assert tree.departure([1, 2, 2]) == {"step": 2, "node": 2, "reason": "pruned"}
+    assert tree.departure([1, 3, 1]) == {"step": 3, "node": 3, "reason": "not expanded"}
+    assert tree.departure([1, 3]) is None
 
 
 def test_early_stopping_modes(tiny):
