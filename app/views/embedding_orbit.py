@@ -1,7 +1,8 @@
 """The 3-D scatter's camera, drawn with the same pyqtgraph 2-D plot (no OpenGL: it works offscreen and on
 machines without GL): an orthographic turntable camera (yaw about the layout's second axis, pitch about
 the screen's horizontal), the view box that turns a left-button drag into a rotation, and the small axis
-gizmo that shows which way the layout's axes point.
+gizmo that shows which way the layout's axes point; :class:`OrbitMixin` is the scatter's part that
+turns them (embedding_plot.EmbeddingScatter).
 
 An orthographic camera is a rotation R: a layout point p lands on the screen at the first two rows of
 R (p - centre) and its depth towards the viewer is the third row. Re-projecting a few thousand points is
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
@@ -23,7 +24,8 @@ DEFAULT_YAW = -28.0  # degrees: a little from the side and from above, so the de
 DEFAULT_PITCH = 18.0
 DEGREES_PER_PIXEL = 0.45
 AXIS_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")  # the layout's axes 1, 2, 3 (x, y, z as usual)
-GIZMO_SIZE = 118.0  # pixels
+GIZMO_W, GIZMO_H = 156.0, 100.0  # pixels: room for a label on either side
+TURN_INTERVAL_MS = 40  # re-project at most 25 times a second while dragging
 
 
 @dataclass
@@ -94,15 +96,15 @@ class AxisGizmo(QGraphicsItem):
         self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(0.0, 0.0, GIZMO_SIZE, GIZMO_SIZE)
+        return QRectF(0.0, 0.0, GIZMO_W, GIZMO_H)
 
     def paint(self, painter: QPainter, _option, _widget=None) -> None:  # type: ignore[no-untyped-def]
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor(200, 200, 200), 1))
         painter.setBrush(QColor(255, 255, 255, 215))
         painter.drawRoundedRect(self.boundingRect().adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
-        centre = QPointF(GIZMO_SIZE / 2, GIZMO_SIZE / 2)
-        length = GIZMO_SIZE * 0.27
+        centre = QPointF(GIZMO_W / 2, GIZMO_H / 2)
+        length = 26.0
         font = QFont("sans", 8)
         font.setBold(True)
         painter.setFont(font)
@@ -124,7 +126,116 @@ class AxisGizmo(QGraphicsItem):
             reach = 5 + abs(ux) * w / 2 + abs(uy) * h / 2
             spot = end + QPointF(ux * reach, uy * reach)
             # kept inside the box whatever the angle
-            left = min(max(spot.x() - w / 2, 3.0), GIZMO_SIZE - w - 3)
-            top = min(max(spot.y() - h / 2, 2.0), GIZMO_SIZE - h - 2)
+            left = min(max(spot.x() - w / 2, 3.0), GIZMO_W - w - 3)
+            top = min(max(spot.y() - h / 2, 2.0), GIZMO_H - h - 2)
             painter.setPen(colour)
             painter.drawText(QRectF(left, top, w, h), Qt.AlignmentFlag.AlignCenter, text)
+
+
+class OrbitMixin:
+    """Part of EmbeddingScatter (its layout, points and overlays are the scatter's): the camera, the
+    gizmo, and the drag that turns them. ``coords`` are the screen positions of ``layout_coords``."""
+
+    def init_orbit(self) -> None:
+        self.camera = OrbitCamera()
+        self.three = False
+        self._radius = 1.0  # the farthest point from the camera's centre (the same at every angle)
+        self.gizmo = AxisGizmo(self.plot_item.vb)
+        self.gizmo.setVisible(False)
+        self.plot_item.vb.sigResized.connect(lambda *_: self._place_gizmo())
+        self._pending_turn = np.zeros(2)
+        self._turn_timer = QTimer(self)
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(TURN_INTERVAL_MS)
+        self._turn_timer.timeout.connect(self._apply_turn)
+
+    def centre_camera(self, move: bool) -> None:
+        """The depth scale for this layout; with ``move`` the camera also turns about its centre."""
+        if move:
+            self.camera.centre = self.layout_coords.mean(0).astype(np.float64)
+        spread = np.linalg.norm(self.layout_coords - self.camera.centre, axis=1)
+        self._radius = float(max(spread.max(initial=0.0), 1e-9))
+
+    def _set_mode(self, three: bool) -> None:
+        """3-D: no axes or grid (the gizmo shows the orientation), equal scales, left-drag rotates."""
+        self.three = three
+        vb = self.plot_item.vb
+        vb.setAspectLocked(three)
+        for side in ("left", "bottom"):
+            self.plot_item.showAxis(side, not three)
+        self.plot_item.showGrid(x=not three, y=not three, alpha=0.15)
+        vb.orbit = self._orbit if three else None
+        self.gizmo.setVisible(three)
+        self._place_gizmo()
+
+    def _project(self) -> None:
+        """Screen positions (and 3-D depths) of the layout through the camera."""
+        if not self.three:
+            self.coords = self.layout_coords
+            self.depth = np.zeros(len(self.layout_coords))
+            return
+        cam = self.camera.view(self.layout_coords)
+        self.coords = cam[:, :2].astype(np.float32)
+        self.depth = cam[:, 2] / self._radius
+        self.gizmo.set_state(self.camera.rotation(), self.gizmo.names)
+
+    def to_screen(self, points: np.ndarray) -> np.ndarray:
+        """Screen positions (n, 2) of layout points (n, 2 or 3)."""
+        pts = np.atleast_2d(np.asarray(points, np.float64))
+        return (self.camera.view(pts)[:, :2] if pts.shape[1] == 3 else pts).astype(np.float32)
+
+    def set_axis_names(self, names: list[str]) -> None:
+        """The gizmo's labels of the three layout axes (3-D; 2-D has the plot's axis titles)."""
+        self.gizmo.set_state(self.camera.rotation(), names)
+
+    def _place_gizmo(self) -> None:
+        self.gizmo.setPos(6.0, max(self.plot_item.vb.height() - GIZMO_H - 6.0, 0.0))
+
+    def reset_view(self) -> None:
+        """3-D: the default angle, turning about the layout's centre, all of it in view."""
+        if not self.three:
+            self.fit()
+            return
+        self.camera.reset()
+        self.centre_camera(move=True)
+        self._pending_turn[:] = 0.0
+        self._project()
+        self._draw_points()
+        self.fit()
+        self.refresh_overlays()
+
+    def _orbit(self, dx: float, dy: float, finished: bool) -> None:
+        """A drag step from the view box: shown at once, then at most every TURN_INTERVAL_MS."""
+        self._pending_turn += (dx, dy)
+        if finished:
+            self._turn_timer.stop()
+            self._apply_turn()
+        elif not self._turn_timer.isActive():
+            self._apply_turn()
+            self._turn_timer.start()  # moves until it fires only add up
+
+    def turn(self, dx: float, dy: float) -> None:
+        """Turn the camera as a drag of (dx, dy) pixels would, at once."""
+        self._pending_turn += (dx, dy)
+        self._apply_turn()
+
+    def _apply_turn(self) -> None:
+        dx, dy = self._pending_turn
+        self._pending_turn[:] = 0.0
+        if not self.three or (dx == 0 and dy == 0):
+            return
+        vb = self.plot_item.vb
+        (x0, x1), (y0, y1) = vb.viewRange()
+        # turn about what is in view: the point at the view's centre, at the mean depth of the points shown
+        inside = (self.coords[:, 0] >= x0) & (self.coords[:, 0] <= x1) & (self.coords[:, 1] >= y0) & \
+            (self.coords[:, 1] <= y1)
+        depth = float(self.depth[inside].mean()) * self._radius if inside.any() else 0.0
+        mid = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        pivot = self.camera.unview([[mid[0], mid[1], depth]])
+        self.camera.turn(dx, dy)
+        self._project()
+        self._draw_points()
+        shift = self.camera.view(pivot)[0, :2] - mid
+        if np.abs(shift).max() > 1e-9 * self._radius:
+            vb.setRange(xRange=(x0 + shift[0], x1 + shift[0]), yRange=(y0 + shift[1], y1 + shift[1]), padding=0)
+        self.refresh_overlays()

@@ -4,8 +4,7 @@ selected word's neighbours (seed 002, Eq. 11.1) and an analogy's parallelogram (
 
 A 3-D layout is shown through an orthographic camera (embedding_orbit) on the same 2-D plot: ``coords``
 are always the points' screen positions, so labels, hover, clicks, lines and zoom work alike in both.
-A left-button drag turns the camera (re-projected at most 25 times a second), the wheel zooms; points
-are drawn far to near, the far ones smaller and paler (fogged towards the white background).
+The points are drawn far to near, the far ones smaller and paler (fogged towards the white background).
 
 Labels: the selected and searched words, a word's neighbours and the analogy's words are always
 labelled ("pinned"); then the most frequent words in view, skipping any label that would overlap one
@@ -25,7 +24,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsPolygonItem
 
 from app.colors import HEAD_COLORS
-from app.views.embedding_orbit import GIZMO_SIZE, AxisGizmo, OrbitCamera, OrbitViewBox
+from app.views.embedding_orbit import OrbitMixin, OrbitViewBox
 
 LABEL_CANDIDATES = 600  # most frequent words considered for a label (pinned words always are)
 LABEL_POOL = 160  # text items kept and reused
@@ -39,7 +38,6 @@ POINT_PEN = pg.mkPen(255, 255, 255, 160, width=0.6)
 DEPTH_LEVELS = 8  # 3-D: distinct sizes and fog shades from the farthest points to the nearest
 FAR_SIZE, NEAR_SIZE = 4.5, 11.0  # pixels
 FAR_FOG = 0.62  # the farthest points' colour, this far towards the white background
-TURN_INTERVAL_MS = 40  # re-project at most 25 times a second while dragging
 
 
 def colormap(name: str) -> pg.ColorMap:
@@ -72,7 +70,7 @@ class Parallelogram:
     target: tuple[float, ...] | None
 
 
-class EmbeddingScatter(pg.PlotWidget):
+class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
     """Points, labels, colour bar or legend, neighbour lines and the analogy parallelogram."""
 
     pointClicked = Signal(int)
@@ -103,9 +101,6 @@ class EmbeddingScatter(pg.PlotWidget):
         self.layout_coords = np.zeros((0, 2), np.float32)  # (n, 2) or (n, 3): the layout shown
         self.coords = np.zeros((0, 2), np.float32)  # (n, 2): where the points are drawn (the 2-D layout itself)
         self.depth = np.zeros(0)  # 3-D: towards the viewer, -1 (farthest possible) .. 1 (nearest)
-        self.camera = OrbitCamera()
-        self.three = False
-        self._radius = 1.0  # 3-D: the farthest point from the camera's centre (the same at every angle)
         self._keys = np.zeros(0, np.int64)  # each point's colour: an index into _palette
         self._palette = np.zeros((0, 3))
         self._alpha = 235
@@ -154,14 +149,7 @@ class EmbeddingScatter(pg.PlotWidget):
         self._relayout.timeout.connect(self.place_labels)
         self._relayout.timeout.connect(self.arrange_legends)
         self.plot_item.vb.sigRangeChanged.connect(lambda *_: self._relayout.start())
-        self.gizmo = AxisGizmo(self.plot_item.vb)
-        self.gizmo.setVisible(False)
-        self.plot_item.vb.sigResized.connect(lambda *_: self._place_gizmo())
-        self._pending_turn = np.zeros(2)
-        self._turn_timer = QTimer(self)
-        self._turn_timer.setSingleShot(True)
-        self._turn_timer.setInterval(TURN_INTERVAL_MS)
-        self._turn_timer.timeout.connect(self._apply_turn)
+        self.init_orbit()
 
     def _new_legend(self) -> pg.LegendItem:
         legend = pg.LegendItem(labelTextColor="#222", labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 225),
@@ -171,12 +159,15 @@ class EmbeddingScatter(pg.PlotWidget):
         return legend
 
     def arrange_legends(self) -> None:
-        """Put each visible legend in the corner of the plot that covers the fewest points."""
+        """Put each visible legend in the corner of the plot that covers the fewest points (the selected
+        word and its neighbours count as many)."""
         vb = self.plot_item.vb
         w, h = vb.width(), vb.height()
         (x0, x1), (y0, y1) = vb.viewRange()
         px = (self.coords[:, 0] - x0) / ((x1 - x0) or 1.0) * w
         py = (y1 - self.coords[:, 1]) / ((y1 - y0) or 1.0) * h
+        weight = np.ones(len(self.coords))
+        weight[[r for r in (*self.forced, *self.preferred) if r < len(weight)]] = 25.0
         free = ["top-right", "bottom-left", "top-left", "bottom-right"]
         if self.three:
             free.remove("bottom-left")  # the axis gizmo's
@@ -185,10 +176,10 @@ class EmbeddingScatter(pg.PlotWidget):
                 continue
             lw, lh = legend.boundingRect().width() + 8, legend.boundingRect().height() + 8
 
-            def covered(corner: str, lw: float = lw, lh: float = lh) -> int:
+            def covered(corner: str, lw: float = lw, lh: float = lh) -> float:
                 in_x = px > w - lw if "right" in corner else px < lw
                 in_y = py < lh if "top" in corner else py > h - lh
-                return int((in_x & in_y).sum())
+                return float(weight[in_x & in_y].sum())
 
             corner = min(free, key=covered)
             free.remove(corner)
@@ -208,10 +199,7 @@ class EmbeddingScatter(pg.PlotWidget):
             self._set_mode(three)
             keep_range = False
         if three:
-            if not keep_range:
-                self.camera.centre = self.layout_coords.mean(0).astype(np.float64)
-            spread = np.linalg.norm(self.layout_coords - self.camera.centre, axis=1)
-            self._radius = float(max(spread.max(initial=0.0), 1e-9))
+            self.centre_camera(move=not keep_range)
         self.colouring = colouring
         self._colour_keys(colouring)
         self._project()
@@ -258,6 +246,10 @@ class EmbeddingScatter(pg.PlotWidget):
             brush = self._brush_cache[(key, level)] = pg.mkBrush(*(int(round(v)) for v in rgb), self._alpha)
         return brush
 
+    def fit(self) -> None:
+        """The whole layout in view (in 3-D as seen from the current angle)."""
+        self.autoRange(padding=0.06)
+
     def _draw_points(self) -> None:
         n = len(self.words)
         if not self.three:
@@ -272,98 +264,6 @@ class EmbeddingScatter(pg.PlotWidget):
         brushes = [self._brush(k, lv) for k, lv in zip(self._keys[order].tolist(), levels.tolist(), strict=True)]
         self.scatter.setData(x=self.coords[order, 0], y=self.coords[order, 1], data=order, brush=brushes,
                              size=sizes, pen=POINT_PEN)
-
-    # --- 3-D camera ----------------------------------------------------------------------------
-
-    def _set_mode(self, three: bool) -> None:
-        """3-D: no axes or grid (the gizmo shows the orientation), equal scales, left-drag rotates."""
-        self.three = three
-        vb = self.plot_item.vb
-        vb.setAspectLocked(three)
-        for side in ("left", "bottom"):
-            self.plot_item.showAxis(side, not three)
-        self.plot_item.showGrid(x=not three, y=not three, alpha=0.15)
-        vb.orbit = self._orbit if three else None
-        self.gizmo.setVisible(three)
-        self._place_gizmo()
-
-    def _project(self) -> None:
-        """Screen positions (and 3-D depths) of the layout through the camera."""
-        if not self.three:
-            self.coords = self.layout_coords
-            self.depth = np.zeros(len(self.layout_coords))
-            return
-        cam = self.camera.view(self.layout_coords)
-        self.coords = cam[:, :2].astype(np.float32)
-        self.depth = cam[:, 2] / self._radius
-        self.gizmo.set_state(self.camera.rotation(), self.gizmo.names)
-
-    def to_screen(self, points: np.ndarray) -> np.ndarray:
-        """Screen positions (n, 2) of layout points (n, 2 or 3)."""
-        pts = np.atleast_2d(np.asarray(points, np.float64))
-        return (self.camera.view(pts)[:, :2] if pts.shape[1] == 3 else pts).astype(np.float32)
-
-    def set_axis_names(self, names: list[str]) -> None:
-        """The gizmo's labels of the three layout axes (3-D; 2-D has the plot's axis titles)."""
-        self.gizmo.set_state(self.camera.rotation(), names)
-
-    def _place_gizmo(self) -> None:
-        self.gizmo.setPos(6.0, max(self.plot_item.vb.height() - GIZMO_SIZE - 6.0, 0.0))
-
-    def fit(self) -> None:
-        """The whole layout in view (in 3-D as seen from the current angle)."""
-        self.autoRange(padding=0.06)
-
-    def reset_view(self) -> None:
-        """3-D: the default angle, turning about the layout's centre, all of it in view."""
-        if not self.three:
-            self.fit()
-            return
-        self.camera.reset()
-        self.camera.centre = self.layout_coords.mean(0).astype(np.float64)
-        self._radius = float(max(np.linalg.norm(self.layout_coords - self.camera.centre, axis=1).max(initial=0.0),
-                                 1e-9))
-        self._pending_turn[:] = 0.0
-        self._project()
-        self._draw_points()
-        self.fit()
-        self.refresh_overlays()
-
-    def _orbit(self, dx: float, dy: float, finished: bool) -> None:
-        """A drag step from the view box: shown at once, then at most every TURN_INTERVAL_MS."""
-        self._pending_turn += (dx, dy)
-        if finished:
-            self._turn_timer.stop()
-            self._apply_turn()
-        elif not self._turn_timer.isActive():
-            self._apply_turn()
-            self._turn_timer.start()  # moves until it fires only add up
-
-    def turn(self, dx: float, dy: float) -> None:
-        """Turn the camera as a drag of (dx, dy) pixels would, at once."""
-        self._pending_turn += (dx, dy)
-        self._apply_turn()
-
-    def _apply_turn(self) -> None:
-        dx, dy = self._pending_turn
-        self._pending_turn[:] = 0.0
-        if not self.three or (dx == 0 and dy == 0):
-            return
-        vb = self.plot_item.vb
-        (x0, x1), (y0, y1) = vb.viewRange()
-        # turn about what is in view: the point at the view's centre, at the mean depth of the points shown
-        inside = (self.coords[:, 0] >= x0) & (self.coords[:, 0] <= x1) & (self.coords[:, 1] >= y0) & \
-            (self.coords[:, 1] <= y1)
-        depth = float(self.depth[inside].mean()) * self._radius if inside.any() else 0.0
-        mid = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-        pivot = self.camera.unview([[mid[0], mid[1], depth]])
-        self.camera.turn(dx, dy)
-        self._project()
-        self._draw_points()
-        shift = self.camera.view(pivot)[0, :2] - mid
-        if np.abs(shift).max() > 1e-9 * self._radius:
-            vb.setRange(xRange=(x0 + shift[0], x1 + shift[0]), yRange=(y0 + shift[1], y1 + shift[1]), padding=0)
-        self.refresh_overlays()
 
     def _show_scale(self, c: Colouring) -> None:
         if c.mode == "cluster":
