@@ -1,7 +1,8 @@
 """Screenshots of the Embeddings view from the real window (offscreen): skip-gram vectors trained in the
 view on Shakespeare at screenshot time (nothing large is committed), shown as a t-SNE map with a word's
-neighbours, as the last aligned PCA frame of the training animation with an analogy's parallelogram, and
-the positional-encoding matrices. Usage: ``python -m packaging.embedding_shots docs``."""
+neighbours, as the last aligned PCA frame of the training animation with an analogy's parallelogram, as a
+3-D t-SNE coloured by k-means cluster and turned a little, and the positional-encoding matrices.
+Usage: ``python -m packaging.embedding_shots docs``."""
 
 from __future__ import annotations
 
@@ -72,6 +73,17 @@ def embedding_shots(out: Path, epochs: int = 3) -> None:
         view.find_word()
         settle()
         win.grab().save(str(out / "embeddings.png"))
+
+        view.projection.dims.setCurrentIndex(1)  # the same vectors by t-SNE in 3-D, coloured by cluster
+        view.projection.run.click()
+        until(lambda: view.current_frame().method == "tsne" and view.current_frame().dims == 3)
+        view.colours.mode.setCurrentIndex(1)
+        until(lambda: view.plot.colouring.mode == "cluster")
+        view.select(view.find_row("king"))  # its neighbours; the camera turned a little, zoomed in on the word
+        view.plot.turn(40, 10)
+        view.plot.plot_item.vb.scaleBy((0.6, 0.6), center=tuple(view.plot.coords[view.selected]))
+        settle()
+        win.grab().save(str(out / "embeddings-3d.png"))
         win.close()
 
 

@@ -1,7 +1,7 @@
 """The Embeddings view's analogy workbench: a - b + c (seed 002, Eq. 11.2: paris - france + italy = rome)
 by 3CosAdd or 3CosMul over the whole source, inputs excluded, answered in the engine thread, and the
-parallelogram b -> a, c -> answer drawn on the current layout (a word outside the projected ones is placed
-by the layout's linear map when the layout is PCA)."""
+parallelogram b -> a, c -> answer drawn on the current layout, 2-D or 3-D (a word outside the projected
+ones is placed by the layout's linear map when the layout is PCA)."""
 
 from __future__ import annotations
 
@@ -83,17 +83,17 @@ class AnalogyMixin:
         self.side.setCurrentIndex(1)
         self._painted()
 
-    def position_of(self, word: str, frame: Frame) -> tuple[float, float] | None:
-        """Screen position of a word: its point if shown; placed by the linear map for a PCA still."""
+    def position_of(self, word: str, frame: Frame) -> tuple[float, ...] | None:
+        """Layout position of a word (2 or 3 coordinates): its point if shown; placed by the linear map for
+        a PCA still."""
         assert self.shown is not None
         row = self.shown.vectors.index.get(word)
         if row is not None and row < len(frame.coords):
-            return float(frame.coords[row, 0]), float(frame.coords[row, 1])
+            return tuple(float(v) for v in frame.coords[row])
         linear = frame.method == "pca" and (frame.step is None or frame is self.final_frame)
         if linear and self.space is not None and word in self.space.vectors:
             v = self.space.vectors.matrix[self.space.vectors.id(word)]
-            x, y = place_points(frame.vectors, frame.coords, v)[0]
-            return float(x), float(y)
+            return tuple(float(x) for x in place_points(frame.vectors, frame.coords, v)[0])
         return None
 
     def draw_parallelogram(self, answer: str, quiet: bool = False) -> None:
@@ -113,13 +113,14 @@ class AnalogyMixin:
             return
         pts = {r: p for r, p in points.items() if p is not None}
         target = None
-        if frame.method == "pca":  # a linear map: a - b + c lands at pa - pb + pc
-            target = (pts["a"][0] - pts["b"][0] + pts["c"][0], pts["a"][1] - pts["b"][1] + pts["c"][1])
+        if frame.method == "pca":  # a linear map: a - b + c lands at pa - pb + pc (in 2-D and in 3-D)
+            target = tuple(float(v) for v in np.subtract(pts["a"], pts["b"]) + np.asarray(pts["c"]))
         self.plot.set_parallelogram(Parallelogram(words, pts, target))
         if not quiet:  # one overlay at a time, and the view fitted to the parallelogram
             if self.selected is not None:
                 self.clear_selection()
-            self.plot.focus(np.array([*pts.values(), *([target] if target else [])]), margin=0.35)
+            self.plot.focus(self.plot.to_screen(np.array([*pts.values(), *([target] if target else [])])),
+                            margin=0.35)
         outside = [w for w in words.values() if w not in self.shown.vectors.index]
         if outside and not quiet:
             self.analogy.message.setText(self.analogy.message.text() + f"<br>placed by the PCA map (not among the "

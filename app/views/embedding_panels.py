@@ -62,11 +62,15 @@ def small_label(text: str = "") -> QLabel:
 
 
 class ProjectionPanel(QGroupBox):
-    """PCA or t-SNE settings, fixed before a run; Run / Cancel and progress."""
+    """PCA or t-SNE settings in 2-D or 3-D, fixed before a run; Run / Cancel and progress."""
 
     def __init__(self) -> None:
-        super().__init__("Projection (2-D)")
+        super().__init__("Projection")
         self.method = combo([("PCA", "pca"), ("t-SNE", "tsne")])
+        self.dims = combo([("2-D", "2"), ("3-D", "3")])
+        self.dims.setToolTip("3-D: drag with the left mouse button to rotate, the wheel zooms.\n"
+                             "A PCA picture (also a training run's frames) changes at once;\n"
+                             "a t-SNE picture changes when you press Run.")
         self.words = spin(3, 10_000, 500, "project the N most frequent words")
         self.perplexity = QDoubleSpinBox()
         self.perplexity.setRange(1.0, 200.0)
@@ -88,6 +92,7 @@ class ProjectionPanel(QGroupBox):
         self.progress.setMaximumHeight(14)
         form = QFormLayout(self)
         form.addRow("method", self.method)
+        form.addRow("view", self.dims)
         form.addRow("words", self.words)
         form.addRow("perplexity", self.perplexity)
         form.addRow("iterations", self.iterations)
@@ -106,8 +111,11 @@ class ProjectionPanel(QGroupBox):
         for w in (self.perplexity, self.iterations, self.seed):
             w.setEnabled(tsne)
 
+    def dimensions(self) -> int:
+        return int(self.dims.currentData())
+
     def set_running(self, running: bool) -> None:
-        for w in (self.method, self.words, self.run):
+        for w in (self.method, self.dims, self.words, self.run):
             w.setEnabled(not running)
         for w in (self.perplexity, self.iterations, self.seed):
             w.setEnabled(not running and self.method.currentData() == "tsne")
@@ -123,7 +131,8 @@ class ColourPanel(QGroupBox):
         self.mode = combo([("frequency (log)", "frequency"), ("k-means cluster", "cluster"),
                            ("neighbour disagreement", "disagreement")])
         self.mode.setToolTip("disagreement: the fraction of a word's 10 nearest words by cosine that are not\n"
-                             "among its 10 nearest points on the screen (0 = the projection is faithful there)")
+                             "among its 10 nearest points in the 2-D or 3-D layout (0 = the projection is\n"
+                             "faithful there)")
         self.k = spin(2, 16, 8, "number of k-means clusters (on unit vectors: by cosine)")
         self.labels = spin(0, 300, 40, "how many frequent words get a label (more appear as you zoom in)")
         form = QFormLayout(self)
@@ -287,13 +296,14 @@ class NeighboursPanel(QWidget):
         self.projected = neighbour_table("distance")
         self.summary = small_label()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.where = "on the screen"
         lists = QGridLayout()
         head_o = QLabel("<b>cosine</b> (d-dim)")
         head_o.setToolTip("nearest words by cosine similarity in the original space (Eq. 11.1)")
-        head_p = QLabel("<b>2-D distance</b>")
-        head_p.setToolTip("nearest points on the screen")
+        self.head_p = QLabel("<b>2-D distance</b>")
+        self.head_p.setToolTip("nearest points in the layout")
         lists.addWidget(head_o, 0, 0)
-        lists.addWidget(head_p, 0, 1)
+        lists.addWidget(self.head_p, 0, 1)
         lists.addWidget(self.original, 1, 0)
         lists.addWidget(self.projected, 1, 1)
         krow = QHBoxLayout()
@@ -305,6 +315,11 @@ class NeighboursPanel(QWidget):
         lay.addLayout(krow)
         lay.addLayout(lists, 1)
         lay.addWidget(self.summary)
+
+    def set_dims(self, dims: int) -> None:
+        """The layout's distances are measured in its 2 or 3 dimensions."""
+        self.head_p.setText(f"<b>{dims}-D distance</b>")
+        self.where = "on the screen" if dims == 2 else "in the 3-D layout"
 
     def show(self, word: str, original: list[tuple[str, float, bool]], projected: list[tuple[str, float, bool]],
              kept: int, k: int, among: int) -> None:
@@ -320,13 +335,14 @@ class NeighboursPanel(QWidget):
                 if not shared:
                     for col in (0, 1):
                         item.setForeground(col, colour)
-                    why = "the projection put this word far away" if table is self.original else "near on screen only"
+                    why = "the projection put this word far away" if table is self.original \
+                        else f"near {self.where} only"
                     item.setToolTip(0, f"only in this list: {why}")
                 table.addTopLevelItem(item)
-        self.summary.setText(f"{kept} of {k} true neighbours are also neighbours on the screen. "
+        self.summary.setText(f"{kept} of {k} true neighbours are also neighbours {self.where}. "
                              f"<span style='color:{LOST_COLOUR.name()}'>\u2717 red</span>: put far away by the "
                              f"projection; <span style='color:{SCREEN_ONLY_COLOUR.name()}'>\u2717 orange</span>: "
-                             "near on the screen only.")
+                             f"near {self.where} only.")
 
     def clear(self) -> None:
         self.title.setText("Click a word (or search one) to compare its neighbours.")

@@ -1,6 +1,10 @@
-"""The scatter of the Embeddings view: one point per word of a 2-D layout, coloured by frequency, cluster
-or neighbour disagreement, with labels that never overlap, a hover tip, and overlays for a selected
-word's neighbours (seed 002, Eq. 11.1) and an analogy's parallelogram (Eq. 11.2).
+"""The scatter of the Embeddings view: one point per word of a 2-D or 3-D layout, coloured by frequency,
+cluster or neighbour disagreement, with labels that never overlap, a hover tip, and overlays for a
+selected word's neighbours (seed 002, Eq. 11.1) and an analogy's parallelogram (Eq. 11.2).
+
+A 3-D layout is shown through an orthographic camera (embedding_orbit) on the same 2-D plot: ``coords``
+are always the points' screen positions, so labels, hover, clicks, lines and zoom work alike in both.
+The points are drawn far to near, the far ones smaller and paler (fogged towards the white background).
 
 Labels: the selected and searched words, a word's neighbours and the analogy's words are always
 labelled ("pinned"); then the most frequent words in view, skipping any label that would overlap one
@@ -20,6 +24,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsPolygonItem
 
 from app.colors import HEAD_COLORS
+from app.views.embedding_orbit import OrbitMixin, OrbitViewBox
 
 LABEL_CANDIDATES = 600  # most frequent words considered for a label (pinned words always are)
 LABEL_POOL = 160  # text items kept and reused
@@ -29,6 +34,10 @@ LOST_PEN = pg.mkPen("#d62728", width=2, style=Qt.PenStyle.DashLine)  # true neig
 SCREEN_ONLY_PEN = pg.mkPen("#ff7f0e", width=2.5)  # near on the screen only
 SIDE_PEN = pg.mkPen("#6a3d9a", width=3)  # the two sides a -> b and d -> c of the parallelogram
 OTHER_SIDE_PEN = pg.mkPen((106, 61, 154, 150), width=1.5, style=Qt.PenStyle.DashLine)
+POINT_PEN = pg.mkPen(255, 255, 255, 160, width=0.6)
+DEPTH_LEVELS = 8  # 3-D: distinct sizes and fog shades from the farthest points to the nearest
+FAR_SIZE, NEAR_SIZE = 4.5, 11.0  # pixels
+FAR_FOG = 0.62  # the farthest points' colour, this far towards the white background
 
 
 def colormap(name: str) -> pg.ColorMap:
@@ -57,17 +66,17 @@ class Parallelogram:
     (PCA only: t-SNE is not a linear map, so the target has no place on its screen)."""
 
     words: dict[str, str]  # role ("a", "b", "c", "d") -> word
-    points: dict[str, tuple[float, float]]  # role -> (x, y)
-    target: tuple[float, float] | None
+    points: dict[str, tuple[float, ...]]  # role -> (x, y) or (x, y, z): layout coordinates
+    target: tuple[float, ...] | None
 
 
-class EmbeddingScatter(pg.PlotWidget):
+class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
     """Points, labels, colour bar or legend, neighbour lines and the analogy parallelogram."""
 
     pointClicked = Signal(int)
 
     def __init__(self) -> None:
-        super().__init__(background="w")
+        super().__init__(background="w", viewBox=OrbitViewBox())
         self.plot_item = self.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)
         self.plot_item.vb.disableAutoRange()  # the view decides when to fit (not on every animation frame)
@@ -89,7 +98,13 @@ class EmbeddingScatter(pg.PlotWidget):
             self.getAxis(side).enableAutoSIPrefix(False)
         self.setMenuEnabled(False)
         self.words: list[str] = []
-        self.coords = np.zeros((0, 2), np.float32)
+        self.layout_coords = np.zeros((0, 2), np.float32)  # (n, 2) or (n, 3): the layout shown
+        self.coords = np.zeros((0, 2), np.float32)  # (n, 2): where the points are drawn (the 2-D layout itself)
+        self.depth = np.zeros(0)  # 3-D: towards the viewer, -1 (farthest possible) .. 1 (nearest)
+        self._keys = np.zeros(0, np.int64)  # each point's colour: an index into _palette
+        self._palette = np.zeros((0, 3))
+        self._alpha = 235
+        self._brush_cache: dict[tuple[int, int], QBrush] = {}
         self.tip_text: Callable[[int], str] = lambda i: self.words[i]
         self.colouring: Colouring | None = None
         self.forced: list[int] = []  # always labelled (the selected word)
@@ -117,9 +132,9 @@ class EmbeddingScatter(pg.PlotWidget):
         self.target = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("#6a3d9a", width=1.5),
                                          brush=pg.mkBrush(255, 255, 255, 200), tip=None)
         self.addItem(self.target)
-        self.para_points: dict[str, tuple[float, float]] = {}
+        self.para_points: dict[str, tuple[float, ...]] = {}
         self.para_words: dict[str, str] = {}
-        self._para_target: tuple[float, float] | None = None
+        self._para_target: tuple[float, ...] | None = None
         self._selection: tuple[list[int], list[int], list[int]] = ([], [], [])
 
         self.labels: list[pg.TextItem] = []
@@ -134,6 +149,7 @@ class EmbeddingScatter(pg.PlotWidget):
         self._relayout.timeout.connect(self.place_labels)
         self._relayout.timeout.connect(self.arrange_legends)
         self.plot_item.vb.sigRangeChanged.connect(lambda *_: self._relayout.start())
+        self.init_orbit()
 
     def _new_legend(self) -> pg.LegendItem:
         legend = pg.LegendItem(labelTextColor="#222", labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 225),
@@ -143,22 +159,27 @@ class EmbeddingScatter(pg.PlotWidget):
         return legend
 
     def arrange_legends(self) -> None:
-        """Put each visible legend in the corner of the plot that covers the fewest points."""
+        """Put each visible legend in the corner of the plot that covers the fewest points (the selected
+        word and its neighbours count as many)."""
         vb = self.plot_item.vb
         w, h = vb.width(), vb.height()
         (x0, x1), (y0, y1) = vb.viewRange()
         px = (self.coords[:, 0] - x0) / ((x1 - x0) or 1.0) * w
         py = (y1 - self.coords[:, 1]) / ((y1 - y0) or 1.0) * h
+        weight = np.ones(len(self.coords))
+        weight[[r for r in (*self.forced, *self.preferred) if r < len(weight)]] = 25.0
         free = ["top-right", "bottom-left", "top-left", "bottom-right"]
+        if self.three:
+            free.remove("bottom-left")  # the axis gizmo's
         for legend in (self.legend, self.overlay_legend):
             if not legend.isVisible():
                 continue
             lw, lh = legend.boundingRect().width() + 8, legend.boundingRect().height() + 8
 
-            def covered(corner: str, lw: float = lw, lh: float = lh) -> int:
+            def covered(corner: str, lw: float = lw, lh: float = lh) -> float:
                 in_x = px > w - lw if "right" in corner else px < lw
                 in_y = py < lh if "top" in corner else py > h - lh
-                return int((in_x & in_y).sum())
+                return float(weight[in_x & in_y].sum())
 
             corner = min(free, key=covered)
             free.remove(corner)
@@ -169,36 +190,80 @@ class EmbeddingScatter(pg.PlotWidget):
     # --- data ------------------------------------------------------------------------------------
 
     def set_points(self, words: list[str], coords: np.ndarray, colouring: Colouring, keep_range: bool) -> None:
-        """Show a layout. ``keep_range`` keeps the zoom (animation frames, recolouring)."""
+        """Show a 2-D or 3-D layout. ``keep_range`` keeps the zoom and, in 3-D, the camera's centre
+        (animation frames); the camera's angle stays until "reset view"."""
         self.words = list(words)
-        self.coords = np.asarray(coords, np.float32)
+        self.layout_coords = np.asarray(coords, np.float32)
+        three = self.layout_coords.shape[1] == 3
+        if three != self.three:
+            self._set_mode(three)
+            keep_range = False
+        if three:
+            self.centre_camera(move=not keep_range)
         self.colouring = colouring
-        brushes = self._brushes(colouring)
-        self.scatter.setData(x=self.coords[:, 0], y=self.coords[:, 1], data=np.arange(len(words)),
-                             brush=brushes, size=8, pen=pg.mkPen(255, 255, 255, 160, width=0.6))
+        self._colour_keys(colouring)
+        self._project()
+        self._draw_points()
         self._show_scale(colouring)
         if not keep_range:
-            self.autoRange(padding=0.06)
+            self.fit()
         self.refresh_overlays()
         self.arrange_legends()
 
     def set_colouring(self, colouring: Colouring) -> None:
         self.colouring = colouring
-        self.scatter.setBrush(self._brushes(colouring))
+        self._colour_keys(colouring)
+        if self.three:  # the points are drawn far to near: their brushes follow that order
+            self._draw_points()
+        else:
+            self.scatter.setBrush([self._brush(k, DEPTH_LEVELS - 1) for k in self._keys])
         self._show_scale(colouring)
         self.arrange_legends()
 
-    def _brushes(self, c: Colouring) -> list[QBrush]:
+    def _colour_keys(self, c: Colouring) -> None:
+        """Each point's colour as an index into a small palette (cluster colours, or N_SHADES steps of the
+        colour map), so a few brushes serve every point (pyqtgraph caches one sprite per brush)."""
         n = len(self.words)
         if c.mode == "cluster":
-            palette = [pg.mkBrush(HEAD_COLORS[k % len(HEAD_COLORS)]) for k in range(int(c.values.max(initial=0)) + 1)]
-            return [palette[int(v)] for v in c.values[:n]]
-        lut = colormap(c.cmap).getLookupTable(0.0, 1.0, N_SHADES, alpha=False)
-        shades = [pg.mkBrush(*(int(x) for x in rgb), 235) for rgb in lut]
-        lo, hi = c.levels
-        scaled = np.clip((np.asarray(c.values[:n], np.float64) - lo) / ((hi - lo) or 1.0), 0, 1)
-        index = np.rint(scaled * (N_SHADES - 1)).astype(int)
-        return [shades[i] for i in index]
+            k = int(c.values.max(initial=0)) + 1
+            self._palette = np.array([pg.mkColor(HEAD_COLORS[i % len(HEAD_COLORS)]).getRgb()[:3] for i in range(k)])
+            self._keys = np.asarray(c.values[:n]).astype(np.int64)
+            self._alpha = 255
+        else:
+            self._palette = colormap(c.cmap).getLookupTable(0.0, 1.0, N_SHADES, alpha=False)
+            lo, hi = c.levels
+            scaled = np.clip((np.asarray(c.values[:n], np.float64) - lo) / ((hi - lo) or 1.0), 0, 1)
+            self._keys = np.rint(scaled * (N_SHADES - 1)).astype(np.int64)
+            self._alpha = 235
+        self._brush_cache.clear()
+
+    def _brush(self, key: int, level: int) -> QBrush:
+        """The brush of palette colour ``key`` at depth ``level`` (DEPTH_LEVELS - 1: nearest, unfogged)."""
+        brush = self._brush_cache.get((key, level))
+        if brush is None:
+            fog = FAR_FOG * (1.0 - level / (DEPTH_LEVELS - 1))
+            rgb = np.asarray(self._palette[key], np.float64) * (1.0 - fog) + 255.0 * fog
+            brush = self._brush_cache[(key, level)] = pg.mkBrush(*(int(round(v)) for v in rgb), self._alpha)
+        return brush
+
+    def fit(self) -> None:
+        """The whole layout in view (in 3-D as seen from the current angle)."""
+        self.autoRange(padding=0.06)
+
+    def _draw_points(self) -> None:
+        n = len(self.words)
+        if not self.three:
+            self.scatter.setData(x=self.coords[:, 0], y=self.coords[:, 1], data=np.arange(n),
+                                 brush=[self._brush(k, DEPTH_LEVELS - 1) for k in self._keys[:n]], size=8,
+                                 pen=POINT_PEN)
+            return
+        order = np.argsort(self.depth, kind="stable")  # far to near: the nearest are drawn last, on top
+        levels = np.rint((self.depth[order] + 1.0) / 2.0 * (DEPTH_LEVELS - 1)).astype(np.int64)
+        levels = np.clip(levels, 0, DEPTH_LEVELS - 1)
+        sizes = FAR_SIZE + (NEAR_SIZE - FAR_SIZE) * levels / (DEPTH_LEVELS - 1)
+        brushes = [self._brush(k, lv) for k, lv in zip(self._keys[order].tolist(), levels.tolist(), strict=True)]
+        self.scatter.setData(x=self.coords[order, 0], y=self.coords[order, 1], data=order, brush=brushes,
+                             size=sizes, pen=POINT_PEN)
 
     def _show_scale(self, c: Colouring) -> None:
         if c.mode == "cluster":
@@ -238,6 +303,7 @@ class EmbeddingScatter(pg.PlotWidget):
 
     def refresh_overlays(self) -> None:
         c = self.coords
+        screen = {role: tuple(self.to_screen(pos)[0]) for role, pos in self.para_points.items()}
         kept, lost, screen_only = self._selection
         sel = self.selected if self.selected is not None and self.selected < len(c) else None
 
@@ -264,7 +330,7 @@ class EmbeddingScatter(pg.PlotWidget):
                     spots.append({"pos": c[r], "size": 13, "pen": pg.mkPen("#d62728", width=2), "brush": None})
             spots.append({"pos": c[sel], "size": 17, "pen": pg.mkPen("k", width=2.5), "brush": pg.mkBrush("#ffd92f")})
         self.rings.setData(spots)
-        p = self.para_points
+        p = screen
         if len(p) == 4:
             a, b, cc, d = (p[k] for k in "abcd")
             # b -> a and c -> d are the same offset in an ideal analogy (Eq. 11.2): the two drawn sides
@@ -272,7 +338,7 @@ class EmbeddingScatter(pg.PlotWidget):
             self.para_other.setData([b[0], cc[0], a[0], d[0]], [b[1], cc[1], a[1], d[1]])
             self.para_fill.setPolygon(QPolygonF([QPointF(*b), QPointF(*a), QPointF(*d), QPointF(*cc)]))
             self.para_fill.setVisible(True)
-            t = self._para_target
+            t = tuple(self.to_screen(self._para_target)[0]) if self._para_target is not None else None
             self.target.setData([t[0]] if t else [], [t[1]] if t else [])
         else:
             for item in (self.para_sides, self.para_other):
@@ -284,16 +350,17 @@ class EmbeddingScatter(pg.PlotWidget):
         self.arrange_legends()
 
     def _overlay_legend(self, neighbours: bool, analogy: bool) -> None:
-        state = (neighbours, analogy, self._para_target is not None)
+        state = (neighbours, analogy, self._para_target is not None, self.three)
         if state == getattr(self, "_legend_state", None):
             return  # unchanged: no new legend items on every animation frame
         self._legend_state = state
         self.overlay_legend.clear()
         if neighbours:
-            self.overlay_legend.addItem(pg.PlotDataItem(pen=KEPT_PEN), "true neighbour, near on screen")
-            self.overlay_legend.addItem(pg.PlotDataItem(pen=LOST_PEN), "true neighbour, far on screen")
+            where = "in 3-D" if self.three else "on screen"
+            self.overlay_legend.addItem(pg.PlotDataItem(pen=KEPT_PEN), f"true neighbour, near {where}")
+            self.overlay_legend.addItem(pg.PlotDataItem(pen=LOST_PEN), f"true neighbour, far {where}")
             self.overlay_legend.addItem(pg.ScatterPlotItem(pen=SCREEN_ONLY_PEN, brush=None, size=12),
-                                        "near on screen only")
+                                        f"near {where} only")
         if analogy:
             self.overlay_legend.addItem(pg.PlotDataItem(pen=SIDE_PEN), "b \u2192 a and c \u2192 answer")
             if self._para_target is not None:
@@ -319,20 +386,24 @@ class EmbeddingScatter(pg.PlotWidget):
         sx, sy = w / ((x1 - x0) or 1.0), h / ((y1 - y0) or 1.0)
         c, n = self.coords, len(self.coords)
         para_words = set(self.para_words.values())
-        candidates: list[tuple[float, float, str, int]] = []  # x, y, text, priority (0 forced, 1, 2)
+        # x, y, text, priority (0 forced, 1, 2), grey level of the text (3-D: the farther, the paler)
+        candidates: list[tuple[float, float, str, int, int]] = []
         for role, word in self.para_words.items():
             if (pos := self.para_points.get(role)) is not None:
-                candidates.append((pos[0], pos[1], f"{word} ({'answer' if role == 'd' else role})", 0))
+                x, y = self.to_screen(pos)[0]
+                candidates.append((float(x), float(y), f"{word} ({'answer' if role == 'd' else role})", 0, 25))
+        grey = np.rint(25 + 115 * (1 - self.depth) / 2).astype(int) if self.three else np.full(n, 25)
         seen: set[int] = set()
         for prio, rows in ((0, self.forced), (1, self.preferred), (2, range(min(n, LABEL_CANDIDATES)))):
             for r in rows:
                 if r < n and r not in seen and self.words[r] not in para_words:
                     seen.add(r)
-                    candidates.append((float(c[r, 0]), float(c[r, 1]), self.words[r], prio))
+                    candidates.append((float(c[r, 0]), float(c[r, 1]), self.words[r], prio,
+                                       int(grey[r]) if prio == 2 else 25))
         placed: list[tuple[float, float, float, float]] = []
-        shown: list[tuple[float, float, str, int, tuple[float, float]]] = []
+        shown: list[tuple[float, float, str, int, tuple[float, float], int]] = []
         frequent = 0
-        for x, y, text, prio in candidates:
+        for x, y, text, prio, level in candidates:
             if not (x0 <= x <= x1 and y0 <= y <= y1):
                 continue
             if prio == 2 and frequent >= self.max_labels:
@@ -355,11 +426,14 @@ class EmbeddingScatter(pg.PlotWidget):
             else:
                 continue
             placed.append(box)
-            shown.append((x, y, text, prio, anchor))
+            shown.append((x, y, text, prio, anchor, level))
             frequent += prio == 2
-        for i, (x, y, text, prio, anchor) in enumerate(shown):
+        for i, (x, y, text, prio, anchor, level) in enumerate(shown):
             t = self._label(i)
             t.setAnchor(anchor)
+            if getattr(t, "grey", None) != level:
+                t.grey = level
+                t.setColor((level, level, level))
             t.fill = pg.mkBrush(255, 236, 150, 235) if prio == 0 else pg.mkBrush(255, 255, 255, 95)
             t.setFont(QFont("sans", 9, QFont.Weight.Bold if prio < 2 else QFont.Weight.Normal))
             t.setText(text)
@@ -367,7 +441,7 @@ class EmbeddingScatter(pg.PlotWidget):
             t.setVisible(True)
         for t in self.labels[len(shown):]:
             t.setVisible(False)
-        self.shown_labels = [text for _, _, text, _, _ in shown]
+        self.shown_labels = [text for _, _, text, _, _, _ in shown]
 
     # --- interaction -----------------------------------------------------------------------------
 
@@ -384,7 +458,8 @@ class EmbeddingScatter(pg.PlotWidget):
         self.plot_item.titleLabel.item.setToolTip(text)
 
     def focus(self, points: np.ndarray, margin: float = 0.25) -> None:
-        """Fit the view to ``points`` (n, 2) with a margin, no smaller than a tenth of the whole layout."""
+        """Fit the view to screen positions ``points`` (n, 2; :meth:`to_screen` of layout points) with a
+        margin, no smaller than a tenth of the whole layout."""
         pts = np.asarray(points, np.float64)
         lo, hi = pts.min(0), pts.max(0)
         full = np.ptp(self.coords, axis=0) if len(self.coords) > 1 else np.ones(2)

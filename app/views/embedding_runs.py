@@ -32,18 +32,19 @@ class TrainingRunsMixin:
             self.error(f"skip-gram: {e}")
             return
         corpus = self.skipgram.corpus.text().strip() or "shakespeare"
-        n = self.projection.words.value()
+        n, dims = self.projection.words.value(), self.projection.dimensions()
 
         def make(token):  # type: ignore[no-untyped-def]
             from engine.corpus import load_corpus
             from engine.embeddings.explore import skipgram_animation
 
-            return skipgram_animation(load_corpus(corpus).text, cfg, n, token)
+            return skipgram_animation(load_corpus(corpus).text, cfg, n, token, dims=dims)
 
         if self.window_.bridge.start_task(WORD2VEC, make):
             self._task = WORD2VEC
             self._train_epochs = cfg.epochs
             self.skipgram.set_running(True)
+            self.projection.dims.setEnabled(False)  # the run's frames are projected as it goes: fixed before
             self.skipgram.reset_loss()
             self.skipgram.progress.setRange(0, 1000)
             self.skipgram.status.setText(f"reading {corpus}\u2026")
@@ -157,6 +158,7 @@ class TrainingRunsMixin:
     def _on_task_finished(self, name: str, _payload: Any) -> None:
         if name == WORD2VEC:
             self.skipgram.set_running(False)
+            self.projection.dims.setEnabled(True)
         elif name == TSNE:
             self.projection.set_running(False)
         if name in (WORD2VEC, TSNE):
@@ -175,7 +177,8 @@ class TrainingRunsMixin:
             return
         self._follow_busy, self._follow_sent = True, time.monotonic()
         s = self.window_.session
-        matrix, n, step = MODEL_MATRIX[key], self.projection.words.value(), snap.step
+        matrix, step = MODEL_MATRIX[key], snap.step
+        n, dims = self.projection.words.value(), self.projection.dimensions()
         last = self.frames[-1] if self.frames and not self._follow_reset else None
         prev_words = list(self.shown.words) if self.shown is not None and last is not None else None
         prev = last.coords.copy() if last is not None and last.step is not None else None
@@ -187,7 +190,7 @@ class TrainingRunsMixin:
             space = space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"training run {matrix}")
             top = space.top(n)
             same = prev is not None and prev_words == top.words
-            coords, explained = aligned_pca(top.vectors.matrix, prev if same else None)
+            coords, explained = aligned_pca(top.vectors.matrix, prev if same else None, dims)
             return space, top, Frame(coords, top.vectors.matrix, "pca", step, None, None, explained), same
 
         self.window_.bridge.submit("embeddings:follow", job)
@@ -199,7 +202,7 @@ class TrainingRunsMixin:
         space, top, frame, same = value
         self.space = space
         self.spaces[self.current_source()] = space
-        if same and self.frames and self.frames[-1].step is not None:
+        if same and self.frames and self.frames[-1].step is not None and self.frames[-1].dims == frame.dims:
             self.shown = top
             self.frames.append(frame)
             if len(self.frames) > MAX_FRAMES:
@@ -242,6 +245,7 @@ class TrainingRunsMixin:
         shown, frames = self.last_run
         self.install_frames(shown, list(frames))
         self.final_frame = frames[-1]
+        self.change_dimensions()  # projected again if 2-D / 3-D changed since
 
     def _scrub(self, index: int) -> None:
         if 0 <= index < len(self.frames) and index != self.frame_index:

@@ -1,18 +1,20 @@
-"""The Embeddings view: explore a vocabulary's vectors (seed 002, section 11.1) as a 2-D map.
+"""The Embeddings view: explore a vocabulary's vectors (seed 002, section 11.1) as a 2-D or 3-D map.
 
 Sources: the loaded transformer's token embeddings W_E or its unembedding W_U (seed 003), skip-gram
 vectors trained right here (Eq. 11.3-11.5), or a vectors file (word2vec text format) / checkpoint folder.
-The N most frequent words are projected by PCA or t-SNE (in the engine thread; t-SNE as a cancellable
-task) and drawn coloured by frequency, k-means cluster or neighbour disagreement. Click or search a word
-to compare its nearest words by cosine (Eq. 11.1) with its nearest points on the screen; the analogy
+The N most frequent words are projected by PCA or t-SNE to 2 or 3 dimensions (in the engine thread; t-SNE
+as a cancellable task) and drawn coloured by frequency, k-means cluster or neighbour disagreement; a 3-D
+layout through a camera the mouse turns. Click or search a word to compare its nearest words by cosine
+(Eq. 11.1) with its nearest points in the layout; the analogy
 workbench answers a - b + c (Eq. 11.2) and draws the parallelogram. While skip-gram trains, each snapshot
 is projected (PCA, aligned to the previous frame by Procrustes) and the slider scrubs through the frames;
 while a transformer trains in the Training view, the view follows its token embeddings at each probe
 snapshot. A second tab shows the positional encodings' cosine matrices.
 
 Modules: this one (sources, projections, colours, selection, results, export), embedding_plot (the
-scatter), embedding_panels (the controls), embedding_runs (the training animations), embedding_analogy (the
-workbench), positional (the positional tab), embedding_common (what they share).
+scatter), embedding_orbit (its 3-D camera), embedding_panels (the controls), embedding_runs (the training
+animations), embedding_analogy (the workbench), positional (the positional tab), embedding_common (what
+they share).
 
 Threads: spaces, layouts, clusters, analogies and positional matrices are computed by jobs in the engine
 thread (``bridge.submit``); skip-gram and t-SNE run as tasks (``bridge.start_task``). A click's
@@ -68,6 +70,7 @@ from engine.embeddings.explore import (
     layout,
     layout_events,
     positional_similarities,
+    reproject_frames,
     space_from_file,
     space_from_model,
 )
@@ -134,7 +137,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_btn)
         for fmt, text in (("png", "Picture (PNG)…"), ("svg", "Picture (SVG)…"),
-                          ("csv", "Coordinates (CSV): word, x, y, count, colours…"),
+                          ("csv", "Coordinates (CSV): word, x, y (, z), count, colours…"),
                           ("txt", "All vectors of the source (word2vec text)…")):
             menu.addAction(text, lambda f=fmt: self._export_dialog(f))
         self.export_btn.setMenu(menu)
@@ -161,11 +164,16 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self.completer.setModel(QStringListModel())
         self.search.setCompleter(self.completer)
         self.find_btn = QPushButton("Find")
+        self.reset_view_btn = QPushButton("Reset view")
+        self.reset_view_btn.setToolTip("back to the default angle, all points in view\n"
+                                       "(drag with the left mouse button to rotate, the wheel zooms)")
+        self.reset_view_btn.setVisible(False)  # 3-D only
         self.status = QLabel()
         self.status.setWordWrap(True)
         srow = QHBoxLayout()
         srow.addWidget(self.search, 1)
         srow.addWidget(self.find_btn)
+        srow.addWidget(self.reset_view_btn)
         srow.addWidget(self.export_btn)
         self.plot = EmbeddingScatter()
         self.animation = AnimationBar()
@@ -216,6 +224,8 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self.open_ckpt_btn.clicked.connect(lambda: self._open_dialog(folder=True))
         self.projection.run.clicked.connect(self.run_projection)
         self.projection.cancel.clicked.connect(self.cancel_projection)
+        self.projection.dims.currentIndexChanged.connect(lambda _: self.change_dimensions())
+        self.reset_view_btn.clicked.connect(self.plot.reset_view)
         self.colours.mode.currentIndexChanged.connect(lambda _: self.recolour())
         self.colours.k.valueChanged.connect(lambda _: self.recolour())
         self.colours.labels.valueChanged.connect(self._labels_changed)
@@ -338,7 +348,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
     def projection_config(self, n: int) -> ProjectionConfig:
         p = self.projection
         iterations = p.iterations.value()
-        return ProjectionConfig(method=str(p.method.currentData()), dims=2, seed=p.seed.value(),
+        return ProjectionConfig(method=str(p.method.currentData()), dims=p.dimensions(), seed=p.seed.value(),
                                 perplexity=p.perplexity.value(), iterations=iterations,
                                 early_iterations=min(250, iterations // 3))
 
@@ -373,6 +383,37 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
             self.projection.progress.setFormat("t-SNE: computing affinities\u2026")
             self.info(f"t-SNE of {len(shown)} words running; the picture changes when it is done")
 
+    def change_dimensions(self) -> None:
+        """The 2-D / 3-D choice: PCA frames (a still or a training run's) are projected again at once, in
+        the engine thread; a t-SNE picture stays until Run (t-SNE is not a map that can be re-applied)."""
+        dims = self.projection.dimensions()
+        frames = list(self.frames)
+        if not frames or all(f.dims == dims for f in frames):
+            return
+        if any(f.method != "pca" for f in frames):
+            self.info(f"t-SNE: press Run for a {dims}-D layout (the {frames[0].dims}-D one stays until then)")
+            return
+        self.window_.bridge.submit("embeddings:reproject", lambda: (frames, reproject_frames(frames, dims)),
+                                   tag=dims)
+
+    def _reprojected(self, dims: int, old: list[Frame], new: list[Frame]) -> None:
+        """Swap the re-projected frames in wherever the old ones are kept (the run's frames, the last run,
+        the final frame), unless the choice changed again meanwhile."""
+        if dims != self.projection.dimensions():
+            return
+        swap = {id(o): n for o, n in zip(old, new, strict=True)}
+        if self.last_run is not None:
+            self.last_run = (self.last_run[0], [swap.get(id(f), f) for f in self.last_run[1]])
+        if self.final_frame is not None:
+            self.final_frame = swap.get(id(self.final_frame), self.final_frame)
+        if not any(id(f) in swap for f in self.frames):
+            return  # another picture meanwhile
+        self.frames[:] = [swap.get(id(f), f) for f in self.frames]  # in place: it may be the run's list
+        self.colour_cache.clear()
+        self.show_frame(self.frame_index, keep_range=False)
+        self.info(f"{dims}-D: drag with the left mouse button to rotate, the wheel zooms"
+                  if dims == 3 else "2-D")
+
     def cancel_projection(self) -> None:
         if self._task == TSNE and self.window_.bridge.task_name == TSNE:
             self.window_.bridge.stop()
@@ -405,15 +446,25 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         frame = self.frames[index]
         self.plot.max_labels = self.colours.labels.value()
         self.plot.set_points(self.display_words(), frame.coords, self.colouring(frame), keep_range)
-        if frame.method == "pca" and frame.explained:
+        is_pca = frame.method == "pca" and len(frame.explained) == frame.dims
+        method = {"pca": "PCA", "tsne": "t-SNE"}[frame.method]
+        detail = ""
+        if frame.dims == 3:
+            self.plot.set_axis_names([f"PC{i + 1} {frame.explained[i]:.0%}" if is_pca else f"t-SNE {i + 1}"
+                                      for i in range(3)])
+            if is_pca:  # the three axes' shares are in the gizmo's labels
+                detail = f", {sum(frame.explained):.0%} of variance"
+            method = f"{method} in 3-D{detail}"
+        elif is_pca:
             aligned = ", aligned" if frame.step is not None else ""
             self.plot.setLabel("bottom", f"PC 1 ({frame.explained[0]:.0%} of variance){aligned}")
             self.plot.setLabel("left", f"PC 2 ({frame.explained[1]:.0%})")
         else:
             self.plot.setLabel("bottom", "t-SNE 1")
             self.plot.setLabel("left", "t-SNE 2")
+        self.reset_view_btn.setVisible(frame.dims == 3)
+        self.neighbours.set_dims(frame.dims)
         src = self.shown.vectors.source if self.shown else ""
-        method = {"pca": "PCA", "tsne": "t-SNE"}[frame.method]
         self.plot.set_title(f"{Path(src).name if '/' in src else src}: {len(frame.coords):,} most frequent "
                             f"words, {method}")
         if self.selected is not None:
@@ -561,8 +612,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
                 self.error(f"{text!r} is not in the vocabulary of {where}")
             return
         self.select(row)
-        coords = self.current_frame().coords
-        self.plot.focus(coords[[row, *(j for j, _ in self.comparison.original)]])  # the word and its true neighbours
+        self.plot.focus(self.plot.coords[[row, *(j for j, _ in self.comparison.original)]])  # and its true neighbours
         self.info(f"{self.display_words()[row]!r}: word {row + 1} by frequency")
 
     # --- positional encodings -------------------------------------------------------------------------
@@ -601,10 +651,13 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
                 if frame is self.current_frame() and tag[1] == self.colours.mode.currentData():
                     self.plot.set_colouring(self._colouring_of(tag[1], value))
                     if tag[1] == "disagreement":
+                        where = "on the screen" if frame.dims == 2 else "in the 3-D layout"
                         self.info(f"mean neighbour disagreement {float(np.mean(value)):.2f}: on average that "
                                   f"fraction of a word's {DISAGREEMENT_K} nearest words by cosine are not among "
-                                  "its nearest points on the screen")
+                                  f"its nearest points {where}")
                     self._painted()
+        elif kind == "embeddings:reproject":
+            self._reprojected(tag, *value)
         elif kind == "embeddings:analogy":
             self._show_analogy(value)
         elif kind == "embeddings:follow":

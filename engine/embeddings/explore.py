@@ -1,5 +1,5 @@
 """What the Embeddings view explores, computed headlessly: a vocabulary's vectors with their corpus counts,
-2-D layouts of them, a word's neighbours before and after projecting, clusters, the skip-gram training
+2-D and 3-D layouts of them, a word's neighbours before and after projecting, clusters, the skip-gram training
 animation and the positional-encoding similarity matrices.
 
 Every question is asked with cosine similarity (seed 002, Eq. 11.1: S_C = u^T v / (|u| |v|)). A layout
@@ -117,10 +117,10 @@ def space_from_file(path: str, matrix: str = "embedding") -> Space:
 
 @dataclass(eq=False)
 class Frame:
-    """One 2-D layout of the vectors of the shown words (a still, or one moment of training); compared
-    and hashed by identity (a frame is one moment, not its numbers)."""
+    """One 2-D or 3-D layout of the vectors of the shown words (a still, or one moment of training);
+    compared and hashed by identity (a frame is one moment, not its numbers)."""
 
-    coords: np.ndarray  # (n, 2) float32
+    coords: np.ndarray  # (n, 2) or (n, 3) float32
     vectors: np.ndarray  # (n, d) float32: the vectors that were projected
     method: str  # "pca" | "tsne"
     step: int | None = None  # training step (batches) for animation frames
@@ -129,17 +129,43 @@ class Frame:
     explained: list[float] = field(default_factory=list)  # PCA: variance fraction on each axis
     seconds: float = 0.0
 
+    @property
+    def dims(self) -> int:
+        return int(self.coords.shape[1])
 
-def aligned_pca(vectors: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
-    """PCA to 2-D scaled to unit root-mean-square radius, then rotated (or reflected) by Procrustes onto
-    ``previous`` (same words) when given, so an animation of a space being learned neither spins nor
-    jumps between frames, and keeps its size while the vectors grow from their tiny initial values."""
-    coords = pca(vectors, 2).astype(np.float64)
+
+def aligned_pca(vectors: np.ndarray, previous: np.ndarray | None = None,
+                dims: int = 2) -> tuple[np.ndarray, list[float]]:
+    """PCA to ``dims`` (2 or 3) axes scaled to unit root-mean-square radius, then rotated (or reflected) by
+    Procrustes onto ``previous`` (same words, same dims) when given, so an animation of a space being
+    learned neither spins nor jumps between frames, and keeps its size while the vectors grow from their
+    tiny initial values."""
+    coords = pca(vectors, dims).astype(np.float64)
     rms = float(np.sqrt((coords**2).sum(1).mean()))
     coords = coords / rms if rms > 0 else coords
     if previous is not None and np.shape(previous) == coords.shape:
         coords = procrustes_align(previous, coords, scale=False)
-    return coords.astype(np.float32), explained_variance(vectors, 2)
+    return coords.astype(np.float32), explained_variance(vectors, dims)
+
+
+def reproject_frames(frames: list[Frame], dims: int) -> list[Frame]:
+    """The same PCA frames in ``dims`` (2 or 3) dimensions: a still is projected again, an animation's
+    frames again aligned each to the one before (Procrustes works in any dimension). A t-SNE frame
+    cannot be re-projected (it is not a map of the vectors): run t-SNE again."""
+    if dims not in (2, 3):
+        raise UserError("a projection has 2 or 3 dimensions")
+    out: list[Frame] = []
+    previous: np.ndarray | None = None
+    for f in frames:
+        if f.method != "pca":
+            raise UserError("only PCA layouts can be re-projected; run t-SNE again in the new dimensions")
+        if f.step is None:
+            coords, explained = pca(f.vectors, dims), explained_variance(f.vectors, dims)
+        else:
+            coords, explained = aligned_pca(f.vectors, previous, dims)
+            previous = coords
+        out.append(replace(f, coords=coords, explained=explained))
+    return out
 
 
 def layout_events(vectors: np.ndarray, cfg: ProjectionConfig,
@@ -152,7 +178,7 @@ def layout_events(vectors: np.ndarray, cfg: ProjectionConfig,
             if event.stopped:
                 yield event
                 return
-            explained = explained_variance(x, 2) if cfg.method == "pca" else []
+            explained = explained_variance(x, cfg.dims) if cfg.method == "pca" else []
             yield Frame(event.coords, x, cfg.method, explained=explained, seconds=event.seconds)
         else:
             yield event
@@ -170,7 +196,7 @@ def layout(vectors: np.ndarray, cfg: ProjectionConfig) -> Frame:
 
 def place_points(vectors: np.ndarray, coords: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Where ``new`` vectors fall in a *linear* layout of ``vectors`` (PCA, also after Procrustes): the
-    least-squares affine map from the d-dim vectors to their 2-D coordinates, applied to ``new``.
+    least-squares affine map from the d-dim vectors to their 2-D or 3-D coordinates, applied to ``new``.
 
     Exact for PCA: its axes lie in the row space of the centred vectors, where the minimum-norm
     least-squares solution is unique. Meaningless for t-SNE, which is not a map of the space."""
@@ -190,7 +216,7 @@ class NeighbourComparison:
 
     index: int
     original: list[tuple[int, float]]  # (row, cosine), best first
-    projected: list[tuple[int, float]]  # (row, 2-D distance), nearest first
+    projected: list[tuple[int, float]]  # (row, distance in the layout), nearest first
 
     @property
     def only_original(self) -> set[int]:
@@ -275,11 +301,11 @@ def snapshot_interval(counts: np.ndarray, tokens: int, window: int, batch: int, 
 
 
 def skipgram_animation(text: str, cfg: Any, shown: int, token: CancelToken | None = None,
-                       frames_per_epoch: int = FRAMES_PER_EPOCH) -> Iterator[Any]:
+                       frames_per_epoch: int = FRAMES_PER_EPOCH, dims: int = 2) -> Iterator[Any]:
     """Train skip-gram (Eq. 11.3-11.5) on ``text`` and yield what an animation needs: a
     :class:`SkipGramStarted`, then word2vec's Progress and EpochEnd events and a :class:`Frame` per
-    snapshot (PCA of the ``shown`` most frequent words, each frame aligned by Procrustes to the one
-    before), and last a :class:`SkipGramDone` with all the vectors (also after a stop)."""
+    snapshot (PCA of the ``shown`` most frequent words to ``dims`` axes, each frame aligned by Procrustes
+    to the one before), and last a :class:`SkipGramDone` with all the vectors (also after a stop)."""
     from engine.embeddings.word2vec import Finished, SkipGram, Snapshot, prepare
 
     vocab, ids = prepare(text, cfg)
@@ -294,7 +320,7 @@ def skipgram_animation(text: str, cfg: Any, shown: int, token: CancelToken | Non
 
     def frame(step: int, epoch: int, fraction: float, vectors: np.ndarray) -> Frame:
         nonlocal previous, last_step
-        coords, explained = aligned_pca(vectors, previous)
+        coords, explained = aligned_pca(vectors, previous, dims)
         previous, last_step = coords, step
         return Frame(coords, vectors, "pca", step, epoch, fraction, explained)
 

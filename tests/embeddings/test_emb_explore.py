@@ -19,6 +19,7 @@ from engine.embeddings.explore import (
     mean_by_offset,
     place_points,
     positional_similarities,
+    reproject_frames,
     skipgram_animation,
     space_from_file,
     space_from_model,
@@ -124,6 +125,37 @@ def test_aligned_pca_keeps_size_and_follows_the_previous_orientation():
         assert displacement(aligned, previous) < 1e-4 < displacement(first, previous)
 
 
+def test_aligned_pca_in_3d_follows_a_turned_previous_frame():
+    x = blobs(50, 8)
+    first, explained = aligned_pca(x, dims=3)
+    assert first.shape == (50, 3) and len(explained) == 3 and explained[0] >= explained[1] >= explained[2]
+    c, s = np.cos(0.7), np.sin(0.7)
+    turn = np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], dtype=np.float32)  # a yaw: a 2-D Procrustes cannot undo it
+    aligned, _ = aligned_pca(x, first @ turn, dims=3)
+    assert displacement(aligned, first @ turn) < 1e-4 < displacement(first, first @ turn)
+    assert np.allclose(place_points(x, aligned, x), aligned, atol=1e-4)  # still a linear map of the vectors
+
+
+def test_reproject_frames_to_3d_and_back():
+    x, y = blobs(40, 8), blobs(40, 8, seed=1)
+    still = Frame(pca(x, 2), x, "pca")
+    run: list[Frame] = []
+    for i, v in enumerate((x, 0.5 * x + 0.5 * y, y)):  # a training run's frames, each aligned to the one before
+        run.append(Frame(aligned_pca(v, run[-1].coords if run else None)[0], v, "pca", step=i))
+    [still3] = reproject_frames([still], 3)
+    assert still3.coords.shape == (40, 3) and still3.dims == 3 and len(still3.explained) == 3
+    assert np.allclose(still3.coords[:, :2], still.coords, atol=1e-4)  # PCA's first two axes do not change
+    run3 = reproject_frames(run, 3)
+    assert [f.step for f in run3] == [0, 1, 2] and all(f.coords.shape == (40, 3) for f in run3)
+    assert all(a is not b for a, b in zip(run, run3, strict=True))  # new frames: the old stay as they were
+    assert all(displacement(a.coords, b.coords) < displacement(a.coords, aligned_pca(b.vectors, dims=3)[0]) + 1e-6
+               for a, b in zip(run3, run3[1:], strict=False))  # each aligned to the one before
+    back = reproject_frames(run3, 2)
+    assert np.allclose(back[-1].coords, run[-1].coords, atol=1e-4)
+    with pytest.raises(UserError, match="t-SNE"):
+        reproject_frames([Frame(pca(x, 2), x, "tsne")], 3)
+
+
 def test_skipgram_animation_events_and_stop(small_corpus):
     from engine.corpus import load_corpus
 
@@ -146,6 +178,8 @@ def test_skipgram_animation_events_and_stop(small_corpus):
             token.cancel()
     assert isinstance(stopped[-1], SkipGramDone) and stopped[-1].stopped
     assert isinstance(stopped[-2], Frame)  # the vectors as the stop left them
+    three = [e for e in skipgram_animation(text, cfg, shown=25, dims=3) if isinstance(e, Frame)]
+    assert all(f.coords.shape == (25, 3) for f in three) and len(three) == len(frames)
 
 
 def test_positional_similarities_of_learned_and_sinusoidal_positions(tiny_checkpoint):
