@@ -75,8 +75,10 @@ class TrainingRunsMixin:
             if isinstance(ev, SkipGramStarted):
                 self._run_started(ev)
             elif isinstance(ev, Frame) and ev.step is not None and self._task == WORD2VEC:
-                if len(self.run_frames) >= MAX_FRAMES:
-                    self.run_frames = self.run_frames[::2]
+                if len(self.run_frames) >= MAX_FRAMES:  # in place: the plot may be showing this very list
+                    self.run_frames[:] = self.run_frames[::2]
+                    if self.frames is self.run_frames:
+                        self.frame_index //= 2  # the same frame, or its kept neighbour
                 self.run_frames.append(ev)
                 new_frames = True
             elif isinstance(ev, W2VProgress):
@@ -87,6 +89,9 @@ class TrainingRunsMixin:
             elif isinstance(ev, EpochEnd):
                 self.skipgram.add_epoch(ev.epoch, ev.loss, ev.eval_loss)
             elif isinstance(ev, SkipGramDone):
+                if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
+                    self._show_run_frames()  # frames that came in the same tick go up before the run ends
+                    new_frames = False
                 self._run_done(ev)
             elif isinstance(ev, ProjectionProgress) and self._task == TSNE:
                 self.projection.progress.setValue(ev.iteration)
