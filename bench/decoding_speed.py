@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from bench.machine import cpu_model
 from engine.checkpoint import load_checkpoint
 from engine.decoding import BeamSearch, Decoder, greedy
 
@@ -34,14 +35,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-decoding.md"
 
 
 def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return {"cpu": model, "nproc": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
             "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads()}
 

@@ -6,17 +6,20 @@ import os
 import platform
 
 
-def describe() -> str:
-    cpu = "unknown CPU"
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown CPU" elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def describe() -> str:
     import torch
 
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, torch {torch.__version__}, "
+    return (f"{os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, torch {torch.__version__}, "
             f"torch threads {torch.get_num_threads()}")

@@ -23,6 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from engine.rl.cli import cmd_eval  # noqa: E402
 from engine.rl.registry import make_agent  # noqa: E402
 from engine.rl.train import train  # noqa: E402
@@ -38,14 +39,7 @@ PLAN = {
 
 
 def machine() -> dict[str, object]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return {"nproc": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads()}
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.rl.agents.base import Agent, save_tensor_agent
+from engine.rl.agents.base import SearchAgent, save_tensor_agent
 from engine.rl.agents.td import c4_planes
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
 from engine.rl.game import State
@@ -76,7 +76,7 @@ def planes(state: ConnectFourState) -> np.ndarray:
     return c4_planes([state.bits[p]], [state.bits[1 - p]])[0]
 
 
-class AlphaZeroAgent(Agent):
+class AlphaZeroAgent(SearchAgent):
     """PUCT search guided by the policy/value network; ``sims`` simulations per move."""
 
     name = "selfplay"
@@ -92,8 +92,6 @@ class AlphaZeroAgent(Agent):
         self.net = PolicyValueNet(hidden)
         self.fast = _NumpyNet(self.net)
         self.games_trained = 0
-        self.last_visits: dict[int, int] = {}
-        self.last_values: dict[int, float] = {}
 
     def describe(self) -> str:
         return f"selfplay({self.sims} sims, {self.games_trained} games)"
@@ -151,18 +149,6 @@ class AlphaZeroAgent(Agent):
         self.last_visits = {a: ch.n for a, ch in root.children.items()}
         self.last_values = {a: (ch.w / ch.n if ch.n else 0.0) for a, ch in root.children.items()}
         return self.last_visits
-
-    def step(self, state: State) -> int:
-        legal = state.legal_actions()
-        if len(legal) == 1:
-            return legal[0]
-        visits = self.search(state)
-        best = max(visits.values())
-        return self.rng.choice([a for a, n in visits.items() if n == best])
-
-    def action_values(self, state: State) -> dict[int, float]:
-        self.search(state)
-        return dict(self.last_values)
 
     def win_probability(self, state: State) -> float | None:
         if state.is_terminal():

@@ -48,6 +48,33 @@ class Agent:
         return self.rng.choice([a for a, v in values.items() if v >= best - 1e-9])
 
 
+class SearchAgent(Agent):
+    """An agent that searches a tree from the current state and plays the most visited move.
+
+    ``search`` fills ``last_visits`` (N per legal move) and ``last_values`` (mean value per move, in
+    [-1, 1] for the player to move); views show both."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.last_visits: dict[int, int] = {}
+        self.last_values: dict[int, float] = {}
+
+    def search(self, state: State) -> dict[int, int]:
+        raise NotImplementedError
+
+    def step(self, state: State) -> int:
+        legal = state.legal_actions()
+        if len(legal) == 1:
+            return legal[0]
+        visits = self.search(state)
+        best = max(visits.values())
+        return self.rng.choice([a for a, n in visits.items() if n == best])
+
+    def action_values(self, state: State) -> dict[int, float]:
+        self.search(state)
+        return dict(self.last_values)
+
+
 class RandomAgent(Agent):
     name = "random"
 

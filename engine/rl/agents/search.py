@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from engine.rl.agents.base import Agent
+from engine.rl.agents.base import Agent, SearchAgent
 from engine.rl.connect4 import COLS, H1, ROWS, ConnectFourState
 from engine.rl.game import State
 from engine.rl.tictactoe import TicTacToeState
@@ -164,7 +164,7 @@ class _Node:
         self.mover = mover
 
 
-class MCTSAgent(Agent):
+class MCTSAgent(SearchAgent):
     """UCT (Kocsis & Szepesvari): select by W/N + c sqrt(ln N_parent / N), expand one node, finish with
     a random playout, back up 1 / 0.5 / 0 for win / draw / loss. ``rollouts`` simulations per move."""
 
@@ -175,8 +175,6 @@ class MCTSAgent(Agent):
         super().__init__(seed)
         self.rollouts = rollouts
         self.c = c
-        self.last_visits: dict[int, int] = {}
-        self.last_values: dict[int, float] = {}
 
     def describe(self) -> str:
         return f"mcts:{self.rollouts}"
@@ -220,18 +218,6 @@ class MCTSAgent(Agent):
         self.last_visits = {a: ch.n for a, ch in root.children.items()}
         self.last_values = {a: 2 * ch.w / ch.n - 1 for a, ch in root.children.items()}
         return self.last_visits
-
-    def step(self, state: State) -> int:
-        legal = state.legal_actions()
-        if len(legal) == 1:
-            return legal[0]
-        visits = self.search(state)
-        best = max(visits.values())
-        return self.rng.choice([a for a, n in visits.items() if n == best])
-
-    def action_values(self, state: State) -> dict[int, float]:
-        self.search(state)
-        return dict(self.last_values)
 
     def win_probability(self, state: State) -> float | None:
         visits = self.search(state)
