@@ -205,19 +205,25 @@ def shakespeare(genres: tuple[str, ...] | None = None) -> Corpus:
 # --- plain files --------------------------------------------------------------------------------
 
 
-def read_text_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a UTF-8 text file, refusing empty, binary, undecodable or huge files with a clear message."""
+def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text file") -> bytes:
+    """The bytes of a file the user named, refusing a missing path, a folder, an empty or a huge file."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such file: {p}")
     if p.is_dir():
-        raise UserError(f"{p} is a folder, not a text file")
+        raise UserError(f"{p} is a folder, not {what}")
     size = p.stat().st_size
     if size == 0:
         raise UserError(f"{p} is empty")
     if size > max_bytes:
-        raise UserError(f"{p} is {size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
-    data = p.read_bytes()
+        raise UserError(f"{p} is {size / 2**20:,.0f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB")
+    return p.read_bytes()
+
+
+def read_text_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a UTF-8 text file, refusing empty, binary, undecodable or huge files with a clear message."""
+    p = Path(path)
+    data = read_checked_bytes(p, max_bytes)
     if b"\x00" in data[:65536]:
         raise UserError(f"{p} looks binary (it has NUL bytes), not UTF-8 text")
     try:

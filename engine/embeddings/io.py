@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.corpus import read_checked_bytes
 from engine.embeddings.vectors import Vectors
 from engine.errors import UserError
 
@@ -65,16 +66,7 @@ def _parse_header(line: str) -> tuple[int, int] | None:
 def read_word2vec(path: str | Path) -> Vectors:
     """Read a word2vec (or header-less GloVe) text file into :class:`Vectors`."""
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"no such file: {p}")
-    if p.is_dir():
-        raise UserError(f"{p} is a folder, not a vectors file or a checkpoint")
-    size = p.stat().st_size
-    if size == 0:
-        raise UserError(f"{p} is empty")
-    if size > MAX_VECTOR_FILE_BYTES:
-        raise UserError(f"{p} is {size / 2**30:.1f} GiB; the limit is {MAX_VECTOR_FILE_BYTES / 2**30:.0f} GiB")
-    data = p.read_bytes()
+    data = read_checked_bytes(p, MAX_VECTOR_FILE_BYTES, "a vectors file or a checkpoint")
     first_nl = data.find(b"\n")
     header = _parse_header(data[:first_nl if first_nl >= 0 else len(data)].decode("latin-1"))
     if b"\x00" in data or _has_binary_floats(data):
