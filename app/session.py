@@ -24,7 +24,8 @@ class Session:
     trainer: Any = None  # engine.training.Trainer while a run is active
     vocab_cache: dict[int, Any] = field(default_factory=dict)
 
-    def describe(self) -> str:
+    def describe(self, live_step: int | None = None) -> str:
+        """The side panel's text; ``live_step`` is the newest step the GUI has seen of a running training."""
         if self.model is None:
             return "no model"
         c = self.model.cfg
@@ -34,8 +35,11 @@ class Session:
             where = "the embedded default model (assets/default-model)"
         else:
             where = str(self.checkpoint)
+        if self.trainer is not None and self.checkpoint is not None:
+            where += " (training)"
+        step = self.config.get("step", 0) if live_step is None else live_step
         tok = self.tokenizer.kind if self.tokenizer else "?"
         return (f"<b>Model</b><br>{where}<br>L={c.L} layers, H={c.H} heads, d={c.d}, d_k={c.d_k}, m={c.m}<br>"
                 f"context T={c.context}, {c.positional} positions, {c.norm}-LN, {c.activation}<br>"
                 f"{tok} tokenizer, V={c.vocab_size}<br>{self.model.num_parameters():,} parameters"
-                f"<br>step {self.config.get('step', 0)}<br><br><b>Corpus</b><br>{self.corpus}")
+                f"<br>step {step:,}<br><br><b>Corpus</b><br>{self.corpus}")

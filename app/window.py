@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         b.evaluation.connect(self.training.add_evaluations)
         b.snapshot.connect(self.on_snapshot)
         b.task_started.connect(lambda name: name == "training" and self.training.set_running(True))
-        b.task_paused.connect(lambda name, paused: name == "training" and self.training.set_running(True, paused))
+        b.task_paused.connect(self.on_paused)
         b.task_saved.connect(lambda ev: self.show_message("info", f"checkpoint saved at step {ev.step}: {ev.path}"))
         b.task_finished.connect(self.on_finished)
         self.attention.analyseRequested.connect(self.request_attention)
@@ -191,8 +191,8 @@ class MainWindow(QMainWindow):
             self.error_label.setText("")
             self.statusBar().showMessage(text, 10_000)
 
-    def _refresh_side(self) -> None:
-        self.side.setText(self.session.describe())
+    def _refresh_side(self, live_step: int | None = None) -> None:
+        self.side.setText(self.session.describe(live_step))
 
     # --- model and corpus ------------------------------------------------------------------------
 
@@ -358,6 +358,7 @@ class MainWindow(QMainWindow):
     def on_snapshot(self, snap: Snapshot) -> None:
         self.attention.add_snapshot(AttentionData(snap.tokens, snap.attention, None, snap.step))
         self.painted["attention"] += 1
+        self._refresh_side(snap.step)
 
     # --- training ------------------------------------------------------------------------------
 
@@ -381,6 +382,11 @@ class MainWindow(QMainWindow):
         if self.bridge.start_task("training", make):
             self.training.set_running(True)
             self.show_message("info", "training started")
+
+    def on_paused(self, name: str, paused: bool) -> None:
+        if name == "training":
+            self.training.set_running(True, paused)
+            self._refresh_side(self.training.progress.value())
 
     def on_finished(self, name: str, finished: Any) -> None:
         if name != "training":

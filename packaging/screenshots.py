@@ -32,44 +32,23 @@ def static_shots(out: Path) -> None:
 
 
 def live_training_shots(out: Path, steps: int = 600) -> None:
-    from app.main import configure_torch
-
-    configure_torch()
-    import tempfile
-
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from app.window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    with tempfile.TemporaryDirectory() as tmp:
-        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
-        win.resize(1400, 860)
-        win.show()
+    """The Training view after ``steps`` live steps, then the Attention view following the run's snapshots."""
+    with window_on("training") as (app, win, tmp):
         tv = win.training
         tv.steps.setValue(2000)
         tv.snapshot_every.setValue(25)
         tv.out.setText(os.path.join(tmp, "run"))
-        win.tabs.setCurrentIndex(1)
         tv.start_btn.click()
-        while len(tv.loss_y) < steps:
-            app.processEvents()
-            time.sleep(0.01)
+        until(app, lambda: len(tv.loss_y) >= steps, timeout=600)
         tv.pause_btn.click()
-        t0 = time.time()
-        while time.time() - t0 < 1.0:
-            app.processEvents()
+        wait(app, 1.0)
         win.grab().save(str(out / "training.png"))
-        win.tabs.setCurrentIndex(0)
+        win.tabs.setCurrentIndex(win.view_index("attention"))
         win.attention.follow_box.setChecked(True)
-        t0 = time.time()
-        while time.time() - t0 < 1.0:
-            app.processEvents()
+        wait(app, 1.0)
         win.grab().save(str(out / "attention-live.png"))
         win.bridge.stop()
-        while win.bridge.busy:
-            app.processEvents()
+        until(app, lambda: not win.bridge.busy)
         win.close()
 
 
@@ -100,7 +79,10 @@ def window_on(view_key: str):
         win.resize(1400, 860)
         win.show()
         win.tabs.setCurrentIndex(win.view_index(view_key))
-        until(app, lambda: win.painted[view_key] > 0)
+        if view_key == "training":  # the form has nothing to draw: ready once the model is loaded
+            until(app, lambda: win.session.model is not None)
+        else:
+            until(app, lambda: win.painted[view_key] > 0)
         yield app, win, tmp
 
 

@@ -130,6 +130,9 @@ def test_train_watch_pause_stop_save_and_reload(window, qtbot, tmp_path):
     n = len(tv.loss_y)
     qtbot.wait(500)
     assert len(tv.loss_y) == n
+    # the side panel names the running checkpoint folder and the step reached, not the step it started at
+    assert f"{out} (training)" in window.side.text()
+    assert f"step {int(tv.steps_x[-1]):,}" in window.side.text()
     # scrub back to the first snapshot
     window.attention.follow_box.setChecked(False)
     window.attention.step_slider.setValue(0)
