@@ -43,6 +43,10 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 AGENT_FILE = {"tictactoe": "agent.json", "connect4": "agent.safetensors", "backgammon": "agent.safetensors"}
 
 
+# learning settings a resumed run may change; the network's shape (hidden) comes from the saved agent
+RESUMABLE_HP = ("lr", "lam", "gamma")
+
+
 def _new_agent(game: str, algo: str, hp: dict[str, Any], seed: int) -> Agent:
     if algo in ("q", "sarsa"):
         from engine.rl.agents.tabular import TabularAgent
@@ -88,6 +92,9 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         agent = load_agent(agent_path, game.name)
         if getattr(agent, "algo", algo) != algo and algo in ("q", "sarsa"):
             raise UserError(f"{agent_path} was trained with {agent.algo}, not {algo}.")
+        for key in RESUMABLE_HP:  # a rate given for the continued run (e.g. a smaller eta) takes effect
+            if overrides.get(key) is not None and hasattr(agent, key):
+                setattr(agent, key, overrides[key])
     else:
         agent = _new_agent(game.name, algo, hp, seed)
     agent.seed(seed)

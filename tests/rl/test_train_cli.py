@@ -41,6 +41,18 @@ def test_cancel_stops_and_resume_continues(tmp_path):
     assert again[-1]["games"] == done["games"] + 100
 
 
+def test_resume_takes_a_new_learning_rate(tmp_path):
+    from engine.rl.registry import load_agent
+
+    list(train("backgammon", "td", games=2, out=tmp_path, eval_every=10, eval_games=2, hidden=8, lr=0.1))
+    assert load_agent(tmp_path / "agent.safetensors", "backgammon").lr == pytest.approx(0.1)
+    list(train("backgammon", "td", games=2, out=tmp_path, resume=True, eval_every=10, eval_games=2, lr=0.02,
+               lam=0.5))
+    agent = load_agent(tmp_path / "agent.safetensors", "backgammon")
+    assert agent.lr == pytest.approx(0.02) and agent.lam == pytest.approx(0.5) and agent.games_trained == 4
+    assert agent.hidden == 8
+
+
 def test_pause_blocks_until_resume(tmp_path):
     token = CancelToken()
     token.pause()
