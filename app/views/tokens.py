@@ -12,6 +12,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -53,6 +54,8 @@ class VocabModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() != 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)  # numbers line up
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             return None
         i = index.row()
@@ -63,7 +66,8 @@ class VocabModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.UserRole:
                 return tok
             return "\u2423 (space)" if tok == " " else repr(tok)[1:-1]
-        return int(self.vocab.counts[i])
+        count = int(self.vocab.counts[i])
+        return count if role == Qt.ItemDataRole.UserRole else f"{count:,}"  # sorting uses the number
 
 
 class TokenText(QTextBrowser):
@@ -130,6 +134,10 @@ class TokensView(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # BPE/word tokens need the room
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setVisible(False)  # the id column already numbers the rows
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("filter the vocabulary")
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)

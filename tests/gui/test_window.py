@@ -198,6 +198,10 @@ def test_tokens_view_switches_tokenizer_and_lists_the_vocabulary(window, qtbot):
     text = tv.input.toPlainText()
     assert tv.summary.text().startswith(f"{len(text)} tokens")  # the default model is char-level
     assert tv.model.rowCount() == 76 and tv.model.vocab.counts.sum() > 1_000_000
+    # the table sorts by the count as a number (shown with thousands separators), the largest first
+    shown = [tv.proxy.index(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(tv.proxy.rowCount())]
+    assert shown == sorted(shown, reverse=True) and shown[0] == tv.model.vocab.counts.max()
+    assert tv.proxy.index(0, 2).data() == f"{shown[0]:,}"
     before = window.painted["tokens"]
     tv.kind.setCurrentText("word")
     qtbot.waitUntil(lambda: window.painted["tokens"] > before, timeout=60_000)
