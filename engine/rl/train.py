@@ -129,7 +129,12 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
                 best_score = result[strongest]["score"]
                 agent.save(best_path)  # type: ignore[attr-defined]
                 result["best"] = True
+            log_stats(result)  # at once, so a killed run keeps its learning curve up to its last save
         return result
+
+    def log_stats(record: dict[str, Any]) -> None:
+        with open(out_dir / "stats.jsonl", "a", encoding="utf-8") as f:  # type: ignore[operator]
+            f.write(json.dumps(record) + "\n")
 
     def agent_games() -> int:
         return int(getattr(agent, "games_trained", played))
@@ -168,10 +173,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
                "best_agent": str(best_path) if best_path else None, "best_score": {strongest: best_score},
                "final_eval": final, "hparams": hp}
     if out_dir is not None:
-        with open(out_dir / "stats.jsonl", "a", encoding="utf-8") as f:
-            for ev in history:
-                f.write(json.dumps(ev) + "\n")
-            f.write(json.dumps(summary) + "\n")
+        log_stats(summary)
     yield summary
 
 

@@ -19,11 +19,22 @@ def test_train_yields_progress_eval_done_and_saves(tmp_path):
     assert (tmp_path / "agent.json").exists()
     lines = (tmp_path / "stats.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["games"] == 3000
+    assert [json.loads(line)["kind"] for line in lines] == ["eval"] * 3 + ["done"]
     # the best agent against the strongest reference (perfect play) is kept beside the last one
     evals = [s for s in stats if s["kind"] == "eval"]
     best = max(e["perfect"]["score"] for e in evals)
     assert stats[-1]["best_score"] == {"perfect": best}
     assert (tmp_path / "best-agent.json").exists()
+
+
+def test_evaluations_are_logged_as_they_happen(tmp_path):
+    gen = train("tictactoe", "q", games=10**6, out=tmp_path, eval_every=500, eval_games=4, report_every_s=0.0)
+    for s in gen:
+        if s["kind"] == "eval" and s["games"] == 1000:
+            break  # a run killed here has written its learning curve so far
+    gen.close()
+    lines = [json.loads(x) for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert [(x["kind"], x["games"]) for x in lines] == [("eval", 500), ("eval", 1000)]
 
 
 def test_cancel_stops_and_resume_continues(tmp_path):
