@@ -24,17 +24,13 @@ import torch
 
 from engine.decoding.cache import Decoder
 from engine.decoding.common import (
-    EosRule,
     Generation,
     Prompt,
     as_mask,
-    check_max_new,
-    masked_logprobs,
-    prompt_text,
     prompt_tokens,
     special_mask,
 )
-from engine.decoding.search import greedy
+from engine.decoding.search import decode_one_path, greedy
 from engine.errors import UserError
 from engine.model import GPT
 from engine.tokenizers import Tokenizer
@@ -131,32 +127,17 @@ def sample(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, tempe
            window_keep: int | None = None, use_cache: bool = True) -> Generation:
     """One sampled continuation; ``extra`` holds the seed (drawn at random when None, to replay it)."""
     check_sampling(temperature, top_k, top_p)
-    max_new = check_max_new(max_new)
     seed = secrets.randbits(63) if seed is None else int(seed)
     gen = torch.Generator().manual_seed(seed)
-    rule = EosRule(tokenizer, eos)
-    ids = prompt_tokens(tokenizer, prompt)
     specials = special_mask(tokenizer)
-    dec = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache)
-    new: list[int] = []
-    logps: list[float] = []
-    end = "length"
-    if max_new:
-        logits = dec.prefill([ids])
-        for i in range(max_new):
-            f = filter_distribution(logits[0], specials, temperature, top_k, top_p)
-            tok = int(torch.multinomial(f.final, 1, generator=gen))
-            finished = rule.ends(new, tok)
-            new.append(tok)
-            logps.append(float(masked_logprobs(logits, specials)[0, tok]))
-            if finished:
-                end = "eos"
-                break
-            if i + 1 < max_new:
-                logits = dec.step([tok])
-    text = prompt_text(tokenizer, prompt)
-    return Generation(text, new, [tokenizer.token_text(i) for i in new], logps, text + tokenizer.decode(new), end,
-                      {"seed": seed})
+
+    def draw(logits: torch.Tensor, _logp: torch.Tensor) -> int:
+        f = filter_distribution(logits, specials, temperature, top_k, top_p)
+        return int(torch.multinomial(f.final, 1, generator=gen))
+
+    g = decode_one_path(model, tokenizer, prompt, max_new, draw, eos, window_keep, use_cache)
+    g.extra["seed"] = seed
+    return g
 
 
 @dataclass

@@ -24,7 +24,7 @@ beam search is greedy search; with k >= V^n it is exhaustive search over all len
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -48,10 +48,11 @@ from engine.tokenizers import Tokenizer
 EARLY_STOPPING = ("heuristic", "true", "never")
 
 
-@torch.inference_mode()
-def greedy(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, eos: Iterable[int | str] | None = None,
-           window_keep: int | None = None, use_cache: bool = True) -> Generation:
-    """Greedy search: the most probable token at every step (the path the view overlays on the beam tree)."""
+def decode_one_path(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int,
+                    choose: Callable[[torch.Tensor, torch.Tensor], int], eos: Iterable[int | str] | None = None,
+                    window_keep: int | None = None, use_cache: bool = True) -> Generation:
+    """One continuation, a token per step: ``choose(logits, logp)`` picks it from the raw logits (V,) and the
+    model's log-probabilities (V,) with the special tokens masked; the cache feeds it to the next step."""
     max_new = check_max_new(max_new)
     rule = EosRule(tokenizer, eos)
     ids = prompt_tokens(tokenizer, prompt)
@@ -61,10 +62,10 @@ def greedy(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, eos: 
     logps: list[float] = []
     end = "length"
     if max_new:
-        logits = dec.prefill([ids])
+        logits = dec.prefill([ids])  # (1, V)
         for i in range(max_new):
             logp = masked_logprobs(logits, specials)[0]
-            tok = int(torch.argmax(logp))
+            tok = choose(logits[0], logp)
             finished = rule.ends(new, tok)
             new.append(tok)
             logps.append(float(logp[tok]))
@@ -75,6 +76,14 @@ def greedy(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, eos: 
                 logits = dec.step([tok])
     text = prompt_text(tokenizer, prompt)
     return Generation(text, new, [tokenizer.token_text(i) for i in new], logps, text + tokenizer.decode(new), end)
+
+
+@torch.inference_mode()
+def greedy(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: int, eos: Iterable[int | str] | None = None,
+           window_keep: int | None = None, use_cache: bool = True) -> Generation:
+    """Greedy search: the most probable token at every step (the path the view overlays on the beam tree)."""
+    return decode_one_path(model, tokenizer, prompt, max_new, lambda _logits, logp: int(torch.argmax(logp)), eos,
+                           window_keep, use_cache)
 
 
 @dataclass
