@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.checkpoint import DEFAULT_CHECKPOINT
+from engine.corpus import load_corpus
+from engine.errors import UserError
 from engine.model import GPT
 from engine.tokenizers import Tokenizer
+from engine.tokenstats import Vocabulary, vocabulary
 
 
 @dataclass
@@ -23,6 +26,17 @@ class Session:
     config: dict[str, Any] = field(default_factory=dict)
     trainer: Any = None  # engine.training.Trainer while a run is active
     vocab_cache: dict[int, Any] = field(default_factory=dict)
+
+    def vocabulary_of(self, tok: Tokenizer, corpus: str) -> Vocabulary:
+        """The tokenizer's vocabulary with its counts in ``corpus``, cached per tokenizer (engine thread;
+        the Tokens and Embeddings views share it). A corpus not on this machine gives ids without counts."""
+        key = id(tok)
+        if key not in self.vocab_cache:
+            try:
+                self.vocab_cache[key] = vocabulary(tok, load_corpus(corpus).text)
+            except UserError:
+                self.vocab_cache[key] = vocabulary(tok, "")
+        return self.vocab_cache[key]
 
     def describe(self, live_step: int | None = None) -> str:
         """The side panel's text; ``live_step`` is the newest step the GUI has seen of a running training."""

@@ -30,7 +30,7 @@ from engine.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from engine.corpus import load_corpus
 from engine.errors import UserError
 from engine.inference import attention_for_text, next_token_distribution, score_text
-from engine.tokenstats import split_text, tokenizer_for, vocabulary
+from engine.tokenstats import split_text, tokenizer_for
 from engine.training import PROBE_TEXT, Snapshot, TrainConfig, Trainer
 
 VIEWS = ["attention", "training", "tokens", "next-token"]
@@ -292,13 +292,7 @@ class MainWindow(QMainWindow):
                 tok, corpus = s.tokenizer, s.config.get("corpus") or s.corpus
             else:
                 tok, corpus = tokenizer_for(s.corpus, kind), s.corpus
-            key = id(tok)
-            if key not in s.vocab_cache:
-                try:
-                    s.vocab_cache[key] = vocabulary(tok, load_corpus(corpus).text)
-                except UserError:  # the training corpus is not on this machine: ids without counts
-                    s.vocab_cache[key] = vocabulary(tok, "")
-            return text, split_text(tok, text), s.vocab_cache[key]
+            return text, split_text(tok, text), s.vocabulary_of(tok, corpus)
 
         self.bridge.submit("tokens", job)
 

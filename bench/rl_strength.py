@@ -30,10 +30,10 @@ from engine.rl.train import train  # noqa: E402
 
 PLAN = {
     "tictactoe": {"algo": "q", "minutes": 1.0, "games": 100_000,
-                  "opponents": [("perfect", 1000), ("random", 1000)]},
+                  "opponents": [("perfect", 1000), ("random", 1000)], "search": ("",)},
     # the self-play agent is chosen during training by 400-simulation games, and plays with 800
     "connect4": {"algo": "selfplay", "minutes": 30.0, "opponents": [("mcts:200", 200), ("mcts:1000", 200)],
-                 "search": ":800sims"},
+                 "search": (":800sims",)},
     "backgammon": {"algo": "td", "minutes": 120.0, "opponents": [("pubeval", 2000)], "search": (":1ply", ":2ply")},
 }
 
@@ -41,12 +41,6 @@ PLAN = {
 def machine() -> dict[str, object]:
     model = cpu_model()
     return {"nproc": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads()}
-
-
-def _searches(plan: dict) -> list[str]:
-    """The agent-name suffixes (engine.rl.registry) to evaluate with: e.g. [":1ply", ":2ply"]."""
-    search = plan.get("search", "")
-    return [search] if isinstance(search, str) else list(search)
 
 
 def _number(text: str) -> float | int | str:
@@ -93,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         # the best agent against the strongest reference, as kept by training (self-play strength is noisy)
         agent = summary["agent"] if args.last or not summary.get("best_agent") else summary["best_agent"]
         if args.copy_to:  # shipped with the (deepest) search it was measured with
-            shipped = make_agent(f"{agent}{_searches(plan)[-1]}", args.game)
+            shipped = make_agent(f"{agent}{plan['search'][-1]}", args.game)
             shipped.save(Path(args.copy_to))
     result["agent"] = agent
     evals = []
-    for a in (f"{agent}{search}" for search in _searches(plan)):
+    for a in (f"{agent}{search}" for search in plan["search"]):
         for opponent, n in plan["opponents"]:
             ns = argparse.Namespace(game=args.game, a=a, b=opponent, games=args.eval_games or n, seed=args.seed)
             evals.append(cmd_eval(ns))

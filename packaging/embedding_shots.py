@@ -8,43 +8,24 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def embedding_shots(out: Path, epochs: int = 3) -> None:
-    from app.main import configure_torch
+    from packaging.screenshots import until as until_in
+    from packaging.screenshots import wait, window_on
 
-    configure_torch()
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from app.window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-
-    def until(condition, timeout: float = 1800.0) -> None:  # type: ignore[no-untyped-def]
-        start = time.time()
-        while not condition():
-            app.processEvents()
-            time.sleep(0.01)
-            if time.time() - start > timeout:
-                raise TimeoutError("the embeddings view did not get there in time")
-
-    def settle(seconds: float = 0.6) -> None:
-        start = time.time()
-        until(lambda: time.time() - start > seconds)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        win = MainWindow(None, QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat))
-        win.resize(1400, 860)
-        win.show()
+    with window_on("embeddings") as (app, win, _tmp):
         view = win.views["embeddings"]
-        win.tabs.setCurrentIndex(win.view_index("embeddings"))
-        until(lambda: win.painted["embeddings"] > 0)
+
+        def until(condition) -> None:  # type: ignore[no-untyped-def]
+            until_in(app, condition, timeout=1800)  # skip-gram and t-SNE take minutes on a busy machine
+
+        def settle() -> None:
+            wait(app, 0.6)
+
         painted = win.painted["embeddings"]
         view.pages.setCurrentIndex(1)
         until(lambda: win.painted["embeddings"] > painted)

@@ -260,7 +260,6 @@ class BeamTreePlot(pg.PlotWidget):
         self.plot_item.setTitle(self._legend_html(), size="9pt")
         self.state: Any = None
         self.pos: dict[int, tuple[float, float]] = {}
-        self.rows = 1
         self.candidates: list[Label] = []
         self.path_nodes: set[int] = set()
         self.shown: list[tuple[Label, tuple[float, float, float, float]]] = []
@@ -313,7 +312,6 @@ class BeamTreePlot(pg.PlotWidget):
         xy = np.array([pos[n["id"]] for n in nodes], dtype=float)
         parent = np.array([n["parent"] if n["parent"] is not None else n["id"] for n in nodes])
         status = np.array([n["status"] for n in nodes])
-        self.rows = int(max((p[1] for i, p in pos.items() if nodes[i]["status"] != "pruned"), default=0)) + 1
         for s, item in self.edges.items():
             idx = np.flatnonzero((status == s) & (parent != np.arange(len(nodes))))
             seg = np.empty((2 * len(idx), 2))
@@ -328,7 +326,8 @@ class BeamTreePlot(pg.PlotWidget):
                              symbol=["s" if s == "finished" else "o" for s in status])
         self._draw_greedy_exit(state)
         self.candidates = self._label_candidates(state)
-        self.select(None)
+        self.path_nodes = set()  # no hypothesis selected (labels are placed once, below)
+        self.selected_path.setData([], [])
         if self.auto_fit:
             self.fit()
         self.place_labels()

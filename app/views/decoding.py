@@ -200,10 +200,7 @@ class NBestTable(QTableWidget):
                 self.setItem(r, c, item)
         self.blockSignals(False)
         if state.nbest:
-            self.selectRow(0)
-        else:
-            self.clearSelection()
-            self.itemSelectionChanged.emit()
+            self.selectRow(0)  # (with none, the tree was drawn with nothing selected)
 
 
 class DecodingView(QWidget):
@@ -304,9 +301,7 @@ class DecodingView(QWidget):
         s = self.window_.session
         path = greedy(s.model, s.tokenizer, search.prompt, search.max_new, self._eos_cached)
         nbest = [h.to_dict() for h in search.result().nbest] if search.done else []
-        gone = search.tree.departure(path.ids)
-        if gone and gone["reason"] == "not expanded" and gone["node"] in search.beam and not search.done:
-            gone = None  # greedy is on the frontier of a search still running: it has not left the beam
+        gone = search.tree.departure(path.ids, () if search.done else search.beam)
         return TreeState([n.to_dict() for n in search.tree.nodes], list(search.beam), list(search.pool),
                          search.done, nbest, search.tree.match(path.ids), path.generated, search.alpha,
                          search.prompt, search.k, list(path.tokens), path.cum_logprob, gone)
@@ -383,7 +378,7 @@ class DecodingView(QWidget):
             live = "done" if value.done else f"{len(value.beam)} live hypotheses"
             gone = value.greedy_departure
             where = "stays in the beam" if gone is None else f"leaves the beam at step {gone['step']}"
-            text = visible(value.greedy_text.replace("\n", "\u21b5"))
+            text = visible(value.greedy_text)
             text = text if len(text) <= 22 else text[:21] + "\u2026"
             self.status.setText(f"{len(value.nodes)} nodes, {max(n['step'] for n in value.nodes)} steps, {live}; "
                                 f"greedy {where}: {text}")
@@ -408,10 +403,8 @@ class DecodingView(QWidget):
             self.beam_page.setSizes([max(total - want, 200), want])
 
     def _nbest_selected(self) -> None:
-        row = self.nbest.currentRow()
-        rows = self.nbest.selectionModel().selectedRows() if self.nbest.selectionModel() else []
-        ok = self.state is not None and rows and 0 <= row < len(self.state.nbest)
-        self.tree.select(self.state.nbest[row]["node"] if ok else None)
+        rows = self.nbest.selectionModel().selectedRows()
+        self.tree.select(self.state.nbest[rows[0].row()]["node"] if rows and self.state is not None else None)
 
     # --- export ---------------------------------------------------------------------------------
 

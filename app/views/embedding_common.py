@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.embeddings.explore import corpus_counts
-from engine.tokenstats import Vocabulary
-
 SOURCES = [("model-embedding", "Model: token embeddings W_E"), ("model-unembedding", "Model: unembedding W_U"),
            ("skip-gram", "Skip-gram vectors trained here"), ("file", "Vectors file / checkpoint")]
 MODEL_MATRIX = {"model-embedding": "embedding", "model-unembedding": "unembedding"}
@@ -20,13 +17,6 @@ WORD2VEC = "word2vec"
 
 
 def model_counts(session) -> np.ndarray | None:  # type: ignore[no-untyped-def]
-    """Corpus counts of the session model's tokens (engine thread), cached like the Tokens view's."""
-    tok = session.tokenizer
-    key = id(tok)
-    if key not in session.vocab_cache:
-        counts = corpus_counts(tok, session.config.get("corpus") or session.corpus)
-        if counts is None:
-            return None
-        session.vocab_cache[key] = Vocabulary([tok.token_text(i) for i in range(tok.vocab_size)], counts)
-    counts = session.vocab_cache[key].counts
+    """Corpus counts of the session model's tokens (engine thread), None when its corpus is not here."""
+    counts = session.vocabulary_of(session.tokenizer, session.config.get("corpus") or session.corpus).counts
     return counts if counts.any() else None

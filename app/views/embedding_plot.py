@@ -32,6 +32,9 @@ N_SHADES = 64  # distinct brushes for continuous colours (pyqtgraph caches one s
 KEPT_PEN = pg.mkPen("#2ca02c", width=2)  # true neighbour, also near on the screen
 LOST_PEN = pg.mkPen("#d62728", width=2, style=Qt.PenStyle.DashLine)  # true neighbour the projection put far
 SCREEN_ONLY_PEN = pg.mkPen("#ff7f0e", width=2.5)  # near on the screen only
+LOST_RING_PEN = pg.mkPen("#d62728", width=2)
+SELECTED_LABEL_FILL = pg.mkBrush(255, 236, 150, 235)
+LABEL_FILL = pg.mkBrush(255, 255, 255, 95)
 SIDE_PEN = pg.mkPen("#6a3d9a", width=3)  # the two sides a -> b and d -> c of the parallelogram
 OTHER_SIDE_PEN = pg.mkPen((106, 61, 154, 150), width=1.5, style=Qt.PenStyle.DashLine)
 POINT_PEN = pg.mkPen(255, 255, 255, 160, width=0.6)
@@ -138,6 +141,7 @@ class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
         self._selection: tuple[list[int], list[int], list[int]] = ([], [], [])
 
         self.labels: list[pg.TextItem] = []
+        self.label_fonts = (QFont("sans", 9, QFont.Weight.Normal), QFont("sans", 9, QFont.Weight.Bold))  # [bold?]
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False,
                                    width=14, pen="#999", label="")
         self.plot_item.layout.addItem(self.bar, 2, 5)
@@ -207,8 +211,7 @@ class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
         self._show_scale(colouring)
         if not keep_range:
             self.fit()
-        self.refresh_overlays()
-        self.arrange_legends()
+        self.refresh_overlays()  # also places the labels and the legends
 
     def set_colouring(self, colouring: Colouring) -> None:
         self.colouring = colouring
@@ -327,7 +330,7 @@ class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
                     spots.append({"pos": c[r], "size": 13, "pen": KEPT_PEN, "brush": None})
             for r in lost:
                 if r < len(c):
-                    spots.append({"pos": c[r], "size": 13, "pen": pg.mkPen("#d62728", width=2), "brush": None})
+                    spots.append({"pos": c[r], "size": 13, "pen": LOST_RING_PEN, "brush": None})
             spots.append({"pos": c[sel], "size": 17, "pen": pg.mkPen("k", width=2.5), "brush": pg.mkBrush("#ffd92f")})
         self.rings.setData(spots)
         p = screen
@@ -434,8 +437,8 @@ class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
             if getattr(t, "grey", None) != level:
                 t.grey = level
                 t.setColor((level, level, level))
-            t.fill = pg.mkBrush(255, 236, 150, 235) if prio == 0 else pg.mkBrush(255, 255, 255, 95)
-            t.setFont(QFont("sans", 9, QFont.Weight.Bold if prio < 2 else QFont.Weight.Normal))
+            t.fill = SELECTED_LABEL_FILL if prio == 0 else LABEL_FILL
+            t.setFont(self.label_fonts[prio < 2])
             t.setText(text)
             t.setPos(x, y)
             t.setVisible(True)
@@ -467,12 +470,3 @@ class EmbeddingScatter(OrbitMixin, pg.PlotWidget):
         mid = (lo + hi) / 2
         self.setRange(xRange=(mid[0] - size[0] / 2, mid[0] + size[0] / 2),
                       yRange=(mid[1] - size[1] / 2, mid[1] + size[1] / 2), padding=0)
-
-    def centre_on(self, row: int) -> None:
-        """Centre the view on a point, zooming in to about a tenth of the layout if zoomed out."""
-        x, y = (float(v) for v in self.coords[row])
-        (x0, x1), (y0, y1) = self.plot_item.vb.viewRange()
-        span = np.ptp(self.coords, axis=0) if len(self.coords) > 1 else np.ones(2)
-        wx = min(x1 - x0, max(float(span[0]) / 3, 1e-6))
-        wy = min(y1 - y0, max(float(span[1]) / 3, 1e-6))
-        self.setRange(xRange=(x - wx / 2, x + wx / 2), yRange=(y - wy / 2, y + wy / 2), padding=0)

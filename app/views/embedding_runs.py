@@ -75,10 +75,7 @@ class TrainingRunsMixin:
             if isinstance(ev, SkipGramStarted):
                 self._run_started(ev)
             elif isinstance(ev, Frame) and ev.step is not None and self._task == WORD2VEC:
-                if len(self.run_frames) >= MAX_FRAMES:  # in place: the plot may be showing this very list
-                    self.run_frames[:] = self.run_frames[::2]
-                    if self.frames is self.run_frames:
-                        self.frame_index //= 2  # the same frame, or its kept neighbour
+                self._make_room(self.run_frames)
                 self.run_frames.append(ev)
                 new_frames = True
             elif isinstance(ev, W2VProgress):
@@ -106,6 +103,14 @@ class TrainingRunsMixin:
                 self.info("t-SNE cancelled; the previous picture stays")
         if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
             self._show_run_frames()
+
+    def _make_room(self, frames: list[Frame]) -> None:
+        """Before a frame is added: past MAX_FRAMES every other stored frame goes, in place (the plot may be
+        showing this very list, and then the shown frame index follows)."""
+        if len(frames) >= MAX_FRAMES:
+            frames[:] = frames[::2]
+            if self.frames is frames:
+                self.frame_index //= 2  # the same frame, or its kept neighbour
 
     def _run_started(self, ev: SkipGramStarted) -> None:
         n = ev.shown
@@ -209,9 +214,8 @@ class TrainingRunsMixin:
         self.spaces[self.current_source()] = space
         if same and self.frames and self.frames[-1].step is not None and self.frames[-1].dims == frame.dims:
             self.shown = top
+            self._make_room(self.frames)
             self.frames.append(frame)
-            if len(self.frames) > MAX_FRAMES:
-                self.frames = self.frames[::2]
             if self.animation.follow.isChecked():
                 self.show_frame(len(self.frames) - 1, keep_range=False)
             else:

@@ -100,7 +100,6 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self.analogy_answer: str | None = None
         self.colour_cache: dict[tuple[Frame, str, int], np.ndarray] = {}  # (frame, mode, k) -> values
         self._colour_requests: set[tuple[Frame, str, int]] = set()
-        self.last_message = ""
         self._generation = 0
         self._pending: dict[int, Space] = {}
         self._task = ""  # WORD2VEC or TSNE while one of ours runs
@@ -258,12 +257,10 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
 
     def error(self, text: str) -> None:
         self.status.setText(f"<span style='color:#b00020'>{text}</span>")
-        self.last_message = text
         self.window_.show_message("error", text)
 
     def info(self, text: str) -> None:
         self.status.setText(text)
-        self.last_message = text
 
     def _painted(self) -> None:
         self.window_.painted[self.key] += 1
@@ -438,6 +435,11 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
             return [shown_token(w) for w in self.shown.words]
         return list(self.shown.words)
 
+    def display_word(self, row: int) -> str:
+        """A shown word as drawn: a model's tokens with their spaces and newlines made visible."""
+        word = self.shown.words[row]  # type: ignore[union-attr]
+        return shown_token(word) if self.shown.kind == "model" else word  # type: ignore[union-attr]
+
     def current_frame(self) -> Frame | None:
         return self.frames[self.frame_index] if 0 <= self.frame_index < len(self.frames) else None
 
@@ -479,7 +481,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
     def colouring(self, frame: Frame) -> Colouring:
         mode = str(self.colours.mode.currentData())
         if mode != "frequency":
-            key = (frame, mode, self.colours.k.value())
+            key = self._colour_key(frame, mode)
             if key in self.colour_cache:
                 return self._colouring_of(mode, self.colour_cache[key])
             self._request_colours(frame, mode)
@@ -487,6 +489,10 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
             if stale is not None and stale.mode == mode and len(stale.values) == len(frame.coords):
                 return stale  # the last frame's colours until this frame's arrive (no flicker)
         return self.frequency_colouring(len(frame.coords))
+
+    def _colour_key(self, frame: Frame, mode: str) -> tuple[Frame, str, int]:
+        """Only the clusters depend on k: changing k keeps the disagreement already computed."""
+        return frame, mode, self.colours.k.value() if mode == "cluster" else 0
 
     def frequency_colouring(self, n: int) -> Colouring:
         counts = self.shown.counts if self.shown is not None else None
@@ -506,7 +512,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
     def _request_colours(self, frame: Frame, mode: str) -> None:
         vectors, coords, k = frame.vectors, frame.coords, self.colours.k.value()
         seed = self.projection.seed.value()
-        key = (frame, mode, k)
+        key = self._colour_key(frame, mode)
         if key in self._colour_requests:
             return
 
@@ -534,8 +540,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         s = self.shown
         if s is None or row >= len(s):
             return ""
-        word = self.display_words()[row]
-        lines = [word]
+        lines = [self.display_word(row)]
         if s.counts is not None:
             lines.append(f"count {int(s.counts[row]):,} (rank {row + 1})")
         else:
@@ -543,7 +548,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         lines.append(f"token id {int(s.ids[row])}" if s.kind == "model" else f"row {int(s.ids[row])}")
         frame = self.current_frame()
         if frame is not None:
-            key = (frame, "disagreement", self.colours.k.value())
+            key = self._colour_key(frame, "disagreement")
             if key in self.colour_cache:
                 lines.append(f"neighbour disagreement {self.colour_cache[key][row]:.2f}")
         return "\n".join(lines) + "\nclick: compare its neighbours"

@@ -18,6 +18,7 @@ fade earlier rounds.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 KEPT, PRUNED, FINISHED = "kept", "pruned", "finished"
@@ -95,19 +96,20 @@ class BeamTree:
             out.append(nxt)
         return out
 
-    def departure(self, token_ids: list[int]) -> dict | None:
+    def departure(self, token_ids: list[int], frontier: Iterable[int] = ()) -> dict | None:
         """Where a token path (greedy's) leaves the beam, or None if the beam kept all of it.
 
         ``{"step": s, "node": n, "reason": r}``: s is the first token of the path outside the beam. Reason
         "pruned": the path's node at step s is a pruned candidate (node n); "not expanded": the tree has the
         path up to step s - 1 (node n) but the search never extended that node (its hypothesis ended or
-        the search stopped), so token s is not in the tree.
+        the search stopped), so token s is not in the tree. ``frontier``: the live beam of a search still
+        running; a path that reaches it has not left the beam (its next step is yet to come).
         """
         path = self.match(token_ids)
         for i in path[1:]:
             if self.nodes[i].status == PRUNED:
                 return {"step": self.nodes[i].step, "node": i, "reason": "pruned"}
-        if len(path) - 1 < len(token_ids):
+        if len(path) - 1 < len(token_ids) and path[-1] not in set(frontier):
             return {"step": len(path), "node": path[-1], "reason": "not expanded"}
         return None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.embeddings.vectors import Vectors
+from engine.embeddings.vectors import Vectors, unit_rows
 from engine.errors import UserError
 
 COSMUL_EPS = 1e-3
@@ -43,9 +43,7 @@ def similarity(vectors: Vectors, a: str, b: str) -> float:
 
 def cosine_matrix(matrix: np.ndarray) -> np.ndarray:
     """All pairwise cosines of the rows of ``matrix``: (n, n)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    unit = m / np.where(norms > 0, norms, 1.0)
+    unit = unit_rows(matrix, np.float64)
     return unit @ unit.T
 
 
@@ -259,9 +257,7 @@ def evaluate_analogies(vectors: Vectors, sections: list[tuple[str, list[tuple[st
 
 def knn_cosine(matrix: np.ndarray, k: int, block: int = 1024) -> np.ndarray:
     """Indices (n, k) of each row's k nearest rows by cosine, itself excluded (blocked: O(block n) memory)."""
-    m = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    unit = m / np.where(norms > 0, norms, 1.0)
+    unit = unit_rows(matrix, np.float32)
     return _knn(unit, k, block, lambda rows: rows @ unit.T)
 
 

@@ -154,12 +154,12 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import load_checkpoint
     from engine.embeddings.explore import mean_by_offset, positional_similarities
 
+    out = Path(args.out) if args.out else None
+    if out is not None and (out.suffix != ".npz" or out.is_dir() or not out.parent.exists()):
+        raise UserError(f"--out {out}: give a .npz file name in an existing folder")  # before the work
     loaded = load_checkpoint(args.checkpoint)
     ps = positional_similarities(loaded.model)
-    if args.out:
-        out = Path(args.out)
-        if out.suffix != ".npz" or out.is_dir() or not out.parent.exists():
-            raise UserError(f"--out {out}: give a .npz file name in an existing folder")
+    if out is not None:
         np.savez_compressed(out, model=ps.model, sinusoidal=ps.sinusoidal)
     return {"checkpoint": str(loaded.path), "kind": ps.kind, "T": ps.T, "d": ps.d,
             "mean_cosine_by_distance": {"model": [round(float(x), 4) for x in mean_by_offset(ps.model)],

@@ -22,11 +22,11 @@ from engine.embeddings.projection import (
     ProjectionDone,
     ProjectionProgress,
     explained_variance,
-    pca,
+    pca_with_variance,
     procrustes_align,
     project,
 )
-from engine.embeddings.vectors import Vectors
+from engine.embeddings.vectors import Vectors, unit_rows
 from engine.errors import UserError
 from engine.tasks import CancelToken
 
@@ -140,12 +140,13 @@ def aligned_pca(vectors: np.ndarray, previous: np.ndarray | None = None,
     Procrustes onto ``previous`` (same words, same dims) when given, so an animation of a space being
     learned neither spins nor jumps between frames, and keeps its size while the vectors grow from their
     tiny initial values."""
-    coords = pca(vectors, dims).astype(np.float64)
+    coords32, explained = pca_with_variance(vectors, dims)
+    coords = coords32.astype(np.float64)
     rms = float(np.sqrt((coords**2).sum(1).mean()))
     coords = coords / rms if rms > 0 else coords
     if previous is not None and np.shape(previous) == coords.shape:
         coords = procrustes_align(previous, coords, scale=False)
-    return coords.astype(np.float32), explained_variance(vectors, dims)
+    return coords.astype(np.float32), explained
 
 
 def reproject_frames(frames: list[Frame], dims: int) -> list[Frame]:
@@ -160,7 +161,7 @@ def reproject_frames(frames: list[Frame], dims: int) -> list[Frame]:
         if f.method != "pca":
             raise UserError("only PCA layouts can be re-projected; run t-SNE again in the new dimensions")
         if f.step is None:
-            coords, explained = pca(f.vectors, dims), explained_variance(f.vectors, dims)
+            coords, explained = pca_with_variance(f.vectors, dims)
         else:
             coords, explained = aligned_pca(f.vectors, previous, dims)
             previous = coords
@@ -234,18 +235,12 @@ class NeighbourComparison:
         return 1.0 - len(self.only_original) / max(len(self.original), 1)
 
 
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    m = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms > 0, norms, 1.0)
-
-
 def compare_neighbours(vectors: np.ndarray, coords: np.ndarray, index: int, k: int = 10) -> NeighbourComparison:
     """Neighbours of row ``index`` among the shown rows: by cosine in the original space and by
     Euclidean distance in the layout (itself excluded from both)."""
     if len(vectors) != len(coords):
         raise UserError(f"{len(vectors)} vectors but {len(coords)} points")
-    unit = unit_rows(vectors)
+    unit = unit_rows(vectors, np.float32)
     cos = unit @ unit[index]
     original = [(j, float(cos[j])) for j in top_indices(cos, k, [index])]
     dist = np.linalg.norm(np.asarray(coords, np.float64) - np.asarray(coords[index], np.float64), axis=1)
@@ -261,7 +256,7 @@ def kmeans_labels(vectors: np.ndarray, k: int, seed: int = 1) -> np.ndarray:
     n = len(vectors)
     if not 1 <= k <= n:
         raise UserError(f"need between 1 and {n} clusters for {n} words, got {k}")
-    unit = unit_rows(vectors).astype(np.float64)
+    unit = unit_rows(vectors, np.float32).astype(np.float64)
     _, labels = kmeans2(unit, k, minit="++", seed=np.random.default_rng(seed))
     sizes = np.bincount(labels, minlength=k)
     rank = np.empty(k, dtype=np.int64)

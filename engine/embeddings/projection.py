@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.embeddings.vectors import unit_rows
 from engine.errors import UserError
 from engine.tasks import CancelToken
 
@@ -87,8 +88,9 @@ class ProjectionDone:
 ProjectionEvent = ProjectionProgress | ProjectionDone
 
 
-def pca(matrix: np.ndarray, dims: int = 2) -> np.ndarray:
-    """Coordinates on the top ``dims`` principal axes of the centred rows."""
+def pca_with_variance(matrix: np.ndarray, dims: int = 2) -> tuple[np.ndarray, list[float]]:
+    """Coordinates on the top ``dims`` principal axes of the centred rows, and the fraction of the total
+    variance on each axis (one SVD for both: an animation frame needs both)."""
     x = np.asarray(matrix, dtype=np.float64)
     x = x - x.mean(0)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
@@ -99,15 +101,19 @@ def pca(matrix: np.ndarray, dims: int = 2) -> np.ndarray:
     coords = x @ axes.T
     if coords.shape[1] < dims:  # fewer features than dims: pad with zeros
         coords = np.pad(coords, ((0, 0), (0, dims - coords.shape[1])))
-    return coords.astype(np.float32)
+    var = s**2
+    explained = [float(v) for v in (var[:dims] / var.sum() if var.sum() > 0 else np.zeros(dims))]
+    return coords.astype(np.float32), explained
+
+
+def pca(matrix: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Coordinates on the top ``dims`` principal axes of the centred rows."""
+    return pca_with_variance(matrix, dims)[0]
 
 
 def explained_variance(matrix: np.ndarray, dims: int = 2) -> list[float]:
     """Fraction of the total variance on each of the top ``dims`` principal axes."""
-    x = np.asarray(matrix, dtype=np.float64)
-    s = np.linalg.svd(x - x.mean(0), compute_uv=False)
-    var = s**2
-    return [float(v) for v in (var[:dims] / var.sum() if var.sum() > 0 else np.zeros(dims))]
+    return pca_with_variance(matrix, dims)[1]
 
 
 def project(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> Iterator[ProjectionEvent]:
@@ -137,8 +143,7 @@ def _tsne(x: np.ndarray, cfg: ProjectionConfig, token: CancelToken, t0: float) -
     method = "fft" if cfg.dims <= 2 and len(x) >= 10_000 else "bh"
     x = x.astype(np.float64)
     if cfg.metric == "cosine":  # cosine distance = euclidean on unit vectors (up to a monotone map)
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = x / np.where(norms > 0, norms, 1.0)
+        x = unit_rows(x)
     if cfg.initial is not None:
         init = np.asarray(cfg.initial, dtype=np.float64)
         # openTSNE expects a small-scale start (std 1e-4 of the first axis) for stable optimisation

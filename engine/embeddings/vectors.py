@@ -44,8 +44,7 @@ class Vectors:
     def unit(self) -> np.ndarray:
         """Rows scaled to length 1 (zero rows stay zero), so a dot product is the cosine of Eq. 11.1."""
         if self._unit is None:
-            norms = np.linalg.norm(self.matrix, axis=1, keepdims=True)
-            self._unit = self.matrix / np.where(norms > 0, norms, 1.0)
+            self._unit = unit_rows(self.matrix)
         return self._unit
 
     def find(self, word: str) -> int | None:
@@ -66,3 +65,10 @@ class Vectors:
     def subset(self, n: int) -> Vectors:
         """The first ``n`` rows (files and our training keep the most frequent words first)."""
         return Vectors(self.words[:n], self.matrix[:n], self.source)
+
+
+def unit_rows(matrix: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """Rows scaled to length 1, zero rows left zero (cosine = dot product of unit rows, Eq. 11.1)."""
+    m = np.asarray(matrix, dtype=dtype)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms > 0, norms, 1.0)

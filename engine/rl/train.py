@@ -105,7 +105,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     deadline = start + minutes * 60 if minutes is not None else None
     played, errors, last_report, last_count = 0, 0.0, start, 0
     eval_every, eval_games = int(hp["eval_every"]), int(hp["eval_games"])
-    history: list[dict[str, Any]] = []
+    last_eval: dict[str, Any] | None = None
     stopped = False
     episode = _episode_fn(game.name, algo, agent, hp, rng)
 
@@ -158,14 +158,13 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             last_report, last_count, errors = now, played, 0.0
             yield stats
         if played % eval_every == 0:
-            ev = evaluation()
-            history.append(ev)
-            yield ev
+            last_eval = evaluation()
+            yield last_eval
     elapsed = time.monotonic() - start
-    final = evaluation() if (not history or history[-1]["games"] != agent_games()) else history[-1]
-    if final is not (history[-1] if history else None):
-        history.append(final)
-        yield final
+    if last_eval is None or last_eval["games"] != agent_games():  # games played since the last evaluation
+        last_eval = evaluation()
+        yield last_eval
+    final = last_eval
     summary = {"kind": "done", "game": game.name, "algo": algo, "games": agent_games(),
                "games_this_run": played,
                "elapsed_s": elapsed, "games_per_s": played / max(elapsed, 1e-9), "stopped": stopped,

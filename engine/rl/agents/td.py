@@ -74,6 +74,13 @@ class ValueNet:
         return v, [np.outer(dh, x), dh, dv * h, np.array([dv])]
 
 
+def backgammon_afterstates(turns: list) -> tuple[np.ndarray, np.ndarray]:
+    """Tesauro features of each turn's resulting position (mover's view), and the known outcome: 1 when
+    the mover has borne off every checker, nan otherwise."""
+    me = np.array([t[1] for t in turns])
+    return tesauro_features(me, np.array([t[2] for t in turns])), np.where(me.sum(axis=1) == 0, 1.0, np.nan)
+
+
 class TDAgent(Agent):
     """Greedy 1-ply player over afterstate values; also the learner (see :meth:`train_episode`)."""
 
@@ -101,11 +108,7 @@ class TDAgent(Agent):
     def afterstates(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, inputs), known outcome per afterstate: 1 win, 0.5 draw, nan unknown)."""
         if isinstance(state, BackgammonState):
-            turns = state.legal_turns()
-            me = np.array([t[1] for t in turns])
-            x = tesauro_features(me, np.array([t[2] for t in turns]))
-            known = np.where(me.sum(axis=1) == 0, 1.0, np.nan)
-            return x, known
+            return backgammon_afterstates(state.legal_turns())
         assert isinstance(state, ConnectFourState)
         p, legal = state.player, state.legal_actions()
         mine = [state.bits[p] | (1 << (c * H1 + state.heights[c])) for c in legal]
@@ -139,18 +142,14 @@ class TDAgent(Agent):
 
     def reply_expectation(self, me: tuple[int, ...], opp: tuple[int, ...]) -> float:
         """E over the opponent's 21 rolls of 1 - O(their best reply): the mover's 2-ply win probability."""
-        feats, counts = [], []
-        for dice in ROLLS:
-            turns = legal_turns(opp, me, dice)  # the opponent moves next: their board first
-            theirs = np.array([t[1] for t in turns])
-            feats.append(tesauro_features(theirs, np.array([t[2] for t in turns])))
-            counts.append((len(turns), theirs.sum(axis=1) == 0))
-        values = self.net.values(np.concatenate(feats))
+        feats, knowns = zip(*(backgammon_afterstates(legal_turns(opp, me, dice))  # the opponent moves next
+                              for dice in ROLLS), strict=True)
+        values = self.net.values(np.concatenate(feats))  # one batch for all 21 rolls
         total, start = 0.0, 0
-        for prob, (n, won) in zip(ROLL_PROBS, counts, strict=True):
-            best = 1.0 if won.any() else float(values[start:start + n].max())
-            total += prob * (1.0 - best)
-            start += n
+        for prob, known in zip(ROLL_PROBS, knowns, strict=True):
+            v = values[start:start + len(known)]
+            total += prob * (1.0 - float(np.where(np.isnan(known), v, known).max()))  # their best reply
+            start += len(known)
         return total
 
     def action_values(self, state: State) -> dict[int, float]:
