@@ -24,7 +24,8 @@ from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
-from engine.training import Progress, TrainConfig, Trainer  # noqa: E402
+from engine.events import Progress  # noqa: E402
+from engine.training import TrainConfig, Trainer  # noqa: E402
 
 RECIPE = dict(steps=1_000_000, eval_every=500, autosave_every=0, out="", snapshot_every=25)
 

@@ -21,8 +21,9 @@ import torch
 from bench.machine import describe
 from engine.corpus import load_corpus
 from engine.embeddings.analysis import projection_neighbours_disagreement
-from engine.embeddings.projection import ProjectionConfig, ProjectionDone, pca, project
+from engine.embeddings.projection import Layout, ProjectionConfig, pca, project
 from engine.embeddings.word2vec import SkipGram, Word2VecConfig, prepare
+from engine.events import Finished
 from engine.tasks import CancelToken
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     x = model.vectors().matrix[: args.n]
     print(f"{len(x)} vectors of dimension {x.shape[1]} (vocabulary {len(vocab)})")
 
-    result: dict[str, ProjectionDone] = {}
+    result: dict[str, Layout] = {}
     slices: list[float] = []
     token = CancelToken()
 
@@ -53,8 +54,8 @@ def main() -> None:
             now = time.perf_counter()
             slices.append(now - last)
             last = now
-            if isinstance(event, ProjectionDone):
-                result["done"] = event
+            if isinstance(event, Finished):
+                result["done"] = event.result
 
     thread = threading.Thread(target=work)
     t0 = time.perf_counter()

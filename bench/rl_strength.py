@@ -24,6 +24,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from bench.machine import cpu_model  # noqa: E402
+from engine.events import Evaluation, Finished  # noqa: E402
 from engine.rl.cli import cmd_eval  # noqa: E402
 from engine.rl.registry import make_agent  # noqa: E402
 from engine.rl.train import train  # noqa: E402
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--copy-to", help="copy the trained agent file here (e.g. assets/agents/)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a training hyperparameter (engine.rl.train.DEFAULTS), e.g. eval_games=60")
+                    help="override a training hyperparameter (the game's GameInfo.training), e.g. eval_games=60")
     ap.add_argument("--last", action="store_true",
                     help="evaluate the last agent, not the best one kept during training")
     args = ap.parse_args(argv)
@@ -77,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         games = args.games or (plan.get("games") if args.minutes is None else None)  # whichever ends first
         summary = {}
         overrides = {k: _number(v) for k, v in (kv.split("=", 1) for kv in args.hp)}
-        for stats in train(args.game, plan["algo"], games=games, minutes=minutes, out=out,
+        for event in train(args.game, plan["algo"], games=games, minutes=minutes, out=out,
                            seed=args.seed, **overrides):
-            if stats["kind"] == "eval":
-                print(json.dumps(stats), file=sys.stderr)
-            summary = stats
+            if isinstance(event, Evaluation):
+                print(json.dumps(event.metrics), file=sys.stderr)
+            elif isinstance(event, Finished):
+                summary = event.summary
         result["training"] = {k: summary[k] for k in ("algo", "games", "elapsed_s", "games_per_s", "hparams",
                                                       "best_score")}
         # the best agent against the strongest reference, as kept by training (self-play strength is noisy)

@@ -12,7 +12,8 @@ import time
 import torch
 
 from bench.machine import describe
-from engine.training import Evaluation, Finished, TrainConfig, Trainer
+from engine.events import Evaluation, Finished
+from engine.training import TrainConfig, Trainer
 
 
 def main() -> None:
@@ -27,8 +28,8 @@ def main() -> None:
     curve, summary = [], {}
     for event in trainer.run():
         if isinstance(event, Evaluation):
-            curve.append((event.step, round(event.val_loss, 4)))
-            print(f"step {event.step}: val {event.val_loss:.4f}", flush=True)
+            curve.append((event.step, round(event.metrics['val_loss'], 4)))
+            print(f"step {event.step}: val {event.metrics['val_loss']:.4f}", flush=True)
         elif isinstance(event, Finished):
             summary = event.summary
     wall = time.perf_counter() - t0

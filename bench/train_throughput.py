@@ -17,7 +17,8 @@ import torch
 
 from bench.machine import describe
 from bench.reference_gpt import ReferenceLoop
-from engine.training import Progress, TrainConfig, Trainer
+from engine.events import Progress
+from engine.training import TrainConfig, Trainer
 
 
 def timed_steps(gen, n: int) -> float:

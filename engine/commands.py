@@ -12,8 +12,9 @@ import numpy as np
 from engine.checkpoint import load_checkpoint, resolve_checkpoint
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Progress, Saved
 from engine.inference import attention_for_text, sample_text, score_text
-from engine.training import Evaluation, Finished, Progress, Saved, TrainConfig, Trainer
+from engine.training import TrainConfig, Trainer
 
 
 def _text_arg(args: argparse.Namespace) -> str:
@@ -41,9 +42,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         for event in trainer.run():
             if isinstance(event, Progress):
                 bar.update(1)
-                bar.set_postfix(loss=f"{event.loss:.3f}", tok_s=f"{event.tokens_per_s:,.0f}")
+                bar.set_postfix(loss=f"{event.metrics['loss']:.3f}", tok_s=f"{event.metrics['tokens_per_s']:,.0f}")
             elif isinstance(event, Evaluation):
-                bar.write(f"step {event.step}: train {event.train_loss:.4f}  val {event.val_loss:.4f}", file=sys.stderr)
+                m = event.metrics
+                bar.write(f"step {event.step}: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}", file=sys.stderr)
             elif isinstance(event, Saved):
                 bar.set_description(f"train (saved at {event.step})")
             elif isinstance(event, Finished):

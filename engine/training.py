@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import torch
 from engine.checkpoint import is_checkpoint, load_checkpoint, load_training_state, save_checkpoint
 from engine.corpus import load_corpus
 from engine.errors import UserError
+from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
 from engine.model import GPT, ModelConfig, Probe
 from engine.tasks import CancelToken
 from engine.tokenizers import KINDS, Tokenizer
@@ -90,51 +91,20 @@ class TrainConfig:
             raise UserError("val fraction must be in [0, 1)")
 
 
-# --- events -----------------------------------------------------------------------------------
+# --- events (engine.events) -------------------------------------------------------------------
+#
+# Progress.metrics: loss, lr, tokens_per_s; Evaluation.metrics: train_loss, val_loss; Snapshot.data: an
+# AttentionProbe of the probe text; Finished.summary: see Trainer.summary.
 
 
 @dataclass
-class Progress:
-    step: int
-    steps: int
-    loss: float
-    lr: float
-    tokens_per_s: float
-    elapsed: float
-    eta: float
+class AttentionProbe:
+    """The model's attention on the probe text at one step (the Attention view follows a run with it)."""
 
-
-@dataclass
-class Evaluation:
-    step: int
-    train_loss: float
-    val_loss: float
-
-
-@dataclass
-class Snapshot:
-    step: int
+    text: str
     tokens: list[str]
     attention: np.ndarray  # (L, H, T, T) float32, a copy safe to hand to another thread
-
-
-@dataclass
-class Saved:
-    step: int
-    path: str
-
-
-@dataclass
-class Paused:
-    step: int
-
-
-@dataclass
-class Finished:
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-Event = Progress | Evaluation | Snapshot | Saved | Paused | Finished
+    scores: np.ndarray  # (L, H, T, T) float32, q.k / sqrt(d_k) with -inf where masked
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -166,17 +136,18 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def probe_attention(model: GPT, tokenizer: Tokenizer, text: str) -> tuple[list[str], np.ndarray]:
-    """Attention weights (L, H, T, T) on ``text`` led by <|bos|>, cut to the context."""
+def probe_attention(model: GPT, tokenizer: Tokenizer, text: str) -> AttentionProbe:
+    """Attention weights and scores (L, H, T, T) on ``text`` led by <|bos|>, cut to the context."""
     ids = [tokenizer.bos_id] + tokenizer.encode(text).ids
     ids = ids[: model.cfg.context]
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        _, _, trace = model(torch.tensor([ids]), probe=Probe())
+        _, _, trace = model(torch.tensor([ids]), probe=Probe(scores=True))
     model.train(was_training)
     att = trace.stacked_attention()[0].float().numpy().copy()  # (L, H, T, T)
-    return [tokenizer.token_text(i) for i in ids], att
+    scores = torch.stack(trace.scores, dim=1)[0].float().numpy().copy()
+    return AttentionProbe(text, [tokenizer.token_text(i) for i in ids], att, scores)
 
 
 class Trainer:
@@ -311,12 +282,12 @@ class Trainer:
             rate = tokens_per_step / dt
             smoothed_rate = rate if smoothed_rate == 0 else 0.9 * smoothed_rate + 0.1 * rate
             eta = (cfg.steps - self.step) * tokens_per_step / smoothed_rate
-            yield Progress(self.step, cfg.steps, loss_value, lr, smoothed_rate, self.train_seconds, eta)
+            yield Progress(self.step, cfg.steps, self.train_seconds, eta,
+                           {"loss": loss_value, "lr": lr, "tokens_per_s": smoothed_rate})
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                 yield self._evaluation()
             if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == 1):
-                tokens, att = probe_attention(model, self.tokenizer, cfg.probe_text)
-                yield Snapshot(self.step, tokens, att)
+                yield Snapshot(self.step, probe_attention(model, self.tokenizer, cfg.probe_text))
             if cfg.out and cfg.autosave_every and self.step % cfg.autosave_every == 0 and self.step < cfg.steps:
                 yield Saved(self.step, str(self.save()))
         if not self.history["eval_step"] or self.history["eval_step"][-1] != self.step:
@@ -324,11 +295,11 @@ class Trainer:
                 yield self._evaluation()
         if cfg.out and self.step > 0:
             yield Saved(self.step, str(self.save(weights_only=cfg.weights_only and not stopped)))
-        yield Finished({**self.summary(), "stopped": stopped})
+        yield Finished({**self.summary(), "stopped": stopped}, stopped)
 
     def _evaluation(self) -> Evaluation:
         train_loss, val_loss = self.evaluate()
         self.history["eval_step"].append(self.step)
         self.history["train_loss"].append(train_loss)
         self.history["val_loss"].append(val_loss)
-        return Evaluation(self.step, train_loss, val_loss)
+        return Evaluation(self.step, {"train_loss": train_loss, "val_loss": val_loss})

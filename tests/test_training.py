@@ -5,18 +5,9 @@ import pytest
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Paused, Progress, Saved, Snapshot
 from engine.tasks import CancelToken
-from engine.training import (
-    Evaluation,
-    Finished,
-    Paused,
-    Progress,
-    Saved,
-    Snapshot,
-    TrainConfig,
-    Trainer,
-    lr_at,
-)
+from engine.training import TrainConfig, Trainer, lr_at
 
 
 def cfg_for(corpus: str, out: str = "", **kw) -> TrainConfig:
@@ -27,7 +18,7 @@ def cfg_for(corpus: str, out: str = "", **kw) -> TrainConfig:
 
 
 def losses(events) -> list[float]:
-    return [e.loss for e in events if isinstance(e, Progress)]
+    return [e.metrics["loss"] for e in events if isinstance(e, Progress)]
 
 
 def test_events_loss_falls_and_snapshots(small_corpus):
@@ -36,10 +27,13 @@ def test_events_loss_falls_and_snapshots(small_corpus):
     assert len(ls) == 60 and np.mean(ls[-10:]) < ls[0] - 0.5
     snaps = [e for e in events if isinstance(e, Snapshot)]
     assert [s.step for s in snaps] == [1, 10, 20, 30, 40, 50, 60]
-    assert snaps[0].attention.shape == (2, 2, len(snaps[0].tokens), len(snaps[0].tokens))
-    assert snaps[0].tokens[0] == "<|bos|>" and snaps[0].attention.dtype == np.float32
+    probe = snaps[0].data
+    assert probe.attention.shape == (2, 2, len(probe.tokens), len(probe.tokens)) == probe.scores.shape
+    assert probe.tokens[0] == "<|bos|>" and probe.attention.dtype == np.float32
+    assert np.isneginf(probe.scores[0, 0, 0, 1]) and np.isfinite(probe.scores[0, 0, 1, 0])
     evals = [e for e in events if isinstance(e, Evaluation)]
-    assert [e.step for e in evals] == [10, 20, 30, 40, 50, 60] and all(np.isfinite(e.val_loss) for e in evals)
+    assert [e.step for e in evals] == [10, 20, 30, 40, 50, 60]
+    assert all(np.isfinite(e.metrics["val_loss"]) for e in evals)
     assert isinstance(events[-1], Finished) and events[-1].summary["steps"] == 60
     assert events[-1].summary["tokens_per_s"] > 0
 
@@ -58,7 +52,7 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path):
     first = []
     for event in Trainer(cfg_for(small_corpus, out, steps=20, snapshot_every=0)).run(token):
         if isinstance(event, Progress):
-            first.append(event.loss)
+            first.append(event.metrics["loss"])
             if event.step == 10:
                 token.cancel()  # a stop: the checkpoint keeps steps 1-10
     # the same run picks up at step 10 and continues exactly

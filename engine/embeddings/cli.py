@@ -28,7 +28,8 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
     from engine.corpus import load_corpus
     from engine.embeddings.io import write_word2vec
-    from engine.embeddings.word2vec import EpochEnd, Finished, Progress, SkipGram, Word2VecConfig, prepare
+    from engine.embeddings.word2vec import SkipGram, Word2VecConfig, prepare
+    from engine.events import Evaluation, Finished, Progress
 
     out = Path(args.out)
     if out.is_dir():
@@ -46,11 +47,13 @@ def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for event in model.run():
             if isinstance(event, Progress):
-                bar.n = int(event.fraction * 1000)
-                bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", words_s=f"{event.words_per_s:,.0f}")
-            elif isinstance(event, EpochEnd):
-                bar.write(f"epoch {event.epoch}: loss {event.loss:.4f} (frozen-vector loss {event.eval_loss:.4f}, "
-                          f"{event.pairs:,} pairs)", file=sys.stderr)
+                m = event.metrics
+                bar.n = int((event.fraction or 0.0) * 1000)
+                bar.set_postfix(epoch=m["epoch"], loss=f"{m['loss']:.3f}", words_s=f"{m['words_per_s']:,.0f}")
+            elif isinstance(event, Evaluation):
+                m = event.metrics
+                bar.write(f"epoch {m['epoch']}: loss {m['loss']:.4f} (frozen-vector loss {m['eval_loss']:.4f}, "
+                          f"{m['pairs']:,} pairs)", file=sys.stderr)
             elif isinstance(event, Finished):
                 summary = event.summary
     finally:
@@ -114,7 +117,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
     from engine.embeddings.analysis import projection_neighbours_disagreement
-    from engine.embeddings.projection import ProjectionConfig, ProjectionDone, ProjectionProgress, project, write_csv
+    from engine.embeddings.projection import Layout, ProjectionConfig, project, write_csv
+    from engine.events import Finished, Progress
 
     out = Path(args.out)
     if out.is_dir() or not out.parent.exists():
@@ -125,14 +129,14 @@ def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
     cfg = ProjectionConfig(method=args.method, dims=args.dims, seed=args.seed, perplexity=args.perplexity,
                            iterations=args.iterations, early_iterations=min(250, args.iterations))
     bar = progress(total=cfg.iterations if cfg.method == "tsne" else 1, desc=cfg.method)
-    done: ProjectionDone | None = None
+    done: Layout | None = None
     try:
         for event in project(vec.matrix, cfg):
-            if isinstance(event, ProjectionProgress):
-                bar.n = event.iteration
+            if isinstance(event, Progress):
+                bar.n = event.step
                 bar.refresh()
-            elif isinstance(event, ProjectionDone):
-                done = event
+            elif isinstance(event, Finished):
+                done = event.result
     finally:
         bar.close()
     assert done is not None

@@ -19,8 +19,6 @@ import numpy as np
 from engine.embeddings.analysis import positional_similarity, top_indices
 from engine.embeddings.projection import (
     ProjectionConfig,
-    ProjectionDone,
-    ProjectionProgress,
     explained_variance,
     pca_with_variance,
     procrustes_align,
@@ -28,6 +26,7 @@ from engine.embeddings.projection import (
 )
 from engine.embeddings.vectors import Vectors, unit_rows
 from engine.errors import UserError
+from engine.events import Event, Finished, Snapshot, Started
 from engine.tasks import CancelToken
 
 FRAMES_PER_EPOCH = 20  # snapshots per skip-gram epoch for the animation
@@ -169,18 +168,19 @@ def reproject_frames(frames: list[Frame], dims: int) -> list[Frame]:
     return out
 
 
-def layout_events(vectors: np.ndarray, cfg: ProjectionConfig,
-                  token: CancelToken | None = None) -> Iterator[ProjectionProgress | ProjectionDone | Frame]:
-    """:func:`engine.embeddings.projection.project`, ending in a :class:`Frame` (or, when cancelled,
-    in the ProjectionDone with ``stopped=True``: a half-optimised t-SNE is not a picture to keep)."""
+def layout_events(vectors: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> Iterator[Event]:
+    """:func:`engine.embeddings.projection.project` as a task whose Finished carries a :class:`Frame`
+    (``result`` None when cancelled: a half-optimised t-SNE is not a picture to keep)."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     for event in project(x, cfg, token):
-        if isinstance(event, ProjectionDone):
-            if event.stopped:
-                yield event
+        if isinstance(event, Finished):
+            done = event.result
+            if done.stopped:
+                yield Finished(event.summary, True, None)
                 return
             explained = explained_variance(x, cfg.dims) if cfg.method == "pca" else []
-            yield Frame(event.coords, x, cfg.method, explained=explained, seconds=event.seconds)
+            yield Finished(event.summary, False, Frame(done.coords, x, cfg.method, explained=explained,
+                                                       seconds=done.seconds))
         else:
             yield event
 
@@ -189,8 +189,8 @@ def layout(vectors: np.ndarray, cfg: ProjectionConfig) -> Frame:
     """A finished layout (PCA, or t-SNE run to the end)."""
     frame = None
     for event in layout_events(vectors, cfg):
-        if isinstance(event, Frame):
-            frame = event
+        if isinstance(event, Finished):
+            frame = event.result
     assert frame is not None
     return frame
 
@@ -268,19 +268,14 @@ def kmeans_labels(vectors: np.ndarray, k: int, seed: int = 1) -> np.ndarray:
 
 
 @dataclass
-class SkipGramStarted:
+class SkipGramStart:
+    """The Started info of :func:`skipgram_animation`."""
+
     words: list[str]  # the vocabulary, most frequent first
     counts: np.ndarray
     tokens: int  # corpus tokens in the vocabulary
     shown: int  # the most frequent words that the frames hold
     snapshot_every: int  # batches between frames
-
-
-@dataclass
-class SkipGramDone:
-    space: Space  # every word's final vectors
-    summary: dict[str, Any]
-    stopped: bool
 
 
 def snapshot_interval(counts: np.ndarray, tokens: int, window: int, batch: int, sample: float,
@@ -296,32 +291,34 @@ def snapshot_interval(counts: np.ndarray, tokens: int, window: int, batch: int, 
 
 
 def skipgram_animation(text: str, cfg: Any, shown: int, token: CancelToken | None = None,
-                       frames_per_epoch: int = FRAMES_PER_EPOCH, dims: int = 2) -> Iterator[Any]:
-    """Train skip-gram (Eq. 11.3-11.5) on ``text`` and yield what an animation needs: a
-    :class:`SkipGramStarted`, then word2vec's Progress and EpochEnd events and a :class:`Frame` per
-    snapshot (PCA of the ``shown`` most frequent words to ``dims`` axes, each frame aligned by Procrustes
-    to the one before), and last a :class:`SkipGramDone` with all the vectors (also after a stop)."""
-    from engine.embeddings.word2vec import Finished, SkipGram, Snapshot, prepare
+                       frames_per_epoch: int = FRAMES_PER_EPOCH, dims: int = 2) -> Iterator[Event]:
+    """Train skip-gram (Eq. 11.3-11.5) on ``text`` and yield what an animation needs (engine.events): a
+    Started with a :class:`SkipGramStart`, then word2vec's Progress and Evaluation events and a Snapshot
+    per frame (its data a :class:`Frame`: PCA of the ``shown`` most frequent words to ``dims`` axes, each
+    aligned by Procrustes to the one before), and last a Finished whose result is the :class:`Space` of
+    all the vectors (also after a stop)."""
+    from engine.embeddings.word2vec import SkipGram, prepare
 
     vocab, ids = prepare(text, cfg)
     n = max(1, min(shown, len(vocab)))
     every = snapshot_interval(vocab.counts, len(ids), cfg.window, cfg.batch, cfg.sample, frames_per_epoch)
     cfg = replace(cfg, snapshot_words=n, snapshot_every=every)
     model = SkipGram(vocab, ids, cfg)
-    yield SkipGramStarted(list(vocab.words), vocab.counts.copy(), len(ids), n, every)
+    yield Started(SkipGramStart(list(vocab.words), vocab.counts.copy(), len(ids), n, every))
     previous: np.ndarray | None = None
     last_step = -1
     summary: dict[str, Any] = {}
 
-    def frame(step: int, epoch: int, fraction: float, vectors: np.ndarray) -> Frame:
+    def frame(step: int, epoch: int, fraction: float, vectors: np.ndarray) -> Snapshot:
         nonlocal previous, last_step
         coords, explained = aligned_pca(vectors, previous, dims)
         previous, last_step = coords, step
-        return Frame(coords, vectors, "pca", step, epoch, fraction, explained)
+        return Snapshot(step, Frame(coords, vectors, "pca", step, epoch, fraction, explained), keep_all=True)
 
     for event in model.run(token):
         if isinstance(event, Snapshot):
-            yield frame(event.step, event.epoch, event.fraction, event.vectors)
+            snap = event.data
+            yield frame(event.step, snap.epoch, snap.fraction, snap.vectors)
         elif isinstance(event, Finished):
             summary = event.summary
         else:
@@ -330,7 +327,8 @@ def skipgram_animation(text: str, cfg: Any, shown: int, token: CancelToken | Non
         yield frame(model.step, model.epoch, model.epoch / cfg.epochs, model.w_in[:n].numpy().copy())
     space = Space(model.vectors(f"skip-gram, {cfg.dim} dims"), vocab.counts.copy(), np.arange(len(vocab)),
                   "skip-gram")
-    yield SkipGramDone(space, summary, bool(summary.get("stopped")))
+    stopped = bool(summary.get("stopped"))
+    yield Finished(summary, stopped, space)
 
 
 # --- positional encodings -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.embeddings.vectors import unit_rows
 from engine.errors import UserError
+from engine.events import Event, Finished, Progress
 from engine.tasks import CancelToken
 
 METHODS = ("pca", "tsne")
@@ -69,23 +70,13 @@ class ProjectionConfig:
 
 
 @dataclass
-class ProjectionProgress:
-    iteration: int
-    iterations: int
-    coords: np.ndarray  # (n, dims) float32 copy: the layout so far
-    kl_divergence: float | None
-    elapsed: float
+class Layout:
+    """A finished projection: what :func:`project`'s Finished event carries as its ``result``."""
 
-
-@dataclass
-class ProjectionDone:
     coords: np.ndarray  # (n, dims) float32
     method: str
     seconds: float
-    stopped: bool = False
-
-
-ProjectionEvent = ProjectionProgress | ProjectionDone
+    stopped: bool = False  # cancelled: the layout as far as it got
 
 
 def pca_with_variance(matrix: np.ndarray, dims: int = 2) -> tuple[np.ndarray, list[float]]:
@@ -116,10 +107,11 @@ def explained_variance(matrix: np.ndarray, dims: int = 2) -> list[float]:
     return pca_with_variance(matrix, dims)[1]
 
 
-def project(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> Iterator[ProjectionEvent]:
-    """Project the rows of ``matrix``; yields :class:`ProjectionProgress` events (t-SNE) and one
-    :class:`ProjectionDone`. On cancel, stops at the next slice and returns the layout so far with
-    ``stopped=True``; blocks between slices while paused."""
+def project(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> Iterator[Event]:
+    """Project the rows of ``matrix`` (engine.events): t-SNE yields a Progress after every slice of
+    iterations (metrics: kl_divergence), and every projection ends in a Finished whose result is the
+    :class:`Layout`. On cancel, stops at the next slice with the layout so far and ``stopped=True``;
+    blocks between slices while paused."""
     x = np.asarray(matrix, dtype=np.float32)
     if x.ndim != 2:
         raise UserError("need a 2-D matrix of vectors to project")
@@ -127,12 +119,16 @@ def project(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None
     token = token or CancelToken()
     t0 = time.perf_counter()
     if cfg.method == "pca":
-        yield ProjectionDone(pca(x, cfg.dims), "pca", time.perf_counter() - t0)
+        yield _finished(Layout(pca(x, cfg.dims), "pca", time.perf_counter() - t0))
         return
     yield from _tsne(x, cfg, token, t0)
 
 
-def _tsne(x: np.ndarray, cfg: ProjectionConfig, token: CancelToken, t0: float) -> Iterator[ProjectionEvent]:
+def _finished(layout: Layout) -> Finished:
+    return Finished({"method": layout.method, "seconds": layout.seconds}, layout.stopped, layout)
+
+
+def _tsne(x: np.ndarray, cfg: ProjectionConfig, token: CancelToken, t0: float) -> Iterator[Event]:
     try:
         from openTSNE import TSNE  # optional at import time: only t-SNE needs it
     except ImportError:
@@ -167,17 +163,17 @@ def _tsne(x: np.ndarray, cfg: ProjectionConfig, token: CancelToken, t0: float) -
                            momentum=0.5 if early else 0.8, inplace=True)
         done = end
         kl = getattr(embedding, "kl_divergence", None)
-        yield ProjectionProgress(done, cfg.iterations, np.asarray(embedding, dtype=np.float32).copy(),
-                                 float(kl) if kl is not None else None, time.perf_counter() - t0)
-    yield ProjectionDone(np.asarray(embedding, dtype=np.float32).copy(), "tsne", time.perf_counter() - t0, stopped)
+        yield Progress(done, cfg.iterations, time.perf_counter() - t0, None,
+                       {"kl_divergence": float(kl)} if kl is not None else {})
+    yield _finished(Layout(np.asarray(embedding, dtype=np.float32).copy(), "tsne", time.perf_counter() - t0, stopped))
 
 
-def run_projection(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> ProjectionDone:
+def run_projection(matrix: np.ndarray, cfg: ProjectionConfig, token: CancelToken | None = None) -> Layout:
     """Run :func:`project` to the end and return its result."""
-    result: ProjectionDone | None = None
+    result: Layout | None = None
     for event in project(matrix, cfg, token):
-        if isinstance(event, ProjectionDone):
-            result = event
+        if isinstance(event, Finished):
+            result = event.result
     assert result is not None
     return result
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from engine.embeddings.vectors import Vectors
 from engine.embeddings.vocab import Vocab, tokenize
 from engine.errors import UserError
+from engine.events import Evaluation, Event, Finished, Paused, Progress, Snapshot
 from engine.tasks import CancelToken
 
 MAX_SOFTMAX_VOCAB = 20_000  # the full softmax costs V * d per pair; above this use negative sampling
@@ -106,53 +107,23 @@ class Word2VecConfig:
                 raise UserError(message)
 
 
-# --- events -----------------------------------------------------------------------------------
+# --- events (engine.events) -------------------------------------------------------------------
+#
+# Progress.metrics: epoch (1-based), epochs, loss (mean loss per pair so far in this epoch), lr,
+# words_per_s (corpus tokens per second); Progress.step counts batches, Progress.fraction corpus tokens.
+# Evaluation at each epoch's end, metrics: epoch, loss (mean loss per pair over the epoch, each taken just
+# before its update: "online"), pairs, seconds, eval_loss (mean loss per pair on the fixed evaluation
+# sample, vectors frozen at epoch end). Snapshot.data: VectorSnapshot. Finished.summary: SkipGram.summary.
 
 
 @dataclass
-class Progress:
-    epoch: int  # 1-based
-    epochs: int
-    step: int  # batches so far
-    fraction: float  # of the whole run, 0..1
-    loss: float  # mean loss per pair so far in this epoch
-    lr: float
-    words_per_s: float  # corpus tokens per second
-    elapsed: float
-    eta: float
-
-
-@dataclass
-class EpochEnd:
-    epoch: int
-    loss: float  # mean loss per pair over the epoch, each taken just before its update ("online")
-    pairs: int
-    seconds: float
-    eval_loss: float  # mean loss per pair on the fixed evaluation sample, vectors frozen at epoch end
-
-
-@dataclass
-class Snapshot:
+class VectorSnapshot:
     """The input vectors of the ``ids`` (most frequent words) at one moment, for the animation."""
 
-    step: int
     epoch: int
     fraction: float
     ids: np.ndarray  # (n,) int64 row indices into the vocabulary
     vectors: np.ndarray  # (n, d) float32, a copy safe to hand to another thread
-
-
-@dataclass
-class Paused:
-    step: int
-
-
-@dataclass
-class Finished:
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-Event = Progress | EpochEnd | Snapshot | Paused | Finished
 
 
 # --- the objective, exactly -------------------------------------------------------------------
@@ -336,8 +307,8 @@ class SkipGram:
     def snapshot(self) -> Snapshot:
         n = min(len(self.vocab), self.cfg.snapshot_words)
         done = self.epoch / self.cfg.epochs
-        return Snapshot(self.step, self.epoch, done, np.arange(n, dtype=np.int64),
-                        self.w_in[:n].numpy().copy())
+        return Snapshot(self.step, VectorSnapshot(self.epoch, done, np.arange(n, dtype=np.int64),
+                                                  self.w_in[:n].numpy().copy()), keep_all=True)
 
     def run(self, token: CancelToken | None = None) -> Iterator[Event]:
         """Train for ``cfg.epochs`` epochs, yielding events; stops early (keeping the vectors learned so
@@ -381,11 +352,12 @@ class SkipGram:
                         elapsed = self.train_seconds + time.perf_counter() - t_start
                         rate = fraction * total / elapsed if elapsed > 0 else 0.0
                         eta = (1 - fraction) * total / rate if rate > 0 else 0.0
-                        yield Progress(epoch + 1, cfg.epochs, self.step, fraction, loss_sum / max(pairs_done, 1),
-                                       lr, rate, elapsed, eta)
+                        yield Progress(self.step, None, elapsed, eta,
+                                       {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": loss_sum / max(pairs_done, 1),
+                                        "lr": lr, "words_per_s": rate}, fraction)
                     if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
                         snap = self.snapshot()
-                        snap.fraction = fraction
+                        snap.data.fraction = fraction
                         yield snap
                 if stopped:
                     break
@@ -395,14 +367,15 @@ class SkipGram:
             self.pairs_per_epoch.append(pairs_done)
             self.epoch = epoch + 1
             self.eval_loss_per_epoch.append(self.eval_loss())
-            yield EpochEnd(epoch + 1, self.loss_per_epoch[-1], pairs_done, time.perf_counter() - t_epoch,
-                           self.eval_loss_per_epoch[-1])
+            yield Evaluation(self.step, {"epoch": epoch + 1, "loss": self.loss_per_epoch[-1], "pairs": pairs_done,
+                                         "seconds": time.perf_counter() - t_epoch,
+                                         "eval_loss": self.eval_loss_per_epoch[-1]})
             if not cfg.snapshot_every:
                 yield self.snapshot()
         self.train_seconds += time.perf_counter() - t_start
         if cfg.snapshot_every and not stopped:
             yield self.snapshot()
-        yield Finished({**self.summary(), "stopped": stopped})
+        yield Finished({**self.summary(), "stopped": stopped}, stopped)
 
     def summary(self) -> dict[str, Any]:
         return {"vocab": len(self.vocab), "tokens": int(len(self.ids)), "epochs": self.epoch,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.rl.game import CHANCE, TERMINAL, Game, State
+from engine.rl.game import CHANCE, TERMINAL, Game, GameInfo, State
 
 NUM_CHECKERS = 15
 BAR = 24
@@ -421,6 +421,13 @@ def position(x: dict[int, int], o: dict[int, int], player: int = 0,
 
 class Backgammon(Game):
     name = "backgammon"
+    info = GameInfo(
+        "backgammon", "Backgammon", ("White", "Black"), ("#f3ead7", "#3a3230"),
+        agents=("default", "default:1ply", "pubeval", "random"), default_agent="backgammon.safetensors",
+        agent_file="agent.safetensors", references=("random", "pubeval"),
+        training={
+            "td": {"games": 20_000, "hidden": 80, "lr": 0.1, "lam": 0.7, "eval_every": 2_000, "eval_games": 200},
+        })
     has_chance = True
 
     def new_initial_state(self) -> BackgammonState:

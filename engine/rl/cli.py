@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.clikit import common_parent
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Progress
 from engine.rl.game import GAME_NAMES, get_game
 from engine.rl.registry import AGENT_HELP, make_agent
 
@@ -71,23 +72,23 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                                "sims", "eval_every", "eval_games")}
     tty = sys.stderr.isatty() and not args.json
     summary: dict[str, Any] = {}
-    for stats in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
+    for event in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
                        seed=args.seed, resume=args.resume, threads=args.threads or 1, **overrides):
-        if stats["kind"] == "done":
-            summary = stats
-        elif tty:
-            sys.stderr.write(_stats_line(stats) + "\n")
-    summary.pop("kind", None)
+        if isinstance(event, Finished):
+            summary = event.summary
+        elif tty and isinstance(event, Progress | Evaluation):
+            sys.stderr.write(_stats_line(event) + "\n")
     return summary
 
 
-def _stats_line(s: dict[str, Any]) -> str:
-    if s["kind"] == "progress":
-        return (f"games {s['games']}  {s['games_per_s']:.0f} games/s  td error {s['td_error']:.4f}  "
-                f"epsilon {s['epsilon']:.3f}")
-    parts = [f"{k}: W {v['win']:.2f} D {v['draw']:.2f} L {v['loss']:.2f}" for k, v in s.items()
+def _stats_line(event: Progress | Evaluation) -> str:
+    m = event.metrics
+    if isinstance(event, Progress):
+        return (f"games {m['games']}  {m['games_per_s']:.0f} games/s  td error {m['td_error']:.4f}  "
+                f"epsilon {m['epsilon']:.3f}")
+    parts = [f"{k}: W {v['win']:.2f} D {v['draw']:.2f} L {v['loss']:.2f}" for k, v in m.items()
              if isinstance(v, dict)]
-    return f"eval at {s['games']} games  " + "  ".join(parts)
+    return f"eval at {m['games']} games  " + "  ".join(parts)
 
 
 def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:

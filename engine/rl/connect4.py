@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.rl.game import TERMINAL, Game, State
+from engine.rl.game import TERMINAL, Game, GameInfo, State
 
 COLS, ROWS = 7, 6
 H1 = ROWS + 1  # bits per column
@@ -144,6 +144,16 @@ class ConnectFourState(State):
 
 class ConnectFour(Game):
     name = "connect4"
+    info = GameInfo(
+        "connect4", "Connect Four", ("Red", "Yellow"), ("#d93a2b", "#f2c230"),
+        agents=("default", "mcts:200", "mcts:1000", "alphabeta:4", "alphabeta:6", "random"),
+        default_agent="connect4.safetensors", agent_file="agent.safetensors", references=("random", "mcts:200"),
+        training={
+            "td": {"games": 20_000, "hidden": 80, "lr": 0.05, "lam": 0.7, "epsilon_start": 0.1, "epsilon_end": 0.1,
+                   "eval_every": 2_000, "eval_games": 40},
+            "selfplay": {"games": 3_000, "sims": 100, "eval_sims": 400, "lr": 1e-3, "hidden": 256,
+                         "eval_every": 1_000, "eval_games": 20},
+        })
     num_actions = COLS
 
     def new_initial_state(self) -> ConnectFourState:

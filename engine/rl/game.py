@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -104,11 +105,32 @@ class State(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class GameInfo:
+    """Everything the engine, the CLI and the Arena need to know about one game, in one place."""
+
+    name: str  # the id used everywhere (--game, agent files)
+    title: str  # as a user reads it
+    players: tuple[str, str]  # player 0 and 1 as named in the status line
+    colors: tuple[str, str]  # one colour per player (marks, discs, checkers), as #rrggbb
+    agents: tuple[str, ...]  # the agent names offered for it, strongest first
+    default_agent: str  # the trained agent shipped in assets/agents/
+    agent_file: str  # what a training run saves its agent as
+    references: tuple[str, ...]  # reference opponents a training run is scored against; the last one is
+    #                             the yardstick for keeping the best agent
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)  # algorithm -> default settings
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(self.training)
+
+
 class Game(ABC):
     """Factory and constants of one game."""
 
     name: ClassVar[str] = ""
     has_chance: ClassVar[bool] = False
+    info: ClassVar[GameInfo]
 
     @abstractmethod
     def new_initial_state(self) -> State: ...
@@ -143,3 +165,8 @@ def get_game(name: str) -> Game:
 
 
 GAME_NAMES = ("tictactoe", "connect4", "backgammon")
+
+
+def game_info(name: str) -> GameInfo:
+    """The facts of the game called ``name`` (see :class:`GameInfo`)."""
+    return get_game(name).info

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.rl.agents.base import Agent, RandomAgent, read_agent_file
+from engine.rl.game import game_info
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "agents"
-DEFAULT_FILES = {"tictactoe": "tictactoe.json", "connect4": "connect4.safetensors",
-                 "backgammon": "backgammon.safetensors"}
 AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval (backgammon), "
               "default (the shipped agent) or a saved agent's path; a TD backgammon agent takes :1ply or :2ply, "
               "a self-play one :Nsims")
@@ -38,14 +37,9 @@ def load_agent(path: str | Path, game: str) -> Agent:
     raise UserError(f"{path} holds an agent of unknown kind '{algo}'.")
 
 
-AGENT_NAMES = {"tictactoe": ("default", "perfect", "mcts:200", "mcts:1000", "random"),
-               "connect4": ("default", "mcts:200", "mcts:1000", "alphabeta:4", "alphabeta:6", "random"),
-               "backgammon": ("default", "default:1ply", "pubeval", "random")}
-
-
 def agent_names(game: str) -> tuple[str, ...]:
     """The agent names :func:`make_agent` accepts for ``game`` (besides a saved agent's path), strongest first."""
-    return AGENT_NAMES[game]
+    return game_info(game).agents
 
 
 def _int_arg(spec: str, what: str) -> int:
@@ -86,7 +80,7 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
             raise UserError(f"'{spec}': a depth above 9 would take minutes per move.")
         agent = AlphaBetaConnectFour(depth, seed=seed)
     elif low == "default":
-        path = ASSETS / DEFAULT_FILES[game]
+        path = ASSETS / game_info(game).default_agent
         if not path.exists():
             raise UserError(f"No trained {game} agent is shipped in {ASSETS} yet.")
         agent = load_agent(path, game)

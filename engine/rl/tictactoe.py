@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.rl.game import TERMINAL, Game, State
+from engine.rl.game import TERMINAL, Game, GameInfo, State
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
 MARKS = ".XO"
@@ -95,6 +95,16 @@ class TicTacToeState(State):
 
 class TicTacToe(Game):
     name = "tictactoe"
+    info = GameInfo(
+        "tictactoe", "Tic-tac-toe", ("X", "O"), ("#2c6fbb", "#e0593b"),
+        agents=("default", "perfect", "mcts:200", "mcts:1000", "random"), default_agent="tictactoe.json",
+        agent_file="agent.json", references=("random", "perfect"),
+        training={
+            "q": {"games": 100_000, "lr": 0.5, "gamma": 0.9, "epsilon_start": 1.0, "epsilon_end": 0.02,
+                  "eval_every": 20_000, "eval_games": 200},
+            "sarsa": {"games": 100_000, "lr": 0.5, "gamma": 0.9, "epsilon_start": 1.0, "epsilon_end": 0.02,
+                      "eval_every": 20_000, "eval_games": 200},
+        })
     num_actions = 9
 
     def new_initial_state(self) -> TicTacToeState:

@@ -1,10 +1,14 @@
-"""Training loops as plain generators of statistics dicts, pausable and stoppable through a CancelToken.
+"""Training loops as plain generators of events (engine.events), pausable and stoppable through a CancelToken.
 
 The CLI iterates :func:`train` in a for loop; the GUI runs the same generator in its engine thread and
-plots what it yields (``kind`` = "progress": games, games/s, TD error, epsilon; "eval": win/draw/loss
-against the reference opponents; "done": the final summary). The agent is saved into ``out`` at every
+plots what it yields: Progress (step = games this run; metrics: games, games_per_s, td_error, epsilon,
+and what the algorithm reports per game), Evaluation (step = games the agent has trained; metrics: per
+reference opponent a dict of win / draw / loss / score, ``best`` when it is the best agent so far), Saved
+(the agent file) and one Finished (summary: see :func:`train`). The game's facts (algorithms, their
+default settings, reference opponents) are its ``GameInfo``. The agent is saved into ``out`` at every
 evaluation and at the end (atomically), so a stopped run resumes with ``resume=True``; the agent that
-scored best against the strongest reference opponent is also kept, as ``best-agent.*``.
+scored best against the strongest reference opponent is also kept, as ``best-agent.*``. Each evaluation
+and the summary are also appended to ``out/stats.jsonl`` as they happen (``kind`` "eval" / "done").
 """
 
 from __future__ import annotations
@@ -19,29 +23,12 @@ from typing import Any
 import torch
 
 from engine.errors import UserError
+from engine.events import Evaluation, Event, Finished, Progress, Saved
 from engine.rl.agents.base import Agent
 from engine.rl.arena import evaluate
 from engine.rl.control import CancelToken
 from engine.rl.game import get_game
 from engine.rl.registry import load_agent, make_agent
-
-ALGOS = {"tictactoe": ("q", "sarsa"), "connect4": ("td", "selfplay"), "backgammon": ("td",)}
-REFERENCES = {"tictactoe": ("random", "perfect"), "connect4": ("random", "mcts:200"),
-              "backgammon": ("random", "pubeval")}
-DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("tictactoe", "q"): {"games": 100_000, "lr": 0.5, "gamma": 0.9, "epsilon_start": 1.0, "epsilon_end": 0.02,
-                         "eval_every": 20_000, "eval_games": 200},
-    ("tictactoe", "sarsa"): {"games": 100_000, "lr": 0.5, "gamma": 0.9, "epsilon_start": 1.0,
-                             "epsilon_end": 0.02, "eval_every": 20_000, "eval_games": 200},
-    ("backgammon", "td"): {"games": 20_000, "hidden": 80, "lr": 0.1, "lam": 0.7, "eval_every": 2_000,
-                           "eval_games": 200},
-    ("connect4", "td"): {"games": 20_000, "hidden": 80, "lr": 0.05, "lam": 0.7, "epsilon_start": 0.1,
-                         "epsilon_end": 0.1, "eval_every": 2_000, "eval_games": 40},
-    ("connect4", "selfplay"): {"games": 3_000, "sims": 100, "eval_sims": 400, "lr": 1e-3, "hidden": 256,
-                               "eval_every": 1_000, "eval_games": 20},
-}
-AGENT_FILE = {"tictactoe": "agent.json", "connect4": "agent.safetensors", "backgammon": "agent.safetensors"}
-
 
 # learning settings a resumed run may change; the network's shape (hidden) comes from the saved agent
 RESUMABLE_HP = ("lr", "lam", "gamma")
@@ -70,12 +57,13 @@ def epsilon_at(i: int, total: int, start: float, end: float) -> float:
 def train(game_name: str, algo: str, *, games: int | None = None, minutes: float | None = None,
           out: str | Path | None = None, token: CancelToken | None = None, seed: int = 0,
           resume: bool = False, report_every_s: float = 1.0, threads: int = 1,
-          **overrides: Any) -> Iterator[dict[str, Any]]:
-    """Train ``algo`` on ``game_name``; yields statistics dicts (see the module docstring)."""
+          **overrides: Any) -> Iterator[Event]:
+    """Train ``algo`` on ``game_name``; yields events (see the module docstring)."""
     game = get_game(game_name)
-    if algo not in ALGOS[game.name]:
-        raise UserError(f"For {game.name} choose --algo {' or '.join(ALGOS[game.name])}, not {algo}.")
-    hp = dict(DEFAULTS[(game.name, algo)])
+    info = game.info
+    if algo not in info.algorithms:
+        raise UserError(f"For {game.name} choose --algo {' or '.join(info.algorithms)}, not {algo}.")
+    hp = dict(info.training[algo])
     hp.update({k: v for k, v in overrides.items() if v is not None})
     if games is None and minutes is None:
         games = int(hp["games"])
@@ -87,7 +75,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     if threads:
         torch.set_num_threads(threads)  # the machine is shared: one core unless asked otherwise
     out_dir = Path(out) if out else None
-    agent_path = out_dir / AGENT_FILE[game.name] if out_dir else None
+    agent_path = out_dir / info.agent_file if out_dir else None
     if resume and agent_path and agent_path.exists():
         agent = load_agent(agent_path, game.name)
         if getattr(agent, "algo", algo) != algo and algo in ("q", "sarsa"):
@@ -99,7 +87,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         agent = _new_agent(game.name, algo, hp, seed)
     agent.seed(seed)
     rng = random.Random(seed)
-    refs = {name: make_agent(name, game.name, seed=seed + 1) for name in REFERENCES[game.name]}
+    refs = {name: make_agent(name, game.name, seed=seed + 1) for name in info.references}
     token = token or CancelToken()
     start = time.monotonic()
     deadline = start + minutes * 60 if minutes is not None else None
@@ -109,7 +97,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     stopped = False
     episode = _episode_fn(game.name, algo, agent, hp, rng)
 
-    strongest = REFERENCES[game.name][-1]  # the yardstick for "best so far"
+    strongest = info.references[-1]  # the yardstick for "best so far"
     best_path = agent_path.with_name("best-" + agent_path.name) if agent_path is not None else None
     best_score = -1.0
 
@@ -132,6 +120,12 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             log_stats(result)  # at once, so a killed run keeps its learning curve up to its last save
         return result
 
+    def announce(record: dict[str, Any]) -> Iterator[Event]:
+        metrics = {k: v for k, v in record.items() if k != "kind"}
+        yield Evaluation(int(record["games"]), metrics)
+        if agent_path is not None:
+            yield Saved(int(record["games"]), str(agent_path))
+
     def log_stats(record: dict[str, Any]) -> None:
         with open(out_dir / "stats.jsonl", "a", encoding="utf-8") as f:  # type: ignore[operator]
             f.write(json.dumps(record) + "\n")
@@ -146,24 +140,27 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             break
         eps = epsilon_at(played, total if games is not None else 10**5,
                          float(hp.get("epsilon_start", 0.0)), float(hp.get("epsilon_end", 0.0)))
-        info = episode(eps)
+        step_info = episode(eps)
         played += 1
-        errors += info.get("td_error", 0.0)
+        errors += step_info.get("td_error", 0.0)
         now = time.monotonic()
         if now - last_report >= report_every_s:
-            stats = {"kind": "progress", "games": agent_games(), "games_this_run": played,
-                     "games_per_s": (played - last_count) / (now - last_report), "td_error": errors /
-                     max(1, played - last_count), "epsilon": eps, "elapsed_s": now - start, **info}
-            stats.pop("td_error_game", None)
+            rate = (played - last_count) / (now - last_report)
+            metrics = {"games": agent_games(), "games_per_s": rate,
+                       "td_error": errors / max(1, played - last_count), "epsilon": eps, **step_info}
+            metrics.pop("td_error_game", None)
             last_report, last_count, errors = now, played, 0.0
-            yield stats
+            eta = (total - played) / rate if games is not None and rate > 0 else None
+            if deadline is not None:
+                eta = min(eta, deadline - now) if eta is not None else deadline - now
+            yield Progress(played, games, now - start, eta, metrics)
         if played % eval_every == 0:
             last_eval = evaluation()
-            yield last_eval
+            yield from announce(last_eval)
     elapsed = time.monotonic() - start
     if last_eval is None or last_eval["games"] != agent_games():  # games played since the last evaluation
         last_eval = evaluation()
-        yield last_eval
+        yield from announce(last_eval)
     final = last_eval
     summary = {"kind": "done", "game": game.name, "algo": algo, "games": agent_games(),
                "games_this_run": played,
@@ -173,7 +170,8 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
                "final_eval": final, "hparams": hp}
     if out_dir is not None:
         log_stats(summary)
-    yield summary
+    summary.pop("kind")
+    yield Finished(summary, stopped, str(agent_path) if agent_path else None)
 
 
 def _episode_fn(game: str, algo: str, agent: Agent, hp: dict[str, Any], rng: random.Random):

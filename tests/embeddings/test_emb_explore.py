@@ -10,8 +10,7 @@ import pytest
 from engine.cli import main
 from engine.embeddings.explore import (
     Frame,
-    SkipGramDone,
-    SkipGramStarted,
+    SkipGramStart,
     aligned_pca,
     compare_neighbours,
     frequency_order,
@@ -27,8 +26,9 @@ from engine.embeddings.explore import (
 from engine.embeddings.io import write_word2vec
 from engine.embeddings.projection import displacement, pca
 from engine.embeddings.vectors import Vectors
-from engine.embeddings.word2vec import EpochEnd, Word2VecConfig
+from engine.embeddings.word2vec import Word2VecConfig
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Snapshot, Started
 from engine.tasks import CancelToken
 
 
@@ -163,22 +163,24 @@ def test_skipgram_animation_events_and_stop(small_corpus):
     cfg = Word2VecConfig(dim=8, window=2, epochs=2, min_count=1, seed=3)
     events = list(skipgram_animation(text, cfg, shown=25))
     started, done = events[0], events[-1]
-    assert isinstance(started, SkipGramStarted) and started.shown == 25 and started.snapshot_every >= 1
-    frames = [e for e in events if isinstance(e, Frame)]
+    assert isinstance(started, Started) and isinstance(started.info, SkipGramStart)
+    assert started.info.shown == 25 and started.info.snapshot_every >= 1
+    frames = [e.data for e in events if isinstance(e, Snapshot)]
+    assert all(isinstance(f, Frame) for f in frames)
     assert len(frames) >= 3 and frames[0].step == 0 and all(f.coords.shape == (25, 2) for f in frames)
-    assert sum(isinstance(e, EpochEnd) for e in events) == 2
-    assert isinstance(done, SkipGramDone) and not done.stopped and len(done.space) == len(started.words)
-    assert np.allclose(done.space.vectors.matrix[:25], frames[-1].vectors)  # the last frame is the result
+    assert sum(isinstance(e, Evaluation) for e in events) == 2
+    assert isinstance(done, Finished) and not done.stopped and len(done.result) == len(started.info.words)
+    assert np.allclose(done.result.vectors.matrix[:25], frames[-1].vectors)  # the last frame is the result
     assert all(displacement(a.coords, b.coords) < 1.0 for a, b in zip(frames, frames[1:], strict=False))
     token = CancelToken()
     stopped = []
     for e in skipgram_animation(text, Word2VecConfig(dim=8, window=2, epochs=500, min_count=1), 10, token):
         stopped.append(e)
-        if sum(isinstance(x, Frame) for x in stopped) == 3:
+        if sum(isinstance(x, Snapshot) for x in stopped) == 3:
             token.cancel()
-    assert isinstance(stopped[-1], SkipGramDone) and stopped[-1].stopped
-    assert isinstance(stopped[-2], Frame)  # the vectors as the stop left them
-    three = [e for e in skipgram_animation(text, cfg, shown=25, dims=3) if isinstance(e, Frame)]
+    assert isinstance(stopped[-1], Finished) and stopped[-1].stopped
+    assert isinstance(stopped[-2], Snapshot)  # the vectors as the stop left them
+    three = [e.data for e in skipgram_animation(text, cfg, shown=25, dims=3) if isinstance(e, Snapshot)]
     assert all(f.coords.shape == (25, 3) for f in three) and len(three) == len(frames)
 
 

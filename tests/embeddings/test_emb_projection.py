@@ -7,8 +7,6 @@ import pytest
 
 from engine.embeddings.projection import (
     ProjectionConfig,
-    ProjectionDone,
-    ProjectionProgress,
     align_sequence,
     displacement,
     explained_variance,
@@ -20,6 +18,7 @@ from engine.embeddings.projection import (
     write_csv,
 )
 from engine.errors import UserError
+from engine.events import Finished, Progress
 from engine.tasks import CancelToken
 
 
@@ -58,11 +57,11 @@ def test_tsne_progress_and_cancel():
     events = []
     for event in project(clusters(), ProjectionConfig(perplexity=10, iterations=300, slice_iterations=25), token):
         events.append(event)
-        if isinstance(event, ProjectionProgress) and event.iteration == 50:
+        if isinstance(event, Progress) and event.step == 50:
             token.cancel()
     done = events[-1]
-    assert isinstance(done, ProjectionDone) and done.stopped and done.coords.shape == (120, 2)
-    assert [e.iteration for e in events[:-1]] == [25, 50]
+    assert isinstance(done, Finished) and done.stopped and done.result.coords.shape == (120, 2)
+    assert [e.step for e in events[:-1]] == [25, 50]
 
 
 def test_tsne_3d_and_initial_layout():
@@ -102,12 +101,13 @@ def test_csv_export(tmp_path):
 
 
 def test_training_frames_from_skipgram_snapshots():
-    from engine.embeddings.word2vec import SkipGram, Snapshot, Word2VecConfig, prepare
+    from engine.embeddings.word2vec import SkipGram, Word2VecConfig, prepare
+    from engine.events import Snapshot
 
     text = " ".join(f"w{i % 7} w{(i * 3) % 11}" for i in range(3000))
     cfg = Word2VecConfig(dim=8, window=2, epochs=2, min_count=1, sample=0, batch=64, snapshot_every=20)
     vocab, ids = prepare(text, cfg)
-    snaps = [e.vectors for e in SkipGram(vocab, ids, cfg).run() if isinstance(e, Snapshot)]
+    snaps = [e.data.vectors for e in SkipGram(vocab, ids, cfg).run() if isinstance(e, Snapshot)]
     assert len(snaps) >= 3
     frames = training_frames(snaps)
     raw = [pca(s, 2) for s in snaps]

@@ -7,12 +7,7 @@ import pytest
 
 from engine.embeddings.vocab import Vocab, tokenize
 from engine.embeddings.word2vec import (
-    EpochEnd,
-    Finished,
-    Paused,
-    Progress,
     SkipGram,
-    Snapshot,
     Word2VecConfig,
     keep_probabilities,
     make_pairs,
@@ -20,6 +15,7 @@ from engine.embeddings.word2vec import (
     skipgram_objective,
 )
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Paused, Progress, Snapshot
 from engine.tasks import CancelToken
 
 W_IN = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -121,14 +117,14 @@ def test_events_snapshots_pause_and_cancel():
         if isinstance(event, Progress) and event.step == 20:
             token.pause()
             token.resume()  # the generator checks the flag at the next batch; resumed at once here
-        if isinstance(event, EpochEnd) and event.epoch == 1:
+        if isinstance(event, Evaluation) and event.metrics["epoch"] == 1:
             token.cancel()
     snaps = [e for e in events if isinstance(e, Snapshot)]
-    assert snaps[0].step == 0 and snaps[0].vectors.shape == (5, 8)
+    assert snaps[0].step == 0 and snaps[0].data.vectors.shape == (5, 8) and snaps[0].keep_all
     assert any(isinstance(e, Progress) for e in events)
-    assert sum(isinstance(e, EpochEnd) for e in events) == 1
+    assert sum(isinstance(e, Evaluation) for e in events) == 1
     finished = events[-1]
-    assert isinstance(finished, Finished) and finished.summary["stopped"] and finished.summary["epochs"] == 1
+    assert isinstance(finished, Finished) and finished.stopped and finished.summary["epochs"] == 1
     assert not any(isinstance(e, Paused) for e in events)  # resumed before the next check
 
 

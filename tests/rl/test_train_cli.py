@@ -3,6 +3,7 @@ import threading
 
 import pytest
 
+from engine.events import Evaluation, Finished, Progress, Saved
 from engine.rl.control import CancelToken
 from engine.rl.train import train
 
@@ -10,27 +11,28 @@ from engine.rl.train import train
 def test_train_yields_progress_eval_done_and_saves(tmp_path):
     stats = list(train("tictactoe", "q", games=3000, out=tmp_path, eval_every=1000, eval_games=20,
                        report_every_s=0.0))
-    kinds = [s["kind"] for s in stats]
-    assert kinds[-1] == "done" and "progress" in kinds and kinds.count("eval") == 3
-    prog = next(s for s in stats if s["kind"] == "progress")
-    assert {"games", "games_per_s", "td_error", "epsilon"} <= set(prog)
-    ev = next(s for s in stats if s["kind"] == "eval")
+    kinds = [type(s) for s in stats]
+    assert kinds[-1] is Finished and Progress in kinds and kinds.count(Evaluation) == 3
+    assert kinds.count(Saved) == 3 and stats[-1].result == str(tmp_path / "agent.json")
+    prog = next(s for s in stats if isinstance(s, Progress))
+    assert {"games", "games_per_s", "td_error", "epsilon"} <= set(prog.metrics) and prog.total == 3000
+    ev = next(s.metrics for s in stats if isinstance(s, Evaluation))
     assert set(ev["random"]) == {"win", "draw", "loss", "score"} and "perfect" in ev
     assert (tmp_path / "agent.json").exists()
     lines = (tmp_path / "stats.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["games"] == 3000
     assert [json.loads(line)["kind"] for line in lines] == ["eval"] * 3 + ["done"]
     # the best agent against the strongest reference (perfect play) is kept beside the last one
-    evals = [s for s in stats if s["kind"] == "eval"]
+    evals = [s.metrics for s in stats if isinstance(s, Evaluation)]
     best = max(e["perfect"]["score"] for e in evals)
-    assert stats[-1]["best_score"] == {"perfect": best}
+    assert stats[-1].summary["best_score"] == {"perfect": best}
     assert (tmp_path / "best-agent.json").exists()
 
 
 def test_evaluations_are_logged_as_they_happen(tmp_path):
     gen = train("tictactoe", "q", games=10**6, out=tmp_path, eval_every=500, eval_games=4, report_every_s=0.0)
     for s in gen:
-        if s["kind"] == "eval" and s["games"] == 1000:
+        if isinstance(s, Evaluation) and s.metrics["games"] == 1000:
             break  # a run killed here has written its learning curve so far
     gen.close()
     lines = [json.loads(x) for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
@@ -42,14 +44,14 @@ def test_cancel_stops_and_resume_continues(tmp_path):
     gen = train("tictactoe", "sarsa", games=10**6, out=tmp_path, token=token, eval_every=500, eval_games=4,
                 report_every_s=0.0)
     for s in gen:
-        if s["kind"] == "progress" and s["games"] >= 700:
+        if isinstance(s, Progress) and s.metrics["games"] >= 700:
             token.cancel()
-        if s["kind"] == "done":
-            done = s
+        if isinstance(s, Finished):
+            done = s.summary
     assert done["stopped"] and done["games"] < 10**6
     again = list(train("tictactoe", "sarsa", games=100, out=tmp_path, resume=True, eval_every=1000,
                        eval_games=4))
-    assert again[-1]["games"] == done["games"] + 100
+    assert again[-1].summary["games"] == done["games"] + 100
 
 
 def test_resume_takes_a_new_learning_rate(tmp_path):
@@ -75,16 +77,16 @@ def test_pause_blocks_until_resume(tmp_path):
     assert t.is_alive() and not out  # paused before the first game
     token.resume()
     t.join(30)
-    assert out[-1]["kind"] == "done" and out[-1]["games"] == 50
+    assert isinstance(out[-1], Finished) and out[-1].summary["games"] == 50
 
 
 def test_td_and_selfplay_train_briefly(tmp_path):
     s = list(train("backgammon", "td", games=3, out=tmp_path / "bg", eval_every=10, eval_games=2,
                    hidden=8))
-    assert s[-1]["games"] == 3 and (tmp_path / "bg" / "agent.safetensors").exists()
+    assert s[-1].summary["games"] == 3 and (tmp_path / "bg" / "agent.safetensors").exists()
     s = list(train("connect4", "selfplay", games=2, out=tmp_path / "c4", eval_every=10, eval_games=2,
                    sims=8, hidden=16, eval_sims=8))
-    assert s[-1]["games"] == 2
+    assert s[-1].summary["games"] == 2
 
 
 def test_cli_eval_json(txe):
