@@ -1,39 +1,46 @@
 """The one seam between the GUI and the engine: a single engine thread behind a Qt object.
 
-Commands go in through :meth:`EngineBridge.submit` (quick requests: attention for a text, a
-next-token distribution, ...) and :meth:`EngineBridge.start_task` (long work: a generator such as
-``Trainer.run``). The engine thread owns every model, so nothing is shared across threads but copies.
+Two kinds of work, both plain Python that never touches Qt (the patterns of superqt's ``thread_worker``
+and Orange's ``TaskState``):
 
-Between two events of the long task it serves the quick requests, newest first: a request replaces an
-older pending one of the same kind (typing fast queues nothing). A paused task is simply not pulled,
-so requests are still served while training is paused.
+- a **job** (:meth:`EngineBridge.submit`): one function call (attention for a text, a beam search, ...).
+  It returns a :class:`Job`; the function's value comes back to the ``on_done`` callback given with it,
+  its error to ``on_error``, and ``on_end`` is called once whatever happened. A job submitted under a
+  ``key`` replaces an older job of the same key that has not started yet (typing fast queues nothing).
+  A function that takes an argument gets the job's :class:`CancelToken` and may stop early.
+- a **task** (:meth:`EngineBridge.start_task`): a generator of engine.events (training, skip-gram,
+  t-SNE, RL training), one at a time. Its events come back to the ``on_events`` callback of the view that
+  started it, its end to ``on_finished``. Between two of its events the engine serves the jobs, in the
+  order they came, so the views stay live while training runs; a paused task is simply not pulled.
 
-Results and events come back as Qt signals, but never one signal per engine event: the engine thread
-only appends to a bounded outbox, and a 20 Hz QTimer in the GUI thread drains it and emits at most one
-signal of each kind per tick (loss points in a batch, only the newest snapshot; the design notes'
-karabo-bridge pattern). Nothing piles up however fast the engine runs.
+Nothing is broadcast: every result goes back to the callbacks of the call that asked for it. And nothing
+piles up: the engine thread only appends to a bounded outbox, and a 20 Hz QTimer in the GUI thread drains
+it (progress in batches, of the snapshots waiting only the newest unless the task keeps them all: the
+design notes' karabo-bridge pattern), however fast the engine runs.
 """
 
 from __future__ import annotations
 
-import queue
+import inspect
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 from engine.errors import UserError
-from engine.tasks import CancelToken
-from engine.training import Evaluation, Finished, Paused, Progress, Saved, Snapshot
+from engine.events import Finished, Progress, Snapshot
+from engine.tasks import Cancelled, CancelToken
 
 DRAIN_HZ = 20
-MAX_POINTS = 20_000  # loss points waiting in the outbox (at 20 Hz it never gets near)
-MAX_OTHER = 2_000  # other tasks' events (word2vec epochs, RL statistics) waiting in the outbox
+MAX_PROGRESS = 20_000  # progress events waiting in the outbox (at 20 Hz it never gets near)
+MAX_EVENTS = 5_000  # other events waiting (animation frames, evaluations)
 GC_INTERVAL_S = 1.0
+SHUTDOWN_S = 1.5  # how long closing waits for the engine thread before the process exits without it
 
 _gui_gc = None
 
@@ -54,238 +61,300 @@ def collect_garbage_in_gui_thread() -> None:
         _gui_gc = GarbageCollector(interval=GC_INTERVAL_S)
 
 
-@dataclass
-class Request:
-    kind: str  # coalescing key: a newer request of the same kind replaces an older pending one
-    fn: Callable[[], Any]
-    tag: Any = None
+def error_text(e: BaseException) -> str:
+    """What the user reads for an engine error: a UserError as it is, anything else with its type (and
+    the traceback on stderr for whoever debugs it)."""
+    if isinstance(e, UserError):
+        return str(e)
+    traceback.print_exception(e)
+    return f"{type(e).__name__}: {e}"
 
 
-class _Outbox:
-    """What the engine thread has for the GUI; bounded, thread-safe."""
+def _wants_token(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.progress: deque[Progress] = deque(maxlen=MAX_POINTS)
-        self.evaluations: list[Evaluation] = []
-        self.snapshot: Snapshot | None = None
-        self.results: dict[str, tuple[Any, Any]] = {}  # kind -> (tag, result), newest only
-        self.messages: list[tuple[str, str]] = []  # (level, text)
-        self.task_state: list[tuple[str, Any]] = []  # ("started"|"paused"|"resumed"|"saved"|"finished", payload)
-        self.other: deque[Any] = deque(maxlen=MAX_OTHER)  # events of other kinds of task, oldest dropped
 
-    def put_event(self, event: Any) -> None:
-        with self.lock:
-            if isinstance(event, Progress):
-                self.progress.append(event)
-            elif isinstance(event, Evaluation):
-                self.evaluations.append(event)
-            elif isinstance(event, Snapshot):
-                self.snapshot = event  # only the newest matters to the eye; the view keeps its history
-            elif isinstance(event, Saved):
-                self.task_state.append(("saved", event))
-            elif isinstance(event, Paused):
-                self.task_state.append(("paused", event))
-            elif isinstance(event, Finished):
-                self.task_state.append(("finished", event))
-            else:
-                self.other.append(event)
+@dataclass(eq=False)
+class Job:
+    """One engine call and what became of it. Created and read in the GUI thread."""
 
-    def take(self) -> dict[str, Any]:
-        with self.lock:
-            out = {"progress": list(self.progress), "evaluations": self.evaluations, "snapshot": self.snapshot,
-                   "results": self.results, "messages": self.messages, "task_state": self.task_state,
-                   "other": list(self.other)}
-            self.progress.clear()
-            self.other.clear()
-            self.evaluations, self.snapshot, self.results, self.messages, self.task_state = [], None, {}, [], []
-        return out
+    fn: Callable[..., Any]
+    key: str | None = None
+    on_done: Callable[[Any], None] | None = None
+    on_error: Callable[[str], None] | None = None
+    on_end: Callable[[Job], None] | None = None
+    token: CancelToken = field(default_factory=CancelToken)
+    state: str = "pending"  # pending | running | done | failed | superseded | cancelled
+    submitted: float = field(default_factory=time.monotonic)
+    error: str = ""
+
+    @property
+    def settled(self) -> bool:
+        return self.state not in ("pending", "running")
+
+    def cancel(self) -> None:
+        """Its result will not be delivered; a function that checks its token stops early."""
+        self.token.cancel()
+
+
+@dataclass(eq=False)
+class Task:
+    """One long piece of work (a generator of engine.events) and its controls. GUI thread."""
+
+    name: str
+    make: Callable[[CancelToken], Iterator[Any]]
+    on_events: Callable[[list[Any]], None] | None = None
+    on_finished: Callable[[Finished | None, str], None] | None = None  # (the Finished event or None, error)
+    token: CancelToken = field(default_factory=CancelToken)
+    state: str = "running"  # running | paused | stopping | finished
+    paused: bool = False  # read by the engine thread: a paused task is not pulled
+    # filled in the engine thread, emptied by the drain (under the outbox lock)
+    progress: deque[Progress] = field(default_factory=lambda: deque(maxlen=MAX_PROGRESS))
+    events: deque[Any] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    latest: Snapshot | None = None
+    end: tuple[Finished | None, str] | None = None
+
+    def pause(self) -> None:
+        if self.state == "running":
+            self.state, self.paused = "paused", True
+
+    def resume(self) -> None:
+        if self.state == "paused":
+            self.state, self.paused = "running", False
+
+    def stop(self) -> None:
+        """Ask it to stop at its next step; it still finishes cleanly (saving what it has)."""
+        if self.state in ("running", "paused"):
+            self.state = "stopping"
+            self.token.cancel()
+            self.paused = False  # let it run to its clean end
+
+    @property
+    def active(self) -> bool:
+        return self.state != "finished"
 
 
 class EngineBridge(QObject):
-    progress = Signal(list)  # list[Progress], in order
-    evaluation = Signal(list)  # list[Evaluation]
-    snapshot = Signal(object)  # the newest Snapshot
-    result = Signal(str, object, object)  # kind, tag, result
-    message = Signal(str, str)  # level ("info" | "error"), text
-    # Task signals carry the task's name ("training", "word2vec", "rl", ...): a view reacts to its own only.
-    task_started = Signal(str)
-    task_paused = Signal(str, bool)
-    task_saved = Signal(object)  # Saved
-    task_finished = Signal(str, object)  # name, Finished (or None after an error or a plain end)
-    task_events = Signal(list)  # events of other kinds of task (any objects), in order, once per tick
+    """The engine thread and the queue in front of it."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         collect_garbage_in_gui_thread()  # before the engine thread exists
-        self._outbox = _Outbox()
-        self._pending: dict[str, Request] = {}
-        self._pending_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._pending: dict[Any, Job] = {}  # key (or the job itself) -> job, oldest first
+        self._done: list[tuple[Job, str, Any]] = []  # (job, state, value or error text)
+        self._task: Task | None = None  # GUI thread's view of the task slot
+        self._engine_task: Task | None = None  # the engine thread's
+        self._generator: Iterator[Any] | None = None
+        self._current_job: Job | None = None
         self._wake = threading.Event()
-        self._task: Iterator[Any] | None = None
-        self._task_name = ""
-        self._task_token: CancelToken | None = None
-        self._paused = False
-        self._busy = False  # GUI-thread view: a task was started and has not finished yet
-        self._control: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._quit = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="engine", daemon=True)
         self._thread.start()
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // DRAIN_HZ)
-        self._timer.timeout.connect(self._drain)
+        self._timer.timeout.connect(self.drain)
         self._timer.start()
 
-    # --- GUI side ---------------------------------------------------------------------------
+    # --- GUI side: jobs ---------------------------------------------------------------------
 
-    def submit(self, kind: str, fn: Callable[[], Any], tag: Any = None) -> None:
-        """Run ``fn`` in the engine thread; its return value arrives as ``result(kind, tag, value)``."""
-        with self._pending_lock:
-            self._pending[kind] = Request(kind, fn, tag)
+    def submit(self, fn: Callable[..., Any], *, key: str | None = None, on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[str], None] | None = None, on_end: Callable[[Job], None] | None = None) -> Job:
+        """Run ``fn`` (or ``fn(token)``) in the engine thread; see the module docstring."""
+        job = Job(fn, key, on_done, on_error, on_end)
+        superseded = None
+        with self._lock:
+            slot = key if key is not None else job
+            superseded = self._pending.pop(slot, None)
+            self._pending[slot] = job
+        if superseded is not None:
+            superseded.state = "superseded"
+            self._settle(superseded)
         self._wake.set()
+        return job
 
-    def start_task(self, name: str, make: Callable[[CancelToken], Iterator[Any]]) -> bool:
-        """Start long work ``make(token)`` (a generator) unless one is running; False if busy."""
-        if self.busy:
-            self.message.emit("error", f"{self._task_name} is still running; stop it first")
-            return False
-        self._control.put(("start", (name, make)))
-        self._task_name = name
-        self._busy = True
+    def cancel(self, job: Job) -> None:
+        """Cancel a job: a pending one is dropped at once, a running one when it returns."""
+        job.cancel()
+        with self._lock:
+            slot = job.key if job.key is not None else job
+            dropped = self._pending.get(slot) is job and self._pending.pop(slot)
+        if dropped:
+            job.state = "cancelled"
+            self._settle(job)
+
+    # --- GUI side: the task -----------------------------------------------------------------
+
+    def start_task(self, name: str, make: Callable[[CancelToken], Iterator[Any]], *,
+                   on_events: Callable[[list[Any]], None] | None = None,
+                   on_finished: Callable[[Finished | None, str], None] | None = None) -> Task | None:
+        """Start long work ``make(token)`` (a generator) unless a task is running; None if one is."""
+        if self._task is not None and self._task.active:
+            return None
+        task = Task(name, make, on_events, on_finished)
+        self._task = task
+        with self._lock:
+            self._engine_task = task
         self._wake.set()
-        return True
+        return task
+
+    @property
+    def task(self) -> Task | None:
+        """The task running (or paused, or stopping), None when the slot is free."""
+        return self._task if self._task is not None and self._task.active else None
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        return self.task is not None
 
-    @property
-    def task_name(self) -> str:
-        return self._task_name
+    # --- GUI side: shutting down --------------------------------------------------------------
 
-    def pause(self) -> None:
-        self._control.put(("pause", None))
-        self._wake.set()
+    def shutdown(self, timeout: float = SHUTDOWN_S) -> bool:
+        """Cancel everything, then wait at most ``timeout`` s for the engine thread; True if it ended.
 
-    def resume(self) -> None:
-        self._control.put(("resume", None))
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Ask the task to stop at its next step; it still finishes cleanly (saving what it has)."""
-        self._control.put(("stop", None))
-        self._wake.set()
-
-    def shutdown(self, timeout: float = 30.0) -> None:
-        self.stop()
+        A task that is stopped saves its checkpoint first (its own clean end); a job stuck in a long
+        call that never checks its token is left behind (the thread is a daemon: the process can exit)."""
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for job in pending:
+            job.token.cancel()
+            job.state = "cancelled"
+        if self._task is not None:
+            self._task.stop()
         self._quit.set()
         self._wake.set()
         self._thread.join(timeout)
         self._timer.stop()
-        self._drain()
+        self.drain()
+        return not self._thread.is_alive()
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def _drain(self) -> None:
-        box = self._outbox.take()
-        for level, text in box["messages"]:
-            self.message.emit(level, text)
-        if box["progress"]:
-            self.progress.emit(box["progress"])
-        if box["evaluations"]:
-            self.evaluation.emit(box["evaluations"])
-        if box["snapshot"] is not None:
-            self.snapshot.emit(box["snapshot"])
-        if box["other"]:
-            self.task_events.emit(box["other"])
-        for kind, (tag, value) in box["results"].items():
-            self.result.emit(kind, tag, value)
-        for state, payload in box["task_state"]:
-            if state == "started":
-                self.task_started.emit(payload)
-            elif state == "paused":
-                self.task_paused.emit(self._task_name, bool(payload))
-            elif state == "saved":
-                self.task_saved.emit(payload)
-            elif state == "finished":
-                name, self._busy, self._task_name = self._task_name, False, ""
-                self.task_finished.emit(name, payload)
+    def idle(self) -> bool:
+        """No job waiting or running and no task (tests and --screenshot wait for this)."""
+        with self._lock:
+            return not self._pending and not self._running_job() and self.task is None
+
+    def _running_job(self) -> bool:
+        return self._current_job is not None
+
+    # --- GUI side: delivering ---------------------------------------------------------------
+
+    def _settle(self, job: Job) -> None:
+        if job.on_end is not None:
+            job.on_end(job)
+
+    def drain(self) -> None:
+        """Hand what the engine produced to the callbacks that asked for it (GUI thread, 20 Hz)."""
+        with self._lock:
+            done, self._done = self._done, []
+            task = self._task
+            events: list[Any] = []
+            end = None
+            if task is not None:
+                events = [*task.progress, *task.events]
+                if task.latest is not None:
+                    events.append(task.latest)
+                task.progress.clear()
+                task.events.clear()
+                task.latest = None
+                end, task.end = task.end, None
+        for job, state, value in done:
+            if job.token.cancelled and state in ("done", "failed"):
+                state = "cancelled"  # asked to stop: what it returned is not wanted any more
+            job.state = state
+            try:
+                if state == "done" and job.on_done is not None:
+                    job.on_done(value)
+                elif state == "failed":
+                    job.error = value
+                    if job.on_error is not None:
+                        job.on_error(value)
+            finally:
+                self._settle(job)
+        if task is None:
+            return
+        if events and task.on_events is not None:
+            task.on_events(events)
+        if end is not None:
+            task.state = "finished"
+            if task.on_finished is not None:
+                task.on_finished(*end)
 
     # --- engine thread ----------------------------------------------------------------------
 
-    def _post(self, state: str, payload: Any) -> None:
-        with self._outbox.lock:
-            self._outbox.task_state.append((state, payload))
-
-    def _error(self, e: BaseException) -> None:
-        text = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-        if not isinstance(e, UserError):
-            traceback.print_exc()
-        with self._outbox.lock:
-            self._outbox.messages.append(("error", text))
-
-    def _handle_control(self) -> None:
-        while True:
-            try:
-                cmd, arg = self._control.get_nowait()
-            except queue.Empty:
-                return
-            if cmd == "start" and self._task is None:
-                name, make = arg
-                self._task_token = CancelToken()
-                try:
-                    self._task = make(self._task_token)
-                except BaseException as e:  # a bad config: report, keep running
-                    self._error(e)
-                    self._post("finished", None)
-                    continue
-                self._paused = False
-                self._post("started", name)
-            elif cmd == "pause" and self._task is not None and not self._paused:
-                self._paused = True
-                self._post("paused", True)
-            elif cmd == "resume" and self._task is not None and self._paused:
-                self._paused = False
-                self._post("paused", False)
-            elif cmd == "stop" and self._task is not None and self._task_token is not None:
-                self._task_token.cancel()
-                self._paused = False  # let it run to its clean end (it saves and finishes)
-
-    def _serve_one_request(self) -> bool:
-        with self._pending_lock:
+    def _take_job(self) -> Job | None:
+        with self._lock:
             if not self._pending:
-                return False
-            kind = next(iter(self._pending))
-            req = self._pending.pop(kind)
+                return None
+            slot = next(iter(self._pending))  # in the order asked (a later job may build on an earlier one)
+            job = self._pending.pop(slot)
+            self._current_job = job
+        job.state = "running"
+        return job
+
+    def _run_job(self, job: Job) -> None:
         try:
-            value = req.fn()
+            if job.token.cancelled:
+                raise Cancelled()
+            value = job.fn(job.token) if _wants_token(job.fn) else job.fn()
+            outcome = ("done", value)
+        except Cancelled:
+            outcome = ("cancelled", None)
+        except BaseException as e:  # reported to the view that asked; the engine goes on
+            outcome = ("failed", error_text(e))
+        with self._lock:
+            self._done.append((job, *outcome))
+            self._current_job = None
+
+    def _finish_task(self, task: Task, finished: Finished | None, error: str = "") -> None:
+        with self._lock:
+            task.end = (finished, error)
+            if self._engine_task is task:
+                self._engine_task = None
+        self._generator = None
+
+    def _step_task(self, task: Task) -> None:
+        try:
+            if self._generator is None:
+                self._generator = task.make(task.token)
+            event = next(self._generator)
+        except StopIteration:  # a task that ends without a Finished event
+            self._finish_task(task, None)
+            return
+        except Cancelled:
+            self._finish_task(task, None)
+            return
         except BaseException as e:
-            self._error(e)
-            return True
-        with self._outbox.lock:
-            self._outbox.results[req.kind] = (req.tag, value)
-        return True
+            self._finish_task(task, None, error_text(e))
+            return
+        with self._lock:
+            if isinstance(event, Progress):
+                task.progress.append(event)
+            elif isinstance(event, Snapshot) and not event.keep_all:
+                task.latest = event  # only the newest matters to the eye; the view keeps its history
+            elif not isinstance(event, Finished):
+                task.events.append(event)
+        if isinstance(event, Finished):
+            self._finish_task(task, event)
 
     def _loop(self) -> None:
-        while not self._quit.is_set() or self._task is not None:
-            self._handle_control()
-            served = self._serve_one_request()
-            if self._task is not None and not self._paused:
-                try:
-                    event = next(self._task)
-                except StopIteration:  # a task that ends without a Finished event
-                    self._task = None
-                    self._post("finished", None)
-                    continue
-                except BaseException as e:
-                    self._error(e)
-                    self._task = None
-                    self._post("finished", None)
-                    continue
-                self._outbox.put_event(event)
-                if isinstance(event, Finished):
-                    self._task = None
-            elif not served:
+        while True:
+            with self._lock:
+                task = self._engine_task
+            if self._quit.is_set() and task is None:
+                return
+            job = self._take_job()
+            if job is not None:
+                self._run_job(job)
+            if task is not None and not task.paused:
+                self._step_task(task)
+            elif job is None:
                 self._wake.wait(0.1)
                 self._wake.clear()

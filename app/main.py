@@ -1,26 +1,32 @@
 """``transformer-explorer`` (also ``python -m app``): the desktop app.
 
-``--screenshot FILE.png [--view attention|training|tokens|next-token] [--text TEXT]`` opens the real
-window on the default model, waits until the view is painted, saves a PNG of the whole window, exits 0.
+``--screenshot FILE.png [--view KEY] [--text TEXT]`` opens the real window on the default model, waits until
+the view has drawn what it was asked for, saves a PNG of the whole window and exits 0.
+:func:`build` makes the QApplication and the main window without entering the event loop, so that tests and
+scripts can drive the real app.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
+from typing import Any
+
+SHOT_TIMEOUT_S = 120
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from app.window import all_view_keys
+
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
     ap.add_argument("--screenshot", metavar="FILE.png", help="save a PNG of the window and exit")
-    from app.window import all_view_keys
-
     ap.add_argument("--view", default="attention", choices=["heads", *all_view_keys()],
                     help="heads: the attention view's head view")
-    ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token view")
+    ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token / decoding view")
     ap.add_argument("--size", default="1400x860", help="window size for --screenshot, WxH")
     return ap.parse_args(argv)
 
@@ -32,11 +38,11 @@ def configure_torch() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
-def main(argv: list[str] | None = None) -> int:
-    t0 = time.perf_counter()
+def build(argv: list[str] | None = None) -> tuple[Any, Any]:
+    """The QApplication and the main window (shown), without entering the event loop."""
     configure_torch()
     args = parse_args(argv)
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow
@@ -49,50 +55,95 @@ def main(argv: list[str] | None = None) -> int:
                              QSettings.Format.IniFormat)
         settings.clear()
     win = MainWindow(args.checkpoint, settings)
+    win.args = args
     if args.view == "heads":
         win.attention.mode_heads.setChecked(True)
         args.view = "attention"
     win.tabs.setCurrentIndex(win.view_index(args.view))
     if args.text:
-        {"attention": win.attention.set_text, "tokens": win.tokens.input.setPlainText,
-         "next-token": win.next_token.prompt.setText}.get(args.view, lambda _: None)(args.text)
+        setters = {"attention": win.attention.set_text, "tokens": win.tokens.input.setPlainText,
+                   "next-token": win.next_token.prompt.setText,
+                   "decoding": win.views["decoding"].prompt.setText}  # type: ignore[attr-defined]
+        setters.get(args.view, lambda _t: None)(args.text)
     if args.screenshot:
         w, h = (int(x) for x in args.size.split("x"))
         win.resize(w, h)
     win.show()
+    return app, win
 
-    if args.screenshot:
-        start = time.perf_counter()
-        baseline = dict(win.painted)
 
-        def ready() -> bool:
-            if win.last_error:
-                return True
-            if args.view == "training":
-                return win.session.model is not None
-            return win.painted[args.view] > baseline.get(args.view, 0) or win.painted[args.view] > 0
+def shown(win: Any, key: str) -> bool:
+    """The view has drawn what it was asked for: a model, its picture (or its error) and nothing pending."""
+    view = win.views[key]
+    if win.ctx.model is None:
+        return bool(win.last_error)
+    if view.header.error_text:
+        return not view.busy
+    if key == "training":
+        return True
+    return view.painted > 0 and view.settled and win.bridge.idle()
 
-        def poll() -> None:
-            if ready():
-                QTimer.singleShot(300, shoot)  # let the last paint land
-            elif time.perf_counter() - start > 60:
-                print("transformer-explorer: the view was not painted within 60 s", file=sys.stderr)
-                app.exit(1)
-            else:
-                QTimer.singleShot(50, poll)
 
-        def shoot() -> None:
-            app.processEvents()
-            ok = win.grab().save(args.screenshot)
-            print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-            win.close()  # saves the layout, so the throw-away settings file goes after it
-            settings.sync()
-            if os.path.exists(settings.fileName()):
-                os.remove(settings.fileName())
-            app.exit(0 if ok else 1)
+def take_screenshot(app: Any, win: Any, path: str, t0: float) -> None:
+    from PySide6.QtCore import QTimer
 
-        QTimer.singleShot(50, poll)
-    return app.exec()
+    start = time.perf_counter()
+    key = win.args.view
+
+    def poll() -> None:
+        if shown(win, key):
+            QTimer.singleShot(300, shoot)  # let the last paint land
+        elif time.perf_counter() - start > SHOT_TIMEOUT_S:
+            print(f"transformer-explorer: the {key} view was not painted within {SHOT_TIMEOUT_S} s", file=sys.stderr)
+            app.exit(1)
+        else:
+            QTimer.singleShot(50, poll)
+
+    def shoot() -> None:
+        if not shown(win, key):  # something changed in the last 300 ms: wait again
+            QTimer.singleShot(50, poll)
+            return
+        app.processEvents()
+        ok = win.grab().save(path)
+        print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        win.close()  # saves the layout, so the throw-away settings file goes after it
+        win.settings.sync()
+        if os.path.exists(win.settings.fileName()):
+            os.remove(win.settings.fileName())
+        app.exit(0 if ok else 1)
+
+    QTimer.singleShot(50, poll)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up (importing torch, say): one line, no traceback
+        print("transformer-explorer: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(argv: list[str] | None = None) -> int:
+    t0 = time.perf_counter()
+    from app.display import check_qt_platform
+
+    problem = check_qt_platform()
+    if problem:
+        print(f"transformer-explorer: {problem}", file=sys.stderr)
+        return 2
+    app, win = build(argv)
+    # Ctrl-C, SIGTERM and SIGHUP close the window as the Quit menu does (the bridge's timer lets Python see them)
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, lambda *_: win.close())
+    if win.args.screenshot:
+        take_screenshot(app, win, win.args.screenshot, t0)
+    code = app.exec()
+    if not win.engine_stopped:  # a long engine call is still running: leave without waiting for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -65,9 +65,9 @@ def gui_phase(app: QApplication, seconds: float, tmpdir: str) -> tuple[list[floa
 
     timer.timeout.connect(tick)
     steps: list[tuple[float, int]] = []
-    win.bridge.progress.connect(lambda evs: steps.append((time.perf_counter(), evs[-1].step)))
+    win.ctx.runProgress.connect(lambda evs: steps.append((time.perf_counter(), evs[-1].step)))
     cfg = TrainConfig(**RECIPE)
-    win.start_training(cfg)
+    win.ctx.start_run(cfg)
     while len(steps) < 2:  # wait until the run has started (corpus + tokenizer set-up)
         app.processEvents()
     clock.start()
@@ -78,7 +78,7 @@ def gui_phase(app: QApplication, seconds: float, tmpdir: str) -> tuple[list[floa
         time.sleep(0.001)
     timer.stop()
     snapshots = len(win.attention.snapshots)
-    win.bridge.stop()
+    win.ctx.stop_run()
     while win.bridge.busy:
         app.processEvents()
     win.close()

@@ -18,6 +18,7 @@ import torch
 
 from engine.errors import UserError
 from engine.model import GPT, Probe
+from engine.tasks import CancelToken
 from engine.tokenizers import Tokenizer
 
 
@@ -67,7 +68,7 @@ class Score:
 
 
 @torch.no_grad()
-def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64) -> Score:
+def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64, token: CancelToken | None = None) -> Score:
     """log p(x_1..x_T) = sum_t log p(x_t | x_{t-1}..x_1) (seed 000), each factor shown.
 
     Tokens that fit in the context are scored in one pass; each later token t is scored from a window
@@ -83,6 +84,8 @@ def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64) -> 
     logps = logp[torch.arange(n_first), full[1:n_first + 1]].tolist()
     later = list(range(T, len(ids)))  # ids indices beyond the first window
     for chunk in range(0, len(later), batch):
+        if token is not None:
+            token.check()  # a long text: the user may have moved on
         ts = later[chunk:chunk + batch]
         windows = torch.stack([torch.cat([full[:1], full[t - T + 2:t + 1]]) for t in ts])  # (b, T)
         logits, _, _ = model(windows)
@@ -90,6 +93,33 @@ def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64) -> 
         logps.extend(last[torch.arange(len(ts)), torch.tensor([ids[t] for t in ts])].tolist())
     probs = [math.exp(lp) for lp in logps]
     return Score([tokenizer.token_text(i) for i in ids], ids, probs, float(sum(logps)))
+
+
+@dataclass
+class NextTokenReport:
+    """What the Next-token view shows: the distribution before one position of a prompt, and the prompt's
+    per-token probabilities (seed 000: p(x_1..x_T) = prod_t p(x_t | x_<t))."""
+
+    top: list[tuple[str, float]]  # the most probable next tokens, best first
+    rest: float  # the probability of all the others
+    position: int  # the prompt token the distribution is before; -1: after the whole prompt
+    actual: str | None  # that token (None after the prompt)
+    tokens: list[str]  # the prompt's tokens
+    probs: list[float]  # p(x_t | x_<t) of each
+    logprob: float  # log p(x_1..x_T), natural log
+
+
+def next_token_report(model: GPT, tokenizer: Tokenizer, prompt: str, position: int = -1, top: int = 20,
+                      token: CancelToken | None = None) -> NextTokenReport:
+    """The distribution just before prompt token ``position`` (-1: after the prompt), and the prompt's score."""
+    score = score_text(model, tokenizer, prompt, token=token)
+    if 0 <= position < len(score.ids):
+        before, actual = tokenizer.decode(score.ids[:position]), score.tokens[position]
+    else:
+        before, actual, position = prompt, None, -1
+    best = next_token_distribution(model, tokenizer, before).top(tokenizer, top)
+    rest = max(0.0, 1.0 - sum(p for _, p in best))
+    return NextTokenReport(best, rest, position, actual, score.tokens, score.probs, score.logprob)
 
 
 @dataclass

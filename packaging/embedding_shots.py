@@ -40,7 +40,8 @@ def embedding_shots(out: Path, epochs: int = 3) -> None:
         view.projection.words.setValue(500)
         sg.train.click()
         until(lambda: "skip-gram" in view.spaces and not win.bridge.busy)
-        view.analogy.set_inputs("he", "him", "her")
+        for field, word in zip((view.analogy.a, view.analogy.b, view.analogy.c), ("he", "him", "her"), strict=True):
+            field.setText(word)
         painted = win.painted["embeddings"]
         view.analogy.solve.click()
         until(lambda: win.painted["embeddings"] > painted)

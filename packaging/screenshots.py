@@ -47,7 +47,7 @@ def live_training_shots(out: Path, steps: int = 600) -> None:
         win.attention.follow_box.setChecked(True)
         wait(app, 1.0)
         win.grab().save(str(out / "attention-live.png"))
-        win.bridge.stop()
+        win.ctx.stop_run()
         until(app, lambda: not win.bridge.busy)
         win.close()
 
@@ -80,7 +80,7 @@ def window_on(view_key: str):
         win.show()
         win.tabs.setCurrentIndex(win.view_index(view_key))
         if view_key == "training":  # the form has nothing to draw: ready once the model is loaded
-            until(app, lambda: win.session.model is not None)
+            until(app, lambda: win.ctx.model is not None)
         else:
             until(app, lambda: win.painted[view_key] > 0)
         yield app, win, tmp

@@ -1,1 +1,1 @@
-"""One module per view; each is a QWidget that talks to the engine only through the bridge."""
+"""One package per view (mirroring the engine's subpackages); each view is an app.views.base.View."""

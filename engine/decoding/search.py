@@ -25,7 +25,7 @@ beam search is greedy search; with k >= V^n it is exhaustive search over all len
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -43,6 +43,7 @@ from engine.decoding.common import (
 from engine.decoding.tree import FINISHED, KEPT, PRUNED, BeamNode, BeamTree
 from engine.errors import UserError
 from engine.model import GPT
+from engine.tasks import CancelToken
 from engine.tokenizers import Tokenizer
 
 EARLY_STOPPING = ("heuristic", "true", "never")
@@ -271,8 +272,10 @@ class BeamSearch:
                     self.tree[i].status, self.tree[i].end = FINISHED, "length"
             self.done, self.stopped = True, "length"
 
-    def run(self) -> BeamResult:
+    def run(self, token: CancelToken | None = None) -> BeamResult:
         while not self.done:
+            if token is not None:
+                token.check()  # between steps: a cancelled search keeps the tree it has
             self.step()
         return self.result()
 
@@ -306,6 +309,36 @@ class BeamSearch:
         best = sorted(ended, key=lambda i: (-self.tree[i].score, i))[: self.n_best]
         return BeamResult(self.prompt, [self.hypothesis(i) for i in best], self.tree, self.steps,
                           self.stopped or "running")
+
+
+@dataclass
+class TreeState:
+    """A copy of a search as the Decoding view draws it: its tree, live beam, finished pool and n-best, with
+    the greedy path laid over it (where greedy's tokens run through the tree, and where it leaves the beam)."""
+
+    nodes: list[dict]
+    beam: list[int]
+    pool: list[int]
+    done: bool
+    nbest: list[dict]
+    greedy_nodes: list[int]
+    greedy_text: str
+    alpha: float
+    prompt: str = ""
+    k: int = 1
+    greedy_tokens: list[str] = field(default_factory=list)
+    greedy_logprob: float = 0.0
+    greedy_departure: dict | None = None  # see BeamTree.departure
+
+
+def tree_state(search: BeamSearch, eos: Iterable[int | str] | None = None) -> TreeState:
+    """A :class:`TreeState` of ``search`` as it stands (engine thread; the copy is safe to hand over)."""
+    path = greedy(search.model, search.tokenizer, search.prompt, search.max_new, eos)
+    nbest = [h.to_dict() for h in search.result().nbest] if search.done else []
+    gone = search.tree.departure(path.ids, () if search.done else search.beam)
+    return TreeState([n.to_dict() for n in search.tree.nodes], list(search.beam), list(search.pool), search.done,
+                     nbest, search.tree.match(path.ids), path.generated, search.alpha, search.prompt, search.k,
+                     list(path.tokens), path.cum_logprob, gone)
 
 
 def beam_search(model: GPT, tokenizer: Tokenizer, prompt: Prompt, k: int = 4, alpha: float = 1.0,

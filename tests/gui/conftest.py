@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -21,8 +22,13 @@ def window(qtbot, tmp_path):
                     timeout=30_000)
     yield win
     if win.bridge.is_alive():
-        win.bridge.stop()
-        win.bridge.shutdown()
+        win.bridge.shutdown(timeout=30)
+
+
+def fill_analogy(panel, a: str, b: str, c: str) -> None:
+    """Type three words into the analogy fields."""
+    for field, word in zip((panel.a, panel.b, panel.c), (a, b, c), strict=True):
+        field.setText(word)
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +38,24 @@ def no_engine_thread_left_behind():
     for t in alive:
         t.join(timeout=10)
     assert not [t for t in alive if t.is_alive()], "a test left the engine thread running"
+
+
+def start_tiny_run(window, qtbot, out, steps: int = 100_000, snapshot_every: int = 0):
+    """Start a tiny training run (2 layers, d = 16) on the small text from the Training view; the Run."""
+    from PySide6.QtCore import Qt
+
+    from tests.conftest import SMALL_TEXT
+
+    corpus = Path(window.settings.fileName()).parent / "small-corpus.txt"
+    corpus.write_text(SMALL_TEXT, encoding="utf-8")
+    tv = window.training
+    tv.corpus.setText(str(corpus))
+    for spin, value in ((tv.d, 16), (tv.H, 2), (tv.L, 2), (tv.context, 16), (tv.batch, 4), (tv.steps, steps),
+                        (tv.autosave_every, 0), (tv.snapshot_every, snapshot_every)):
+        spin.setValue(value)
+    if out is not None:
+        tv.out.setText(str(out))
+    qtbot.mouseClick(tv.start_btn, Qt.MouseButton.LeftButton)
+    run = window.ctx.run
+    assert run is not None and run.active, tv.header.error_text
+    return run

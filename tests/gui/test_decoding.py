@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.views.beam_tree import STUB_DX, STUB_SPREAD, layout, visible
+from app.views.decoding.beam_tree import STUB_DX, STUB_SPREAD, layout, visible
 
 
 def open_view(window, qtbot):

@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
 from engine.embeddings.explore import compare_neighbours
+from tests.gui.conftest import fill_analogy
 
 V = 76  # tokens of the default char model
 
@@ -112,12 +113,12 @@ def test_unknown_words_and_bad_input_show_errors(window, qtbot):
     view = open_view(window, qtbot)
     view.search.setText("zebra")
     view.find_word()
-    assert "not in the vocabulary" in window.last_error and "zebra" in view.status.text()
-    view.analogy.set_inputs("A", "zebra", "b")
+    assert "not in the vocabulary" in window.last_error and "zebra" in view.header.error_text
+    fill_analogy(view.analogy, "A", "zebra", "b")
     view.analogy.solve.click()
     qtbot.waitUntil(lambda: "zebra" in view.analogy.message.text(), timeout=10_000)
     assert "analogy" in window.last_error and view.analogy.answers.count() == 0
-    view.analogy.set_inputs("A", "", "b")
+    fill_analogy(view.analogy, "A", "", "b")
     view.analogy.solve.click()
     assert "three words" in window.last_error
     # too few words for t-SNE's perplexity: refused before anything runs, the picture stays
@@ -183,12 +184,12 @@ def test_skipgram_training_animates_and_scrubs(window, qtbot, small_corpus):
     bar.slider.setValue(len(frames) - 1)
     assert bar.follow.isChecked()
     # an analogy on the trained words, and a word the small text never has
-    view.analogy.set_inputs("to", "be", "the")
+    fill_analogy(view.analogy, "to", "be", "the")
     before = window.painted["embeddings"]
     view.analogy.solve.click()
     wait_painted(window, qtbot, before)
     assert view.analogy.answers.count() == 10 and len(view.plot.para_points) == 4
-    view.analogy.set_inputs("king", "man", "woman")
+    fill_analogy(view.analogy, "king", "man", "woman")
     view.analogy.solve.click()
     qtbot.waitUntil(lambda: "'king' is not in the vocabulary" in window.last_error, timeout=10_000)
     # a PCA still replaces the frames; the frames button brings the run back
@@ -269,7 +270,7 @@ def test_positional_similarity_learned_and_sinusoidal(window, qtbot):
     view.pages.setCurrentIndex(1)
     wait_painted(window, qtbot, before)
     ps = view.positional.result
-    T = window.session.model.cfg.context
+    T = window.ctx.model.facts["context"]
     assert ps.kind == "learned" and ps.model.shape == (T, T) == ps.sinusoidal.shape
     assert np.allclose(np.diag(ps.model), 1, atol=1e-5) and np.allclose(np.diag(ps.sinusoidal), 1, atol=1e-5)
     assert np.allclose(ps.model, ps.model.T, atol=1e-5)

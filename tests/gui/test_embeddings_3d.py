@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.views.embedding_orbit import DEFAULT_PITCH, DEFAULT_YAW
+from app.views.embeddings.orbit import DEFAULT_PITCH, DEFAULT_YAW
 from engine.embeddings.analysis import projection_neighbours_disagreement
 from engine.embeddings.explore import compare_neighbours
 from tests.gui.test_embeddings import V, open_view, start_skipgram, wait_painted

@@ -81,8 +81,9 @@ def test_export_png_svg_npz(window, tmp_path):
 def test_a_bad_corpus_file_shows_an_error_and_the_app_keeps_running(window, qtbot, tmp_path):
     bad = tmp_path / "image.txt"
     bad.write_bytes(b"\x89PNG\x00\x00\x01binary")
-    window.open_corpus(str(bad))
-    qtbot.waitUntil(lambda: "binary" in window.error_label.text(), timeout=10_000)
+    window.ctx.set_corpus(str(bad))
+    qtbot.waitUntil(lambda: "binary" in window.status_error.text(), timeout=10_000)
+    assert window.ctx.corpus == "shakespeare"  # the corpus in use stays
     assert window.isVisible() and window.bridge.is_alive()
     # and the app still answers
     before = window.painted["attention"]
@@ -96,9 +97,10 @@ def test_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model(window, qtbot, 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_checkpoint, bad)
     (bad / "model.safetensors").write_bytes(b"garbage")
-    window.load_checkpoint(str(bad))
-    qtbot.waitUntil(lambda: "corrupt" in window.error_label.text(), timeout=10_000)
-    assert window.session.model.cfg.L == 4  # the default model is still there
+    window.ctx.open_model(str(bad))
+    qtbot.waitUntil(lambda: "corrupt" in window.status_error.text(), timeout=10_000)
+    assert window.ctx.model.source == "default" and window.ctx.model.facts["L"] == 4  # the model stays
+    assert "default" in window.picker.currentText().lower()
 
 
 def test_train_watch_pause_stop_save_and_reload(window, qtbot, tmp_path):
@@ -125,14 +127,16 @@ def test_train_watch_pause_stop_save_and_reload(window, qtbot, tmp_path):
     assert window.attention.step_slider.isEnabled()
     # pause: no more loss points arrive
     qtbot.mouseClick(tv.pause_btn, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: tv.state.text() == "paused", timeout=10_000)
+    qtbot.waitUntil(lambda: tv.state.text().startswith("Paused at step"), timeout=10_000)
     qtbot.wait(300)
     n = len(tv.loss_y)
     qtbot.wait(500)
     assert len(tv.loss_y) == n
-    # the side panel names the running checkpoint folder and the step reached, not the step it started at
-    assert f"{out} (training)" in window.side.text()
+    # the side panel names the run's folder and the step reached, not the step it started at
+    window.refresh_side()
+    assert str(out) in window.side.text() and "paused" in window.side.text()
     assert f"step {int(tv.steps_x[-1]):,}" in window.side.text()
+    assert window.ctx.model.source == "default"  # the views keep the default model while the run trains
     # scrub back to the first snapshot
     window.attention.follow_box.setChecked(False)
     window.attention.step_slider.setValue(0)
@@ -142,17 +146,17 @@ def test_train_watch_pause_stop_save_and_reload(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(tv.loss_y) > n + 5, timeout=30_000)
     qtbot.mouseClick(tv.stop_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.bridge.busy, timeout=60_000)
-    assert tv.state.text() == "idle"
+    assert tv.state.text().startswith("Stopped at step") and "Checkpoint:" in tv.summary.text()
     saved = load_checkpoint(out)
     assert saved.step >= n + 5 and saved.model.cfg.d == 32
     # save as, then reopen it
     copy = tmp_path / "copy"
-    window.save_checkpoint_to(str(copy))
+    tv.save_to(str(copy))
     qtbot.waitUntil(lambda: (copy / "config.json").is_file(), timeout=20_000)
-    window.load_checkpoint(str(copy))
+    window.ctx.open_model(str(copy))
     qtbot.waitUntil(lambda: str(copy) in window.side.text(), timeout=20_000)
-    assert window.session.model.cfg.d == 32
-    assert window.recent("checkpoint")[0] == str(copy)  # remembered for File > Open recent
+    assert window.ctx.model.facts["d"] == 32
+    assert window.ctx.recent()[0] == str(copy.resolve())  # remembered for File > Open recent
     window._fill_recent()
     assert any(str(copy) in a.text() for a in window.recent_menu.actions())
 
@@ -203,7 +207,7 @@ def test_tokens_view_switches_tokenizer_and_lists_the_vocabulary(window, qtbot):
     assert shown == sorted(shown, reverse=True) and shown[0] == tv.model.vocab.counts.max()
     assert tv.proxy.index(0, 2).data() == f"{shown[0]:,}"
     before = window.painted["tokens"]
-    tv.kind.setCurrentText("word")
+    tv.kind.setCurrentIndex(tv.kind.findData("word"))
     qtbot.waitUntil(lambda: window.painted["tokens"] > before, timeout=60_000)
     n_words = int(tv.summary.text().split()[0])
     assert n_words < len(text) // 2 and "(word" in tv.summary.text()
@@ -219,7 +223,7 @@ def test_next_token_view_bars_and_surprisal(window, qtbot):
     assert "log p(x_1..x_35)" in nt.summary.text()
     before = window.painted["next-token"]
     nt.position = 4
-    nt.request()
+    nt.refresh()
     qtbot.waitUntil(lambda: window.painted["next-token"] > before, timeout=20_000)
     assert "before token 4" in nt.summary.text()
 

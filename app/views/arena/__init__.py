@@ -1,4 +1,4 @@
-"""The Arena view (issue 6): boards for tic-tac-toe, Connect Four and backgammon, agents' values, training."""
+"""The Arena view (engine.rl): boards for tic-tac-toe, Connect Four and backgammon, agents' values, training."""
 
 from app.views.arena.view import ArenaView
 

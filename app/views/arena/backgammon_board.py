@@ -15,13 +15,16 @@ from PySide6.QtGui import QBrush, QColor, QLinearGradient, QPainter, QPainterPat
 
 from app.views.arena import backgammon_geometry as geo
 from app.views.arena.board import BoardWidget, px_font
-from app.views.arena.palette import HIGHLIGHT, LAST_MOVE, PLAYER_COLORS, PLAYER_NAMES, TARGET, draw_badge
+from app.views.arena.palette import HIGHLIGHT, LAST_MOVE, TARGET, draw_badge
 from engine.rl.backgammon import BackgammonState, Step
+from engine.rl.game import game_info
 
 POINT_COLORS = (QColor("#eadcbc"), QColor("#a63d35"))
 FELT = QColor("#245a43")
 WOOD_DARK, WOOD_LIGHT = QColor("#4a2e1a"), QColor("#7a4d2b")
 PREVIEW = QColor(52, 152, 219, 220)
+
+INFO = game_info("backgammon")
 
 
 class BackgammonBoard(BoardWidget):
@@ -157,7 +160,7 @@ class BackgammonBoard(BoardWidget):
             kind = {1: "", 2: " a gammon", 3: " a backgammon"}[s.points_won(w)]
             pts = s.points_won(w)
             draw_badge(p, QPointF(geo.W / 2 - 40, geo.MID_Y),
-                       f"{PLAYER_NAMES['backgammon'][w]} wins{kind} ({pts} point{'s' if pts > 1 else ''})",
+                       f"{INFO.players[w]} wins{kind} ({pts} point{'s' if pts > 1 else ''})",
                        px_font(30, True))
 
     def _paint_frame(self, p: QPainter) -> None:
@@ -217,7 +220,7 @@ class BackgammonBoard(BoardWidget):
             p.drawText(QRectF(rect.left(), label_y, rect.width(), 24), Qt.AlignmentFlag.AlignCenter, str(k))
 
     def _checker(self, p: QPainter, c: QPointF, player: int, label: str = "") -> None:
-        base = QColor(PLAYER_COLORS["backgammon"][player])
+        base = QColor(INFO.colors[player])
         g = QRadialGradient(c + QPointF(-9, -10), geo.R * 1.4)
         g.setColorAt(0, base.lighter(125 if player == 0 else 180))
         g.setColorAt(1, base.darker(112))
@@ -245,7 +248,7 @@ class BackgammonBoard(BoardWidget):
                 self._checker(p, geo.bar_center(mine, i), who, str(n) if n > 4 and i == 3 else "")
         for mine, who, n in ((True, me, view.off[0]), (False, them, view.off[1])):
             r = geo.tray_rect(mine)
-            base = QColor(PLAYER_COLORS["backgammon"][who])
+            base = QColor(INFO.colors[who])
             for i in range(n):
                 y = r.bottom() - 6 - (i + 1) * 19 if mine else r.top() + 6 + i * 19
                 p.setPen(QPen(base.darker(160) if who == 0 else base.lighter(260), 1.2))
@@ -327,7 +330,7 @@ class BackgammonBoard(BoardWidget):
         gap = 12.0
         center = geo.dice_center(s.player == self.viewer)
         x = center.x() - (len(dice) * size + (len(dice) - 1) * gap) / 2
-        face = QColor(PLAYER_COLORS["backgammon"][s.player])
+        face = QColor(INFO.colors[s.player])
         pip = QColor("#1b1411") if s.player == 0 else QColor("#f6efe2")
         for d, live in zip(dice, alive, strict=True):
             r = QRectF(x, center.y() - size / 2, size, size)
@@ -356,7 +359,7 @@ class BackgammonBoard(BoardWidget):
         for row, (who, pips, off) in enumerate(((1 - me, view.pips[1], view.off[1]), (me, view.pips[0], view.off[0]))):
             y = mid.top() + 18 + row * 25
             p.setPen(QPen(QColor("#1b1411"), 1))
-            p.setBrush(QColor(PLAYER_COLORS["backgammon"][who]))
+            p.setBrush(QColor(INFO.colors[who]))
             p.drawEllipse(QPointF(mid.left() + 9, y + 11), 7, 7)
             p.setPen(QColor("white"))
             p.setFont(px_font(17, True))

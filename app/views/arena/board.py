@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTransform
+from PySide6.QtGui import QColor, QCursor, QFont, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.views.arena.palette import ILLEGAL, draw_badge, format_value, normalised, value_color
@@ -74,6 +74,10 @@ class BoardWidget(QWidget):
 
     def set_state(self, state: State | None, interactive: bool = False, viewer: int = 0) -> None:
         self.state, self.interactive, self.viewer = state, interactive, viewer
+        # the hover belongs to the position it was computed on: a finished game (or the agent's turn) has none
+        under = self.mapFromGlobal(QCursor.pos())
+        self.hover = self.hover_target(self.logical(QPointF(under))) if interactive and self.rect().contains(under) \
+            else None
         self.update()
 
     def set_overlay(self, overlay: Overlay | None) -> None:

@@ -7,14 +7,15 @@ from PySide6.QtCore import QEasingCurve, QPointF, QRectF, Qt, QVariantAnimation
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QRadialGradient
 
 from app.views.arena.board import BoardWidget, px_font
-from app.views.arena.palette import INK, MUTED, PLAYER_COLORS
+from app.views.arena.palette import INK, MUTED
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
+from engine.rl.game import game_info
 
 CELL, PAD = 96.0, 14.0
 BOARD = QRectF(20, 166, COLS * CELL + 2 * PAD, ROWS * CELL + 2 * PAD)
 HOVER_Y = 122.0
 RADIUS = 39.0
-COLORS = [QColor(c) for c in PLAYER_COLORS["connect4"]]
+COLORS = [QColor(c) for c in game_info("connect4").colors]
 
 
 def column_x(c: int) -> float:

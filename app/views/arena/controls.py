@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
-from app.views.arena.palette import GAME_TITLES
-from engine.rl.game import GAME_NAMES
+from app.widgets.names import named
+from engine.rl.game import GAME_NAMES, game_info
 from engine.rl.registry import AGENT_HELP, agent_names
 
 SAVED_AGENTS: dict[str, list[str]] = {g: [] for g in GAME_NAMES}  # agents trained in this session, per game
@@ -16,7 +18,7 @@ class GameCombo(QComboBox):
     def __init__(self) -> None:
         super().__init__()
         for g in GAME_NAMES:
-            self.addItem(GAME_TITLES[g], g)
+            self.addItem(game_info(g).title, g)
 
     def game(self) -> str:
         return str(self.currentData())
@@ -30,14 +32,14 @@ class AgentChooser(QWidget):
 
     changed = Signal(str)  # the agent spec, after a pick or after editing
 
-    def __init__(self, default: str = "default") -> None:
+    def __init__(self, object_name: str, accessible: str, default: str = "default") -> None:
         super().__init__()
-        self.combo = QComboBox()
+        self.combo = named(QComboBox(), object_name, accessible)
         self.combo.setEditable(True)
         self.combo.setMinimumContentsLength(14)
         self.combo.setToolTip(f"Agent: {AGENT_HELP}")
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.browse = QPushButton("Browse...")
+        self.browse = named(QPushButton("Browse..."), f"{object_name}-browse", f"{accessible}: open a saved agent")
         self.browse.setToolTip("Open a saved agent (agent.json / agent.safetensors, or its training folder)")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -79,6 +81,13 @@ class AgentChooser(QWidget):
                                               "Agents (*.json *.safetensors);;All files (*)")
         if path:
             self.set_spec(path)
+
+
+def agent_label(spec: str, limit: int = 28) -> str:
+    """An agent as the user reads it in tight places: a saved agent by its folder and file, not its whole path."""
+    p = Path(spec)
+    text = f"{p.parent.name}/{p.name}" if (p.is_absolute() or len(p.parts) > 2) and p.suffix else spec
+    return text if len(text) <= limit else "\u2026" + text[-(limit - 1):]
 
 
 def remember_saved_agent(game: str, path: str) -> None:

@@ -26,13 +26,14 @@ from app.views.arena.connect4_board import ConnectFourBoard
 from app.views.arena.curve import WinCurve
 from app.views.arena.palette import ValueScaleBar
 from app.views.arena.tictactoe_board import TicTacToeBoard
+from app.widgets.names import named
 from engine.rl.game import State
 
 
 class GamePane(QWidget):
     moveChosen = Signal(int)
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
         self.boards: dict[str, BoardWidget] = {"tictactoe": TicTacToeBoard(), "connect4": ConnectFourBoard(),
                                                "backgammon": BackgammonBoard()}
@@ -57,7 +58,7 @@ class GamePane(QWidget):
         self.values_title = QLabel("<b>Values</b>")
         self.values_title.setWordWrap(True)
         self.scale = ValueScaleBar()
-        self.table = QTableWidget(0, 3)
+        self.table = named(QTableWidget(0, 3), f"{name}-moves", "The agent's best moves and their values")
         self.table.setHorizontalHeaderLabels(["move", "value", "visits"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

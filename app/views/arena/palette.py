@@ -21,11 +21,7 @@ LAST_MOVE = QColor(255, 140, 0, 200)
 INK = QColor("#1d2733")
 MUTED = QColor("#6b7785")
 
-GAME_TITLES = {"tictactoe": "Tic-tac-toe", "connect4": "Connect Four", "backgammon": "Backgammon"}
-# One colour per player for marks, discs and checkers, and a name a user reads in the status line.
-PLAYER_COLORS = {"tictactoe": ("#2c6fbb", "#e0593b"), "connect4": ("#d93a2b", "#f2c230"),
-                 "backgammon": ("#f3ead7", "#3a3230")}
-PLAYER_NAMES = {"tictactoe": ("X", "O"), "connect4": ("Red", "Yellow"), "backgammon": ("White", "Black")}
+# Each game's own colours and player names are its GameInfo (engine.rl.game): one place per game.
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:

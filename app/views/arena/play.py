@@ -11,15 +11,15 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from app.views.arena import jobs
 from app.views.arena.backgammon_board import BackgammonBoard
-from app.views.arena.controls import AgentChooser, GameCombo
+from app.views.arena.controls import AgentChooser, GameCombo, agent_label
 from app.views.arena.game_pane import GamePane
-from app.views.arena.palette import PLAYER_NAMES
-from engine.rl.game import State, get_game
+from app.widgets.names import named
+from engine.rl import play as jobs
+from engine.rl.game import State, game_info, get_game
 
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
@@ -36,16 +36,18 @@ class PlayPanel(QWidget):
     def __init__(self, view: ArenaView) -> None:
         super().__init__()
         self.view = view
-        self.game_box = GameCombo()
-        self.opponent = AgentChooser()
-        self.side = QComboBox()
-        self.new_btn = QPushButton("New game")
-        self.undo_btn = QPushButton("Undo")
+        self.game_box = named(GameCombo(), "arena.game", "Game")
+        self.opponent = AgentChooser("arena.opponent", "Opponent")
+        self.side = named(QComboBox(), "arena.side", "Your side")
+        self.new_btn = named(QPushButton("New game"), "arena.new-game", "New game")
+        self.undo_btn = named(QPushButton("Undo"), "arena.undo", "Undo your last move")
         self.undo_btn.setToolTip("Take back your last move and the agent's reply (backgammon: the last checker "
                                  "step of the turn you are entering)")
-        self.hint = QCheckBox("Hint")
+        self.hint = named(QCheckBox("Hint"), "arena.hint", "Show the agent's values for your moves")
         self.hint.setToolTip("Show the agent's values for your legal moves too")
-        self.score = QLabel()
+        self.score = named(QLabel(), "arena.score", "Your score against the opponent")
+        self.score.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.score.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar = QHBoxLayout()
         for label, w in (("Game", self.game_box), ("Opponent", self.opponent), ("You play", self.side)):
             bar.addWidget(QLabel(label))
@@ -53,10 +55,13 @@ class PlayPanel(QWidget):
         for w in (self.new_btn, self.undo_btn, self.hint):
             bar.addWidget(w)
         bar.addStretch(1)
-        bar.addWidget(self.score)
-        self.pane = GamePane()
+        self.pane = GamePane("arena.play")
+        score_row = QHBoxLayout()  # its own row: a long agent name never pushes the controls off the window
+        score_row.addStretch(1)
+        score_row.addWidget(self.score)
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
+        lay.addLayout(score_row)
         lay.addWidget(self.pane, 1)
 
         self.rng = random.Random()
@@ -97,7 +102,7 @@ class PlayPanel(QWidget):
         return 1 - self.human
 
     def _fill_sides(self, game: str) -> None:
-        names = PLAYER_NAMES[game]
+        names = game_info(game).players
         self.side.blockSignals(True)
         i = max(0, self.side.currentIndex())
         self.side.clear()
@@ -120,7 +125,8 @@ class PlayPanel(QWidget):
         self.agent_name = spec
         self.pane.set_status(f"Loading {spec}\u2026")
         self.agent_desc = ""
-        self.view.submit("arena:load", lambda: jobs.load(pool, game, spec), tag=(game, spec))
+        self.view.submit("arena:load", lambda: jobs.load(pool, game, spec), tag=(game, spec),
+                         what=f"loading {agent_label(spec)}")
         if new_game:
             self.new_game()
 
@@ -130,9 +136,10 @@ class PlayPanel(QWidget):
         self.state = get_game(self.game).new_initial_state()
         self.moves, self.snapshots, self.counted, self.thinking = 0, [], False, False
         self.pane.set_game(self.game)
-        self.pane.curve.set_subject(f"{self.opponent.spec()} ({PLAYER_NAMES[self.game][self.agent_side]})")
+        self.pane.curve.set_subject(f"{self.opponent.spec()} ({game_info(self.game).players[self.agent_side]})")
         self.pane.curve.reset()
         self._last_move(None)
+        self.describe()
         self.advance()
 
     # --- the game loop --------------------------------------------------------------------------
@@ -162,7 +169,7 @@ class PlayPanel(QWidget):
         self.request_move()
 
     def _how_to(self) -> str:
-        you = PLAYER_NAMES[self.game][self.human]
+        you = game_info(self.game).players[self.human]
         if self.game == "backgammon":
             text = (f"You play {you} (home board bottom right). Click a checker with a gold ring, then a green "
                     "point or the bear-off tray; right-click or Undo takes a step back.")
@@ -206,12 +213,14 @@ class PlayPanel(QWidget):
         self.pane.board.set_thinking(f"{spec} is thinking\u2026")
         rolled = f"{spec} rolled {dice_text(state)}. " if dice_text(state) else ""
         self.pane.set_status(f"{spec} is thinking\u2026", rolled + "It thinks in the background.")
-        self.view.submit("arena:play", lambda: jobs.think(pool, game, spec, state, judge), tag=seq)
+        self.view.submit("arena:play", lambda: jobs.think(pool, game, spec, state, judge), tag=seq,
+                         what=f"{agent_label(spec)} is thinking")
 
     def request_hint(self) -> None:
         pool, game, spec, state, judge, seq = (self.view.pool, self.game, self.opponent.spec(), self.state.clone(),
                                                self.agent_side, self.seq)
-        self.view.submit("arena:hint", lambda: jobs.think(pool, game, spec, state, judge, move=False), tag=seq)
+        self.view.submit("arena:hint", lambda: jobs.think(pool, game, spec, state, judge, move=False), tag=seq,
+                         what="working out a hint")
 
     def on_result(self, kind: str, tag: Any, res: dict[str, Any]) -> None:
         if kind == "arena:load":
@@ -222,9 +231,10 @@ class PlayPanel(QWidget):
                 self.pane.set_status("The opponent could not be loaded", res["error"])
             else:
                 self.agent_desc = res["agent"]
+                self.describe()
                 if not self.thinking and not self.state.is_terminal() and self.state.current_player() == self.human:
                     self.pane.detail.setText(self._how_to())
-            self.view.painted()
+            self.view.mark_painted()
             return
         if tag != self.seq:
             return  # an answer for a position that New game or Undo replaced
@@ -232,7 +242,7 @@ class PlayPanel(QWidget):
             if res["ok"] and self.state.current_player() == self.human and self.hint.isChecked():
                 self.pane.show_values(res, self.state, f"Hint: {self.opponent.spec()}'s values for your moves",
                                       hint=True)
-                self.view.painted()
+                self.view.mark_painted()
             return
         self.thinking = False
         self.pane.board.set_thinking("")
@@ -241,12 +251,12 @@ class PlayPanel(QWidget):
             self.pane.set_status("The opponent could not move", res["error"])
             return
         self.pane.curve.add(self.moves, res["wp_before"])
-        side = PLAYER_NAMES[self.game][self.agent_side]
+        side = game_info(self.game).players[self.agent_side]
         self.pane.show_values(res, self.state, f"{self.opponent.spec()}'s values for its move ({side})")
         self.pane.set_status(f"{self.opponent.spec()} plays {res['text']}",
                              "Its value for every legal move is on the board and in the list below"
                              + (" (N = how often the search tried it)." if res["visits"] else "."))
-        self.view.painted()
+        self.view.mark_painted()
         seq = self.seq
         QTimer.singleShot(self.reveal_ms, lambda: self._agent_moves(seq, res))
 
@@ -263,7 +273,7 @@ class PlayPanel(QWidget):
         if not s.is_terminal() and s.current_player() == self.human:
             self.pane.set_status(self.pane.status.text(),
                                  f"{self.opponent.spec()} played <b>{res['text']}</b>.<br>" + self._how_to())
-        self.view.painted()
+        self.view.mark_painted()
 
     def _last_move(self, steps: Any) -> None:
         bg = self.pane.boards["backgammon"]
@@ -288,7 +298,15 @@ class PlayPanel(QWidget):
 
     def _update_score(self) -> None:
         y, d, a = self.tally
-        self.score.setText(f"You {y} \u00b7 draws {d} \u00b7 {self.opponent.spec()} {a}")
+        self.score.setText(f"You {y} \u00b7 draws {d} \u00b7 {agent_label(self.opponent.spec())} {a}")
+        self.score.setToolTip(f"Games against {self.opponent.spec()}: you won {y}, drew {d}, lost {a}")
+
+    def describe(self) -> None:
+        """The view's header: the game, your side and the opponent."""
+        info = game_info(self.game)
+        desc = f" ({self.agent_desc})" if self.agent_desc else ""
+        self.view.show_source(f"{info.title}: you ({info.players[self.human]}) against "
+                              f"{agent_label(self.opponent.spec())}", f"{self.opponent.spec()}{desc}")
 
     # --- undo and hints -------------------------------------------------------------------------
 

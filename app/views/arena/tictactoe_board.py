@@ -6,11 +6,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from app.views.arena.board import BoardWidget, px_font
-from app.views.arena.palette import INK, MUTED, PLAYER_COLORS
+from app.views.arena.palette import INK, MUTED
+from engine.rl.game import game_info
 from engine.rl.tictactoe import LINES, TicTacToeState
 
 ORIGIN, CELL = 30.0, 180.0
-COLORS = [QColor(c) for c in PLAYER_COLORS["tictactoe"]]
+COLORS = [QColor(c) for c in game_info("tictactoe").colors]
 
 
 def cell_rect(i: int) -> QRectF:

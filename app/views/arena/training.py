@@ -30,9 +30,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.arena.controls import GameCombo, remember_saved_agent
-from app.views.training import _spin
+from app.views.training.view import spin
+from app.widgets.dialogs import ask_reuse
+from app.widgets.names import named
+from engine.events import Evaluation, Finished, Progress
 from engine.rl.arena import wilson_interval
-from engine.rl.train import ALGOS, DEFAULTS, REFERENCES
+from engine.rl.game import game_info
+from engine.workspace import next_run_folder
 
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
@@ -96,19 +100,18 @@ class TrainPanel(QWidget):
     def __init__(self, view: ArenaView) -> None:
         super().__init__()
         self.view = view
-        self.game_box = GameCombo()
-        self.algo = QComboBox()
-        self.budget = QComboBox()
+        self.game_box = named(GameCombo(), "arena.train-game", "Game to train on")
+        self.algo = named(QComboBox(), "arena.algorithm", "Learning algorithm")
+        self.budget = named(QComboBox(), "arena.budget", "Train for games or minutes")
         self.budget.addItems(["games", "minutes"])
-        self.games = _spin(1, 10_000_000, 20_000, 1000)
-        self.games.setGroupSeparatorShown(True)
-        self.minutes = QDoubleSpinBox()
+        self.games = named(spin(1, 10_000_000, 20_000, 1000), "arena.games", "Training games")
+        self.minutes = named(QDoubleSpinBox(), "arena.minutes", "Training minutes")
         self.minutes.setRange(0.1, 10_000)
         self.minutes.setValue(5)
-        self.eval_every = _spin(1, 1_000_000, 2000, 100)
-        self.eval_games = _spin(1, 10_000, 200, 10)
-        self.out = QLineEdit()
-        browse = QPushButton("Browse...")
+        self.eval_every = named(spin(1, 1_000_000, 2000, 100), "arena.eval-every", "Evaluate every N games")
+        self.eval_games = named(spin(1, 10_000, 200, 10), "arena.eval-games", "Games per evaluation")
+        self.out = named(QLineEdit(), "arena.out", "Output folder for the agent")
+        browse = named(QPushButton("Browse..."), "arena.out-browse", "Choose the output folder")
         browse.clicked.connect(self._browse)
         form = QFormLayout()
         form.addRow("game", self.game_box)
@@ -126,10 +129,10 @@ class TrainPanel(QWidget):
         form.addRow("output folder", out_row)
         box = QGroupBox("Training run")
         box.setLayout(form)
-        self.start_btn = QPushButton("Start")
-        self.pause_btn = QPushButton("Pause")
-        self.stop_btn = QPushButton("Stop")
-        self.use_btn = QPushButton("Play against it")
+        self.start_btn = named(QPushButton("Start"), "arena.train-start", "Start training an agent")
+        self.pause_btn = named(QPushButton("Pause"), "arena.train-pause", "Pause or resume the agent's training")
+        self.stop_btn = named(QPushButton("Stop"), "arena.train-stop", "Stop the agent's training")
+        self.use_btn = named(QPushButton("Play against it"), "arena.play-against", "Play against the trained agent")
         self.use_btn.setToolTip("Choose the trained agent (the best one kept) as the opponent on the Play page")
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
@@ -189,6 +192,7 @@ class TrainPanel(QWidget):
         lay.addWidget(self.plots, 1)
 
         self.running = False
+        self.task = None  # the bridge's Task while an agent trains
         self.run_game = ""
         self.run_games: int | None = None
         self.trained: dict[str, str] = {}  # game -> path of the agent to play against
@@ -197,7 +201,7 @@ class TrainPanel(QWidget):
         self.budget.currentIndexChanged.connect(lambda _i: self._budget_changed())
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self._pause_clicked)
-        self.stop_btn.clicked.connect(lambda: self.view.bridge().stop())
+        self.stop_btn.clicked.connect(lambda: self.task.stop() if self.task is not None else None)
         self.use_btn.clicked.connect(self._use)
         self._game_changed()
         self._budget_changed()
@@ -208,7 +212,7 @@ class TrainPanel(QWidget):
     def _game_changed(self) -> None:
         self.algo.blockSignals(True)
         self.algo.clear()
-        for a in ALGOS[self.game_box.game()]:
+        for a in game_info(self.game_box.game()).algorithms:
             self.algo.addItem(ALGO_TITLES[a], a)
         self.algo.blockSignals(False)
         self._defaults()
@@ -217,14 +221,15 @@ class TrainPanel(QWidget):
         game, algo = self.game_box.game(), self.algo.currentData()
         if algo is None:
             return
-        refs = " and ".join(REFERENCES[game])
+        info = game_info(game)
+        refs = " and ".join(info.references)
         self.rule.setText(f"<b>{ALGO_TITLES[algo]}</b>: {RULES[algo]}<br><span style='color:#6b7785'>Evaluated "
                           f"against {refs}, half the games as each side.</span>")
-        d = DEFAULTS[(game, algo)]
+        d = info.training[algo]
         self.games.setValue(int(d["games"]))
         self.eval_every.setValue(int(d["eval_every"]))
         self.eval_games.setValue(int(d["eval_games"]))
-        self.out.setText(str(Path("runs") / "arena" / f"{game}-{algo}"))
+        self.out.setText(str(next_run_folder(Path("runs") / "arena", f"{game}-{algo}")))  # a new folder per run
 
     def _budget_changed(self) -> None:
         by_games = self.budget.currentText() == "games"
@@ -249,21 +254,46 @@ class TrainPanel(QWidget):
         if Path(out).exists() and not Path(out).is_dir():
             self.view.error(f"The output folder {out} is a file; choose a folder.")
             return
+        resume = False
+        if (Path(out) / game_info(game).agent_file).exists():
+            answer = self.ask_reuse(Path(out))
+            if answer == "cancel":
+                return
+            if answer == "new":
+                out = str(next_run_folder(Path(out).parent, f"{game}-{algo}"))
+                self.out.setText(out)
+            elif answer == "overwrite":
+                for name in (game_info(game).agent_file, f"best-{game_info(game).agent_file}", "stats.jsonl"):
+                    (Path(out) / name).unlink(missing_ok=True)  # the user chose to replace that run
+            resume = answer == "resume"
         games = self.games.value() if self.budget.currentText() == "games" else None
         minutes = self.minutes.value() if games is None else None
         eval_every, eval_games = self.eval_every.value(), self.eval_games.value()
 
         def make(token):
             return train(game, algo, games=games, minutes=minutes, out=out, token=token, report_every_s=0.5,
-                         threads=0, eval_every=eval_every, eval_games=eval_games)
+                         threads=0, eval_every=eval_every, eval_games=eval_games, resume=resume)
 
+        engine = self.view.ctx.engine
+        task = engine.start_task(TASK, make, on_events=self.on_events, on_finished=self.on_finished)
+        if task is None:
+            assert engine.task is not None
+            self.view.error(f"{engine.task.name} is running; stop it first")
+            return
+        self.task = task
         self.clear_curves()
         self.run_game, self.run_games, self.run_eval_games = game, games, eval_games
         self.progress.setRange(0, games or 0)
-        if self.view.bridge().start_task(TASK, make):
-            self.set_running(True)
-            self.state.setText(f"training {ALGO_TITLES[algo]} on {game}\u2026")
-            self.summary.setText("")
+        self.set_running(True)
+        self.state.setText(f"training {ALGO_TITLES[algo]} on {game_info(game).title}\u2026")
+        self.summary.setText("")
+        self.view.show_source(f"Training {ALGO_TITLES[algo]} on {game_info(game).title}", f"into {out}")
+
+    def ask_reuse(self, out: Path) -> str:
+        """A folder that holds a trained agent: "resume", "overwrite", "new" or "cancel"."""
+        return ask_reuse(self, "arena.reuse", "The folder holds an agent",
+                         f"{out} already holds a trained agent. Go on training it, replace it, or train in a new "
+                         "folder?", "Go on training it")
 
     def clear_curves(self) -> None:
         self.scores.clear()
@@ -282,63 +312,62 @@ class TrainPanel(QWidget):
             self.state.setText("paused")
 
     def _pause_clicked(self) -> None:
-        if self.pause_btn.text() == "Pause":
-            self.view.bridge().pause()
-        else:
-            self.view.bridge().resume()
-
-    def on_paused(self, name: str, paused: bool) -> None:
-        if name == TASK:
-            self.set_running(True, paused)
-            if not paused:
-                self.state.setText("training\u2026")
-
-    def on_finished(self, name: str, _payload: Any) -> None:
-        if name != TASK:
+        task = self.task
+        if task is None:
             return
+        if task.state == "paused":
+            task.resume()
+            self.state.setText("training\u2026")
+        else:
+            task.pause()
+        self.set_running(True, task.state == "paused")
+
+    def on_finished(self, finished: Finished | None, error: str) -> None:
+        self.task = None
+        if finished is not None:
+            self._done(finished)
         self.set_running(False)
-        if not self.summary.text():
-            self.state.setText("stopped (see the error in the status bar)" if self.view.last_error() else "done")
+        if error:
+            self.view.error(error)
+            self.state.setText(f"failed: {error}")
+        elif finished is None:
+            self.state.setText("ended")
 
     def on_events(self, events: list[Any]) -> None:
-        if not self.running:
-            return
         drew = False
         for e in events:
-            if not isinstance(e, dict) or "kind" not in e:
-                continue
-            if e["kind"] == "progress":
+            if isinstance(e, Progress):
                 self._progress(e)
-            elif e["kind"] == "eval":
+            elif isinstance(e, Evaluation):
                 self._eval(e)
                 drew = True
-            elif e["kind"] == "done":
-                self._done(e)
         for key, curve in self.small.items():
             if self.progress_data[key]:
                 arr = np.array(self.progress_data[key], dtype=float)
                 curve.setData(arr[:, 0], arr[:, 1])
         if drew:
-            self.view.painted()
+            self.view.mark_painted()
 
-    def _progress(self, e: dict[str, Any]) -> None:
+    def _progress(self, ev: Progress) -> None:
+        e = ev.metrics
         for key in self.small:
             if key in e:
                 self.progress_data[key].append((float(e["games"]), float(e[key])))
         if self.run_games:
-            self.progress.setValue(min(self.run_games, int(e["games_this_run"])))
+            self.progress.setValue(min(self.run_games, ev.step))
         self.state.setText(f"{e['games']:,} games \u00b7 {e['games_per_s']:,.0f} games/s \u00b7 "
                            f"TD error {e['td_error']:.4f} \u00b7 \u03b5 {e['epsilon']:.3f}")
 
-    def _eval(self, e: dict[str, Any]) -> None:
-        n = self.run_eval_games
-        for name in REFERENCES[self.run_game]:
+    def _eval(self, ev: Evaluation) -> None:
+        n, e = self.run_eval_games, ev.metrics
+        for name in game_info(self.run_game).references:
             r = e.get(name)
             if isinstance(r, dict):
                 lo, hi = wilson_interval(r["score"] * n, n)
                 self.scores.add(name, float(e["games"]), float(r["score"]), lo, hi)
 
-    def _done(self, e: dict[str, Any]) -> None:
+    def _done(self, finished: Finished) -> None:
+        e = finished.summary
         game = e["game"]
         agent = e.get("best_agent") if e.get("best_agent") and Path(e["best_agent"]).exists() else e.get("agent")
         for path in (e.get("agent"), e.get("best_agent")):
@@ -347,11 +376,12 @@ class TrainPanel(QWidget):
         if agent:
             self.trained[game] = agent
         final = e.get("final_eval") or {}
-        parts = [f"vs {name}: {final[name]['score']:.2f}" for name in REFERENCES[game] if name in final]
-        how = "stopped" if e.get("stopped") else "finished"
+        refs = game_info(game).references
+        parts = [f"vs {name}: {final[name]['score']:.2f}" for name in refs if name in final]
+        how = "stopped" if finished.stopped else "finished"
         self.summary.setText(f"<b>{how}</b> after {e['games']:,} games ({e['games_per_s']:,.0f} games/s); "
                              f"score {', '.join(parts)}.<br>Agent: {e.get('agent')}<br>"
-                             f"Best against {REFERENCES[game][-1]}: {e.get('best_agent')}")
+                             f"Best against {refs[-1]}: {e.get('best_agent')}")
         self.state.setText(how)
         if self.run_games:
             self.progress.setValue(self.progress.maximum())

@@ -9,71 +9,62 @@ r = +1 / 0 / -1, TD(lambda) as in TD-Gammon, self-play with search as in AlphaGo
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTabWidget
 
-from app.bridge import EngineBridge
 from app.views.arena.controls import remember_saved_agent
-from app.views.arena.jobs import AgentPool
 from app.views.arena.play import PlayPanel
 from app.views.arena.training import TrainPanel
 from app.views.arena.watch import WatchPanel
+from app.views.base import View
+from app.widgets.names import named
+from engine.rl.play import AgentPool
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 
-class ArenaView(QWidget):
+class ArenaView(View):
     key = "arena"
     title = "Arena"
+    follows_model = False  # agents, not the language model
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.window_: Any = None
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx)
         self.pool = AgentPool()  # touched only by jobs, in the engine thread
         self.play = PlayPanel(self)
         self.watch = WatchPanel(self)
         self.train = TrainPanel(self)
-        self.tabs = QTabWidget()
+        self.tabs = named(QTabWidget(), "arena.pages", "Play, watch or train")
         self.tabs.addTab(self.play, "Play")
         self.tabs.addTab(self.watch, "Watch")
         self.tabs.addTab(self.train, "Train")
         self.tabs.currentChanged.connect(self._page_changed)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.tabs)
+        self.layout_.setContentsMargins(4, 4, 4, 4)
+        self.layout_.addWidget(self.tabs, 1)
         self._started = False
-
-    # --- wiring -----------------------------------------------------------------------------
-
-    def attach(self, window) -> None:
-        self.window_ = window
-        b = window.bridge
-        b.result.connect(self._on_result)
-        b.task_events.connect(self.train.on_events)
-        b.task_paused.connect(self.train.on_paused)
-        b.task_finished.connect(self.train.on_finished)
+        self.show_source("Arena", "board games against agents that learned them")
 
     def showEvent(self, ev) -> None:  # noqa: N802
         super().showEvent(ev)
-        if not self._started and self.window_ is not None:
+        if not self._started:
             self._started = True
             self.play.load_opponent(new_game=True)
 
-    def bridge(self) -> EngineBridge:
-        return self.window_.bridge
+    def submit(self, kind: str, fn: Callable[[], Any], tag: Any = None, what: str = "thinking") -> None:
+        """Run an Arena job; its result comes back to the page that asked (a newer job of the same kind
+        replaces a waiting one)."""
+        self.run(fn, lambda value: self._route(kind, tag, value), key=kind, what=what)
 
-    def submit(self, kind: str, fn, tag: Any = None) -> None:
-        self.window_.bridge.submit(kind, fn, tag)
-
-    def painted(self) -> None:
-        self.window_.painted[self.key] += 1
+    def painted_once(self) -> None:
+        self.mark_painted()
 
     def error(self, text: str) -> None:
-        self.window_.show_message("error", text)
+        self.show_error(text)
 
-    def last_error(self) -> str:
-        return self.window_.last_error
-
-    def _on_result(self, kind: str, tag: Any, value: Any) -> None:
+    def _route(self, kind: str, tag: Any, value: Any) -> None:
         if kind in ("arena:play", "arena:hint", "arena:load"):
             self.play.on_result(kind, tag, value)
         elif kind == "arena:watch":
@@ -82,6 +73,9 @@ class ArenaView(QWidget):
     def _page_changed(self, index: int) -> None:
         if self.tabs.widget(index) is not self.watch:
             self.watch.stop()  # a match in a hidden page would only use the engine
+        page = self.tabs.widget(index)
+        if hasattr(page, "describe"):
+            page.describe()
 
     def play_against(self, game: str, path: str) -> None:
         """Make a trained agent the Play page's opponent and start a game against it."""

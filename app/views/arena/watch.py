@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from app.views.arena import jobs
 from app.views.arena.backgammon_board import BackgammonBoard
-from app.views.arena.controls import AgentChooser, GameCombo
+from app.views.arena.controls import AgentChooser, GameCombo, agent_label
 from app.views.arena.game_pane import GamePane
-from app.views.arena.palette import PLAYER_NAMES
 from app.views.arena.play import dice_text
-from engine.rl.game import State, get_game
+from app.widgets.names import named
+from engine.rl import play as jobs
+from engine.rl.game import State, game_info, get_game
 
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
@@ -30,19 +30,19 @@ class WatchPanel(QWidget):
     def __init__(self, view: ArenaView) -> None:
         super().__init__()
         self.view = view
-        self.game_box = GameCombo()
-        self.agent_a = AgentChooser("default")
-        self.agent_b = AgentChooser("random")
-        self.speed = QSlider(Qt.Orientation.Horizontal)
+        self.game_box = named(GameCombo(), "arena.watch-game", "Game to watch")
+        self.agent_a = AgentChooser("arena.agent-a", "Agent A", "default")
+        self.agent_b = AgentChooser("arena.agent-b", "Agent B", "random")
+        self.speed = named(QSlider(Qt.Orientation.Horizontal), "arena.speed", "Moves per second")
         self.speed.setRange(1, MAX_SPEED)
         self.speed.setValue(3)
         self.speed.setFixedWidth(140)
         self.speed_label = QLabel()
-        self.play_btn = QPushButton("Play")
+        self.play_btn = named(QPushButton("Play"), "arena.watch-play", "Play or pause the match")
         self.play_btn.setCheckable(True)
-        self.step_btn = QPushButton("Step")
-        self.reset_btn = QPushButton("New match")
-        self.score = QLabel()
+        self.step_btn = named(QPushButton("Step"), "arena.watch-step", "One move")
+        self.reset_btn = named(QPushButton("New match"), "arena.watch-new", "New match")
+        self.score = named(QLabel(), "arena.watch-score", "Score of the match")
         bar = QHBoxLayout()
         for label, w in (("Game", self.game_box), ("A", self.agent_a), ("B", self.agent_b)):
             bar.addWidget(QLabel(label))
@@ -53,7 +53,7 @@ class WatchPanel(QWidget):
         for w in (self.play_btn, self.step_btn, self.reset_btn):
             bar.addWidget(w)
         bar.addStretch(1)
-        self.pane = GamePane()
+        self.pane = GamePane("arena.watch")
         self.pane.curve.set_subject("A")
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -123,6 +123,14 @@ class WatchPanel(QWidget):
         self.games, self.score_abd, self.finished = 0, [0, 0, 0], []
         self.pane.set_game(self.game)
         self.new_game()
+        if self.isVisible():
+            self.describe()
+
+    def describe(self) -> None:
+        """The view's header: the game and the two agents."""
+        a, b = agent_label(self.agent_a.spec()), agent_label(self.agent_b.spec())
+        self.view.show_source(f"{game_info(self.game).title}: {a} (A) against {b} (B)",
+                              "sides swap every game")
 
     def new_game(self) -> None:
         self.seq += 1
@@ -143,7 +151,7 @@ class WatchPanel(QWidget):
 
     def _show(self) -> None:
         self.pane.board.set_state(self.state, False, viewer=0)
-        names = PLAYER_NAMES[self.game]
+        names = game_info(self.game).players
         a, b = self.agent_a.spec(), self.agent_b.spec()
         self.pane.set_status(self._status(), f"A = {a} plays {names[self.a_side]}, B = {b} plays "
                                              f"{names[1 - self.a_side]}")
@@ -189,7 +197,8 @@ class WatchPanel(QWidget):
         self.seq += 1
         self.waiting = True
         pool, game, state, judge, seq = self.view.pool, self.game, s.clone(), self.a_side, self.seq
-        self.view.submit("arena:watch", lambda: jobs.think(pool, game, spec, state, judge, slot=slot), tag=seq)
+        self.view.submit("arena:watch", lambda: jobs.think(pool, game, spec, state, judge, slot=slot), tag=seq,
+                         what=f"{agent_label(spec)} is thinking")
         if self.delay_ms() >= 300:
             self.pane.board.set_thinking(f"{slot} is thinking\u2026")
 
@@ -208,8 +217,8 @@ class WatchPanel(QWidget):
             return
         mover = s.current_player()
         slot = self.spec_of(mover)[1]
-        self.pane.show_values(res, s.clone(), f"{slot}'s values for its move ({PLAYER_NAMES[self.game][mover]})")
-        self.view.painted()
+        self.pane.show_values(res, s.clone(), f"{slot}'s values for its move ({game_info(self.game).players[mover]})")
+        self.view.mark_painted()
         self.revealing = True
         seq = self.seq
         QTimer.singleShot(self.delay_ms() // 2, lambda: self._apply(seq, mover, res))
@@ -226,7 +235,7 @@ class WatchPanel(QWidget):
         self.pane.curve.add(self.moves, res["wp_after"])
         self._last_move(mover, res.get("steps"))
         self._show()
-        self.view.painted()
+        self.view.mark_painted()
         if self.playing:
             self.timer.start(self.delay_ms() - self.delay_ms() // 2)
 

@@ -11,8 +11,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidgetItem
 
-from app.views.embedding_common import ANALOGY_ANSWERS
-from app.views.embedding_plot import Parallelogram
+from app.views.embeddings.common import ANALOGY_ANSWERS
+from app.views.embeddings.plot import Parallelogram
 from engine.embeddings.analysis import analogy
 from engine.embeddings.explore import Frame, place_points
 from engine.embeddings.vectors import Vectors
@@ -57,7 +57,7 @@ class AnalogyMixin:
             except UserError as e:  # an unknown word: said next to the inputs, not only in the status bar
                 return {"error": str(e)}
 
-        self.window_.bridge.submit("embeddings:analogy", job)
+        self.run(job, self._show_analogy, key="analogy", what=f"solving {a} \u2212 {b} + {c}")
 
     def _show_analogy(self, value: dict[str, Any]) -> None:
         if "error" in value:

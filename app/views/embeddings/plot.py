@@ -24,7 +24,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsPolygonItem
 
 from app.colors import HEAD_COLORS
-from app.views.embedding_orbit import OrbitMixin, OrbitViewBox
+from app.views.embeddings.orbit import OrbitMixin, OrbitViewBox
 
 LABEL_CANDIDATES = 600  # most frequent words considered for a label (pinned words always are)
 LABEL_POOL = 160  # text items kept and reused

@@ -6,9 +6,10 @@ same text splits."""
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -25,9 +26,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.colors import TOKEN_BACKGROUNDS
-from engine.tokenstats import Split, Vocabulary
+from app.views.base import View
+from app.widgets.names import named
+from engine.tokenstats import Split, Vocabulary, split_text
+
+if TYPE_CHECKING:
+    from app.context import AppContext, ModelRef
 
 MAX_SHOWN = 5000  # tokens coloured at once; the rest is summarised
+KINDS = [("model", "the model's own"), ("char", "char (trained on the corpus)"),
+         ("word", "word (trained on the corpus)"), ("bpe", "BPE (trained on the corpus)")]
+SAMPLE = "To be, or not to be: that is the question.\nHAMLET: Ay, so, God buy to you!"
 
 
 class VocabModel(QAbstractTableModel):
@@ -113,24 +122,26 @@ class TokenText(QTextBrowser):
             QToolTip.showText(ev.globalPosition().toPoint(), f"token {k}: id {self.split.ids[k]}  {tok!r}", self)
 
 
-class TokensView(QWidget):
-    splitRequested = Signal(str, str)  # text, tokenizer ("model" | "char" | "word" | "bpe")
+class TokensView(View):
+    key = "tokens"
+    title = "Tokens"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.input = QPlainTextEdit("To be, or not to be: that is the question.\nHAMLET: Ay, so, God buy to you!")
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx)
+        self.input = named(QPlainTextEdit(SAMPLE), "tokens.text", "Text to split into tokens")
         self.input.setMaximumHeight(90)
-        self.kind = QComboBox()
-        self.kind.addItems(["model", "char", "word", "bpe"])
-        self.kind.setToolTip("the model's own tokenizer, or one trained on the corpus for comparison")
-        self.summary = QLabel()
-        self.text = TokenText()
+        self.kind = named(QComboBox(), "tokens.tokenizer", "Tokenizer",
+                          "the model's own tokenizer, or one trained on the corpus for comparison")
+        for key, text in KINDS:
+            self.kind.addItem(text, key)
+        self.summary = named(QLabel(), "tokens.summary", "How the text splits")
+        self.text = named(TokenText(), "tokens.coloured", "The text coloured by token")
         self.model = VocabModel()
         self.proxy = QSortFilterProxyModel()
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterKeyColumn(1)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
-        self.table = QTableView()
+        self.table = named(QTableView(), "tokens.vocabulary", "Vocabulary with corpus counts")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
@@ -138,10 +149,10 @@ class TokensView(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # BPE/word tokens need the room
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.verticalHeader().setVisible(False)  # the id column already numbers the rows
-        self.filter = QLineEdit()
+        self.filter = named(QLineEdit(), "tokens.filter", "Filter the vocabulary")
         self.filter.setPlaceholderText("filter the vocabulary")
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
-        self.vocab_label = QLabel()
+        self.vocab_label = named(QLabel(), "tokens.vocabulary-label", "About the vocabulary")
 
         top = QHBoxLayout()
         top.addWidget(QLabel("tokenizer"))
@@ -163,22 +174,45 @@ class TokensView(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([700, 320])
-        lay = QVBoxLayout(self)
-        lay.addWidget(split)
+        self.layout_.addWidget(split, 1)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self.request)
+        self._debounce.timeout.connect(self.refresh)
         self.input.textChanged.connect(self._debounce.start)
-        self.kind.currentIndexChanged.connect(lambda _: self.request())
+        self.kind.currentIndexChanged.connect(lambda _: self.refresh())
+        ctx.corpusChanged.connect(lambda _c: self._corpus_changed())
+        self._shown_vocab: tuple[Any, ...] | None = None
+        self.show_source("loading the model\u2026")
 
-    def request(self) -> None:
-        self.splitRequested.emit(self.input.toPlainText(), self.kind.currentText())
+    def _corpus_changed(self) -> None:
+        if self.kind.currentData() != "model" and self.ctx.model is not None:  # trained on the corpus
+            self.model_changed(self.ctx.model)
 
-    def show_split(self, text: str, split: Split, vocab: Vocabulary | None) -> None:
+    def refresh(self) -> None:
+        ref = self.ctx.model
+        if ref is None:
+            return
+        text, kind, corpus, ws = self.input.toPlainText(), str(self.kind.currentData()), self.ctx.corpus, \
+            self.ctx.workspace
+        handle = ref.handle
+
+        def job() -> tuple:
+            tok, counted = ws.tokenizer(handle, kind, corpus)
+            return text, split_text(tok, text), ws.vocabulary_of(tok, counted), counted
+
+        what = "splitting" if kind == "model" else f"training a {kind} tokenizer on {corpus} (once) and splitting"
+        self.run(job, lambda v, r=ref, k=kind: self.show_split(r, k, *v), key="split", what=what)
+
+    def show_split(self, ref: ModelRef, kind: str, text: str, split: Split, vocab: Vocabulary | None,
+                   corpus: str) -> None:
         unk = f", {split.unknown} unknown" if split.unknown else ""
         self.summary.setText(f"{len(split.ids)} tokens for {len(text)} characters ({split.kind}{unk})")
         self.text.show_split(text, split)
-        if vocab is not None:
+        whose = ref.label() if kind == "model" else f"a {kind} tokenizer trained on {corpus}"
+        self.show_source(whose, f"{len(split.ids)} tokens of {len(text)} characters")
+        if vocab is not None and self._shown_vocab != (id(vocab), kind):
+            self._shown_vocab = (id(vocab), kind)
             self.model.set_vocab(vocab)
-            self.vocab_label.setText(f"vocabulary: {len(vocab.tokens)} tokens ({split.kind}), counts in the corpus")
+            self.vocab_label.setText(f"vocabulary: {len(vocab.tokens):,} tokens ({split.kind}), counts in {corpus}")
+        self.mark_painted()

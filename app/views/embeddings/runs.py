@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-from app.views.embedding_common import FOLLOW_TIMEOUT_S, MAX_FRAMES, MODEL_MATRIX, TSNE, WORD2VEC, model_counts
-from engine.embeddings.explore import Frame, SkipGramDone, SkipGramStarted, Space, aligned_pca, space_from_model
-from engine.embeddings.projection import ProjectionDone, ProjectionProgress
+from app.views.embeddings.common import FOLLOW_TIMEOUT_S, MAX_FRAMES, MODEL_MATRIX, TSNE, WORD2VEC
+from engine.embeddings.explore import Frame, SkipGramStart, Space, aligned_pca, space_from_model
 from engine.embeddings.vectors import Vectors
-from engine.embeddings.word2vec import EpochEnd
-from engine.embeddings.word2vec import Progress as W2VProgress
 from engine.errors import UserError
+from engine.events import Evaluation, Finished, Progress, Snapshot, Started
 
 
 class TrainingRunsMixin:
@@ -40,28 +38,38 @@ class TrainingRunsMixin:
 
             return skipgram_animation(load_corpus(corpus).text, cfg, n, token, dims=dims)
 
-        if self.window_.bridge.start_task(WORD2VEC, make):
-            self._task = WORD2VEC
-            self._train_epochs = cfg.epochs
-            self.skipgram.set_running(True)
-            self.projection.dims.setEnabled(False)  # the run's frames are projected as it goes: fixed before
-            self.skipgram.reset_loss()
-            self.skipgram.progress.setRange(0, 1000)
-            self.skipgram.status.setText(f"reading {corpus}\u2026")
-            self.set_source("skip-gram")
-            self.spaces.pop("skip-gram", None)
+        task = self.ctx.engine.start_task(WORD2VEC, make, on_events=self._on_events,
+                                          on_finished=lambda fin, err: self._on_task_finished(WORD2VEC, fin, err))
+        if task is None:
+            assert self.ctx.engine.task is not None
+            self.error(f"{self.ctx.engine.task.name} is running; skip-gram can start when it has finished")
+            return
+        self._w2v_task = task
+        self._task = WORD2VEC
+        self._train_epochs = cfg.epochs
+        self.skipgram.set_running(True)
+        self.projection.dims.setEnabled(False)  # the run's frames are projected as it goes: fixed before
+        self.skipgram.reset_loss()
+        self.skipgram.progress.setRange(0, 1000)
+        self.skipgram.status.setText(f"reading {corpus}\u2026")
+        self.set_source("skip-gram")
+        self.spaces.pop("skip-gram", None)
 
     def _toggle_pause(self) -> None:
-        if self._task != WORD2VEC:
+        task = self._w2v_task
+        if self._task != WORD2VEC or task is None:
             return
-        if self.skipgram.pause.text() == "Pause":
-            self.window_.bridge.pause()
+        if task.state == "paused":
+            task.resume()
         else:
-            self.window_.bridge.resume()
+            task.pause()
+        paused = task.state == "paused"
+        self.skipgram.set_running(True, paused)
+        self.skipgram.status.setText("paused" if paused else "running")
 
     def stop_skipgram(self) -> None:
-        if self._task == WORD2VEC and self.window_.bridge.task_name == WORD2VEC:
-            self.window_.bridge.stop()
+        if self._task == WORD2VEC and self._w2v_task is not None:
+            self._w2v_task.stop()
 
     def _browse_corpus(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Corpus for skip-gram", "", "Text files (*.txt);;All files (*)")
@@ -69,38 +77,29 @@ class TrainingRunsMixin:
             self.skipgram.corpus.setText(path)
 
     def _on_events(self, events: list) -> None:
-        """Skip-gram and t-SNE events, in order (a batch per GUI tick); other tasks' events are not ours."""
+        """Events of this view's own task (skip-gram or t-SNE), in order, a batch per GUI tick."""
         new_frames = False
         for ev in events:
-            if isinstance(ev, SkipGramStarted):
-                self._run_started(ev)
-            elif isinstance(ev, Frame) and ev.step is not None and self._task == WORD2VEC:
+            if isinstance(ev, Started) and isinstance(ev.info, SkipGramStart):
+                self._run_started(ev.info)
+            elif isinstance(ev, Snapshot) and isinstance(ev.data, Frame) and self._task == WORD2VEC:
                 self._make_room(self.run_frames)
-                self.run_frames.append(ev)
+                self.run_frames.append(ev.data)
                 new_frames = True
-            elif isinstance(ev, W2VProgress):
-                self.skipgram.progress.setValue(int(ev.fraction * 1000))
-                self.skipgram.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs}  %p%")
-                self.skipgram.status.setText(f"loss {ev.loss:.3f}, lr {ev.lr:.4f}, {ev.words_per_s:,.0f} words/s, "
-                                             f"{ev.eta:.0f} s left")
-            elif isinstance(ev, EpochEnd):
-                self.skipgram.add_epoch(ev.epoch, ev.loss, ev.eval_loss)
-            elif isinstance(ev, SkipGramDone):
-                if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
-                    self._show_run_frames()  # frames that came in the same tick go up before the run ends
-                    new_frames = False
-                self._run_done(ev)
-            elif isinstance(ev, ProjectionProgress) and self._task == TSNE:
-                self.projection.progress.setValue(ev.iteration)
-                kl = f", KL {ev.kl_divergence:.3f}" if ev.kl_divergence is not None else ""
-                self.projection.progress.setFormat(f"t-SNE {ev.iteration}/{ev.iterations}{kl}")
-            elif isinstance(ev, Frame) and ev.step is None and self._task == TSNE:
-                shown = self._pending.get(getattr(self, "_tsne_generation", -1))
-                if shown is not None:
-                    self.install_frames(shown, [ev])
-                    self.info(f"t-SNE of {len(ev.coords):,} words in {ev.seconds:.1f} s")
-            elif isinstance(ev, ProjectionDone) and ev.stopped and self._task == TSNE:
-                self.info("t-SNE cancelled; the previous picture stays")
+            elif isinstance(ev, Progress) and self._task == WORD2VEC:
+                m = ev.metrics
+                self.skipgram.progress.setValue(int((ev.fraction or 0.0) * 1000))
+                self.skipgram.progress.setFormat(f"epoch {m['epoch']}/{m['epochs']}  %p%")
+                self.skipgram.status.setText(f"loss {m['loss']:.3f}, lr {m['lr']:.4f}, {m['words_per_s']:,.0f} "
+                                             f"words/s, {ev.eta or 0:.0f} s left")
+            elif isinstance(ev, Evaluation) and self._task == WORD2VEC:
+                m = ev.metrics
+                self.skipgram.add_epoch(m["epoch"], m["loss"], m["eval_loss"])
+            elif isinstance(ev, Progress) and self._task == TSNE:
+                self.projection.progress.setValue(ev.step)
+                kl = ev.metrics.get("kl_divergence")
+                kl_text = f", KL {kl:.3f}" if kl is not None else ""
+                self.projection.progress.setFormat(f"t-SNE {ev.step}/{ev.total}{kl_text}")
         if new_frames and self.current_source() == "skip-gram" and self.run_shown is not None:
             self._show_run_frames()
 
@@ -112,7 +111,7 @@ class TrainingRunsMixin:
             if self.frames is frames:
                 self.frame_index //= 2  # the same frame, or its kept neighbour
 
-    def _run_started(self, ev: SkipGramStarted) -> None:
+    def _run_started(self, ev: SkipGramStart) -> None:
         n = ev.shown
         # the frames hold the vectors; the words and counts are known from the start
         self.run_shown = Space(Vectors(ev.words[:n], np.zeros((n, 1), np.float32), "skip-gram (training)"),
@@ -136,49 +135,63 @@ class TrainingRunsMixin:
         else:
             self._update_animation_bar()
 
-    def _run_done(self, ev: SkipGramDone) -> None:
-        self.spaces["skip-gram"] = ev.space
+    def _run_done(self, ev: Finished) -> None:
+        space: Space = ev.result
+        self.spaces["skip-gram"] = space
         if self.run_shown is not None:  # the same words, now with their source's name and vectors
-            self.run_shown = ev.space.top(len(self.run_shown))
+            self.run_shown = space.top(len(self.run_shown))
         self.last_run = (self.run_shown, list(self.run_frames)) if self.run_frames else None
         s = ev.summary
         how = "stopped" if ev.stopped else "trained"
         if not ev.stopped:
             self.skipgram.progress.setValue(1000)
-        self.skipgram.status.setText(f"{how}: {len(ev.space):,} words, {s.get('epochs', 0)} epochs in "
+        self.skipgram.status.setText(f"{how}: {len(space):,} words, {s.get('epochs', 0)} epochs in "
                                      f"{s.get('seconds', 0):.1f} s")
         if self.current_source() == "skip-gram":
-            self.space = ev.space
+            self.space = space
             if self.frames is self.run_frames:
                 self.shown = self.run_shown
                 self.final_frame = self.frames[-1]
                 self._update_animation_bar()
-            self.completer.model().setStringList(sorted(set(ev.space.words)))
+            self.completer.model().setStringList(sorted(set(space.words)))
             self.info(f"skip-gram {how}: click a word, try an analogy, or run t-SNE")
 
-    def _on_task_started(self, name: str) -> None:
-        if name == "training":
+    def _on_run_changed(self, run: Any) -> None:
+        if run.state == "starting":
             self._follow_reset = True  # a new transformer: its frames start a new animation
 
-    def _on_task_paused(self, name: str, paused: bool) -> None:
+    def _on_task_finished(self, name: str, finished: Finished | None, error: str) -> None:
         if name == WORD2VEC:
-            self.skipgram.set_running(True, paused)
-            self.skipgram.status.setText("paused" if paused else "running")
-
-    def _on_task_finished(self, name: str, _payload: Any) -> None:
-        if name == WORD2VEC:
+            if finished is not None and isinstance(finished.result, Space):
+                self._run_done(finished)  # (the frames of its last tick went up just before, in _on_events)
             self.skipgram.set_running(False)
             self.projection.dims.setEnabled(True)
+            self._w2v_task = None
         elif name == TSNE:
             self.projection.set_running(False)
-        if name in (WORD2VEC, TSNE):
-            self._task = ""
+            if self._tsne_task is not None:
+                self.header.busy_ended(self._tsne_task)
+            self._tsne_task = None
+            if finished is not None and finished.result is not None:
+                shown = self._pending.get(getattr(self, "_tsne_generation", -1))
+                if shown is not None:
+                    self.install_frames(shown, [finished.result])
+                    self.info(f"t-SNE of {len(finished.result.coords):,} words in {finished.result.seconds:.1f} s")
+            elif finished is not None:
+                self.info("t-SNE cancelled; the previous picture stays")
+        if error:
+            self.error(error)
+        self._task = ""
 
     # --- following a transformer's training run ------------------------------------------------------
 
     def _on_training_snapshot(self, snap) -> None:  # type: ignore[no-untyped-def]
+        run = self.ctx.run
+        live = run.ref if run is not None and run.ref is not None and run.ref.live else None
+        if live is None or not self.projection.follow_training.isChecked():
+            return
         if self.pages.currentIndex() == 1 and self.isVisible():
-            self.request_positional(snap.step)
+            self.request_positional(snap.step, live)
         else:
             self._positional_dirty = True
         key = self.current_source()
@@ -186,7 +199,7 @@ class TrainingRunsMixin:
         if key not in MODEL_MATRIX or not self.projection.follow_training.isChecked() or waiting:
             return
         self._follow_busy, self._follow_sent = True, time.monotonic()
-        s = self.window_.session
+        ws, handle, model = self.ctx.workspace, live.handle, live.name
         matrix, step = MODEL_MATRIX[key], snap.step
         n, dims = self.projection.words.value(), self.projection.dimensions()
         last = self.frames[-1] if self.frames and not self._follow_reset else None
@@ -195,15 +208,19 @@ class TrainingRunsMixin:
         self._follow_reset = False
 
         def job() -> tuple[Space, Space, Frame, bool] | None:
-            if s.model is None:
-                return None  # nothing to follow (the flag below is cleared either way)
-            space = space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"training run {matrix}")
+            space = space_from_model(handle.model, handle.tokenizer, matrix, ws.model_counts(handle),
+                                     f"{model} {matrix}")
             top = space.top(n)
             same = prev is not None and prev_words == top.words
             coords, explained = aligned_pca(top.vectors.matrix, prev if same else None, dims)
             return space, top, Frame(coords, top.vectors.matrix, "pca", step, None, None, explained), same
 
-        self.window_.bridge.submit("embeddings:follow", job)
+        self.run(job, self._follow_result, key="follow", what=f"following {model}",
+                 on_error=self._follow_failed)
+
+    def _follow_failed(self, text: str) -> None:
+        self._follow_busy = False
+        self.error(text)
 
     def _follow_result(self, value: tuple[Space, Space, Frame, bool] | None) -> None:
         self._follow_busy = False
@@ -211,6 +228,8 @@ class TrainingRunsMixin:
             return
         space, top, frame, same = value
         self.space = space
+        run = self.ctx.run
+        self.space_model = f"{run.ref.name} (training), step {frame.step:,}" if run is not None and run.ref else ""
         self.spaces[self.current_source()] = space
         if same and self.frames and self.frames[-1].step is not None and self.frames[-1].dims == frame.dims:
             self.shown = top

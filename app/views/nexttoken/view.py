@@ -5,35 +5,44 @@ Click a token of the strip to see the distribution the model had just before it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit
 
 from app.colors import colormap
-from app.views.attention import shown_token
+from app.views.base import View
+from app.widgets.names import named
+from app.widgets.text import shown_token
+from engine.inference import NextTokenReport, next_token_report
+from engine.tasks import CancelToken
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 TOP = 20
 
 
-class NextTokenView(QWidget):
-    analyseRequested = Signal(str, int)  # prompt, position (-1: after the whole prompt)
+class NextTokenView(View):
+    key = "next-token"
+    title = "Next token"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.prompt = QLineEdit("To be, or not to be: that is the qu")
-        self.summary = QLabel()
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx)
+        self.prompt = named(QLineEdit("To be, or not to be: that is the qu"), "next-token.prompt", "Prompt")
+        self.summary = named(QLabel(), "next-token.summary", "Sentence probability")
         self.summary.setWordWrap(True)
-        self.bars = pg.PlotWidget(background="w")
+        self.bars = named(pg.PlotWidget(background="w"), "next-token.bars", "Next-token probabilities")
         self.bars.setLabel("bottom", "probability")
         self.bars.getAxis("bottom").enableAutoSIPrefix(False)
         self.bars.invertY(True)
         self.bars.setMouseEnabled(x=False, y=False)
         self.bar_item = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#4c72b0")
         self.bars.addItem(self.bar_item)
-        self.strip = pg.PlotWidget(background="w")
+        self.strip = named(pg.PlotWidget(background="w"), "next-token.strip", "Surprisal of each prompt token")
         self.strip.setMaximumHeight(150)
         self.strip.setLabel("left", "surprisal (bits)")
         self.strip.setMouseEnabled(x=True, y=False)
@@ -45,27 +54,39 @@ class NextTokenView(QWidget):
         self.position = -1
         self.tokens: list[str] = []
         self.top_tokens: list[str] = []
-        lay = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(QLabel("prompt"))
         row.addWidget(self.prompt, 1)
-        lay.addLayout(row)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.bars, 1)
-        lay.addWidget(self.strip)
+        self.layout_.addLayout(row)
+        self.layout_.addWidget(self.summary)
+        self.layout_.addWidget(self.bars, 1)
+        self.layout_.addWidget(self.strip)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self.request)
+        self._debounce.timeout.connect(self.refresh)
         self.prompt.textChanged.connect(lambda _: self._reset_position())
+        self.show_source("loading the model\u2026")
 
     def _reset_position(self) -> None:
         self.position = -1
         self._debounce.start()
 
-    def request(self) -> None:
-        if self.prompt.text():
-            self.analyseRequested.emit(self.prompt.text(), self.position)
+    def refresh(self) -> None:
+        ref, prompt, position = self.ctx.model, self.prompt.text(), self.position
+        if ref is None:
+            return
+        if not prompt:
+            self.show_source(ref.label(), "type a prompt")
+            return
+        handle = ref.handle
+
+        def job(token: CancelToken) -> tuple[str, NextTokenReport]:
+            return ref.label(handle.step), next_token_report(handle.model, handle.tokenizer, prompt, position, TOP,
+                                                             token)
+
+        self.run(job, lambda v, p=prompt: self.show_result(*v, prompt=p), key="analyse",
+                 what="scoring the prompt", cancellable=len(prompt) > 500)
 
     def _strip_clicked(self, ev) -> None:
         if not self.tokens:
@@ -74,14 +95,13 @@ class NextTokenView(QWidget):
         k = int(round(x))
         if 0 <= k < len(self.tokens):
             self.position = k
-            self.request()
+            self.refresh()
 
-    def show_result(self, result: dict) -> None:
-        """result: {"top": [(tok, p)], "rest": p, "actual": tok|None, "tokens", "probs", "logprob", "position"}"""
-        top = result["top"]
+    def show_result(self, model: str, result: NextTokenReport, prompt: str) -> None:
+        top = result.top
         labels = [shown_token(t) for t, _ in top] + ["(rest)"]
-        probs = [p for _, p in top] + [result["rest"]]
-        brushes = ["#dd8452" if result.get("actual") == t else "#4c72b0" for t, _ in top] + ["#bbbbbb"]
+        probs = [p for _, p in top] + [result.rest]
+        brushes = ["#dd8452" if result.actual == t else "#4c72b0" for t, _ in top] + ["#bbbbbb"]
         self.top_tokens = labels
         self.bar_item.setOpts(x0=np.zeros(len(probs)), y=np.arange(len(probs)), width=probs, brushes=brushes)
         ax = self.bars.getAxis("left")
@@ -90,13 +110,13 @@ class NextTokenView(QWidget):
         self.bars.setXRange(0, max(probs) * 1.05 if probs else 1)
         self.bars.setYRange(-0.5, len(probs) - 0.5)
         # surprisal strip
-        self.tokens = result["tokens"]
-        bits = np.array([-math.log2(max(p, 1e-300)) for p in result["probs"]])
+        self.tokens = result.tokens
+        bits = np.array([-math.log2(max(p, 1e-300)) for p in result.probs])
         cmap = colormap()
         hi = max(8.0, float(bits.max()) if len(bits) else 1.0)
         brushes = [pg.mkBrush(cmap.map(min(b / hi, 1.0), mode="qcolor")) for b in bits]
-        if 0 <= result["position"] < len(brushes):
-            brushes[result["position"]] = pg.mkBrush("#d62728")
+        if 0 <= result.position < len(brushes):
+            brushes[result.position] = pg.mkBrush("#d62728")
         self.strip_bars.setOpts(x=np.arange(len(bits)), height=bits, brushes=brushes)
         for item in self.strip_labels:
             self.strip.removeItem(item)
@@ -108,12 +128,16 @@ class NextTokenView(QWidget):
             self.strip.addItem(t)
             self.strip_labels.append(t)
         self.strip.getPlotItem().vb.setRange(QRectF(-0.6, -1.5, min(len(bits), 80) + 0.2, hi + 1.5), padding=0)
-        n = len(result["probs"])
-        where = ("after the whole prompt" if result["position"] < 0 else
-                 f"before token {result['position']} ({shown_token(self.tokens[result['position']])!r}, "
-                 f"which had p = {result['probs'][result['position']]:.4f})")
+        n = len(result.probs)
+        k = result.position
+        where = ("after the whole prompt" if k < 0 else
+                 f"before token {k} ({shown_token(self.tokens[k])!r}, which had p = {result.probs[k]:.4f})")
         self.summary.setText(
-            f"Next token {where}.   Sentence: log p(x_1..x_{n}) = {result['logprob']:.3f} nats "
-            f"= {result['logprob'] / math.log(2):.2f} bits; perplexity {math.exp(-result['logprob'] / max(n, 1)):.2f}. "
+            f"Next token {where}.   Sentence: log p(x_1..x_{n}) = {result.logprob:.3f} nats "
+            f"= {result.logprob / math.log(2):.2f} bits; perplexity {math.exp(-result.logprob / max(n, 1)):.2f}. "
             "Click a token below to see the distribution before it.")
         self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        one_line = prompt.replace("\n", " \u21b5 ")
+        shown = one_line if len(one_line) <= 48 else one_line[:47] + "\u2026"
+        self.show_source(model, f"prompt \u201c{shown}\u201d ({n} tokens), {where}", f"{model}\nprompt: {prompt[:500]}")
+        self.mark_painted()

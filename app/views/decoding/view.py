@@ -1,6 +1,6 @@
 """The Decoding view: beam search as the tree it searched (seed 001, Figure 10.10), and sampling.
 
-Beam tree (app.views.beam_tree): drawn left to right, one column per generated token, one row per kept
+Beam tree (app.views.decoding.beam_tree): drawn left to right, one column per generated token, one row per kept
 hypothesis. Each node shows its token and the cumulative log-probability where they fit (more as you
 zoom in); hovering gives the normalised score cum / length^alpha. Kept hypotheses are solid, pruned
 candidates faded stubs, finished ones squares with their n-best rank; the greedy path is overlaid in
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,7 +30,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -49,34 +47,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.export import save_png, save_svg
-from app.views.attention import shown_token
-from app.views.beam_tree import BeamTreePlot, visible
+from app.views.base import View
+from app.views.decoding.beam_tree import BeamTreePlot, visible
+from app.widgets.names import named
+from app.widgets.text import shown_token
 from engine.decoding.cli import unescape
 from engine.decoding.sampling import next_token_panel, samples
-from engine.decoding.search import BeamSearch, greedy
+from engine.decoding.search import BeamSearch, TreeState, tree_state
+from engine.tasks import CancelToken
+
+if TYPE_CHECKING:
+    from app.context import AppContext, ModelRef
 from engine.errors import UserError
 
 ENDED = {"eos": "end token", "length": "length limit"}
-
-
-@dataclass
-class TreeState:
-    """A copy of the search, made in the engine thread for the GUI."""
-
-    nodes: list[dict]
-    beam: list[int]
-    pool: list[int]
-    done: bool
-    nbest: list[dict]
-    greedy_nodes: list[int]
-    greedy_text: str
-    alpha: float
-    prompt: str = ""
-    k: int = 1
-    greedy_tokens: list[str] = field(default_factory=list)
-    greedy_logprob: float = 0.0
-    greedy_departure: dict | None = None  # where greedy leaves the beam (BeamTree.departure)
 
 
 class SamplingPanel(QWidget):
@@ -84,23 +68,23 @@ class SamplingPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.temperature = QDoubleSpinBox()
+        self.temperature = named(QDoubleSpinBox(), "decoding.temperature", "Temperature")
         self.temperature.setRange(0.0, 5.0)
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(1.0)
-        self.top_k = QSpinBox()
+        self.top_k = named(QSpinBox(), "decoding.top-k", "Top-k")
         self.top_k.setRange(0, 100_000)
         self.top_k.setSpecialValueText("off")
-        self.top_p = QDoubleSpinBox()
+        self.top_p = named(QDoubleSpinBox(), "decoding.top-p", "Top-p")
         self.top_p.setRange(0.01, 1.0)
         self.top_p.setSingleStep(0.05)
         self.top_p.setValue(1.0)
-        self.n = QSpinBox()
+        self.n = named(QSpinBox(), "decoding.samples", "Number of samples")
         self.n.setRange(1, 16)
         self.n.setValue(4)
-        self.seed = QSpinBox()
+        self.seed = named(QSpinBox(), "decoding.seed", "Random seed")
         self.seed.setRange(0, 1_000_000)
-        self.run = QPushButton("Sample")
+        self.run = named(QPushButton("Sample"), "decoding.sample", "Draw samples")
         form = QHBoxLayout()
         for label, w in (("temperature", self.temperature), ("top-k", self.top_k), ("top-p", self.top_p),
                          ("samples", self.n), ("seed", self.seed)):
@@ -108,7 +92,7 @@ class SamplingPanel(QWidget):
             form.addWidget(w)
         form.addWidget(self.run)
         form.addStretch(1)
-        self.bars = pg.PlotWidget(background="w")
+        self.bars = named(pg.PlotWidget(background="w"), "decoding.sampling-bars", "Next-token probabilities")
         self.bars.addLegend(offset=(-10, 10))
         self.bars.setLabel("left", "probability")
         self.bars.getAxis("left").enableAutoSIPrefix(False)
@@ -118,10 +102,13 @@ class SamplingPanel(QWidget):
                                    name="cut by top-k / top-p")
         for item in (self.cut, self.before, self.after):
             self.bars.addItem(item)
-        self.summary = QLabel()
-        self.texts = QTextBrowser()
+        self.summary = named(QLabel(), "decoding.sampling-summary", "What temperature, top-k and top-p keep")
+        self.source = named(QLabel("Press Sample to draw samples."), "decoding.sampling-source",
+                            "What the samples are of")
+        self.texts = named(QTextBrowser(), "decoding.sampling-texts", "The samples")
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.source)
         lay.addWidget(self.summary)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.bars)
@@ -203,40 +190,41 @@ class NBestTable(QTableWidget):
             self.selectRow(0)  # (with none, the tree was drawn with nothing selected)
 
 
-class DecodingView(QWidget):
+class DecodingView(View):
     key = "decoding"
     title = "Decoding"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.window_ = None
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx)
         self.search: BeamSearch | None = None  # lives in the engine thread; touched only by jobs
+        self.search_model = ""  # the model (and step) the search runs on
         self.state: TreeState | None = None
-        self.prompt = QLineEdit("HAMLET:\\nTo be, or not to be")
-        self.prompt.setToolTip("\\n stands for a new line")
-        self.k = QSpinBox()
+        self.sampled = False  # the Sampling tab has been run (it is redone when the model changes)
+        self.prompt = named(QLineEdit("HAMLET:\\nTo be, or not to be"), "decoding.prompt", "Prompt",
+                            "\\n stands for a new line")
+        self.k = named(QSpinBox(), "decoding.k", "Beam width k")
         self.k.setRange(1, 64)
         self.k.setValue(5)
-        self.alpha = QDoubleSpinBox()
+        self.alpha = named(QDoubleSpinBox(), "decoding.alpha", "Length penalty alpha")
         self.alpha.setRange(0.0, 3.0)
         self.alpha.setSingleStep(0.1)
         self.alpha.setValue(1.0)
-        self.max_new = QSpinBox()
+        self.max_new = named(QSpinBox(), "decoding.max-new", "Most tokens to generate")
         self.max_new.setRange(1, 500)
         self.max_new.setValue(30)
-        self.eos = QLineEdit("\\n")
-        self.eos.setToolTip("end-of-sequence text (a token, or a short string for char models); empty: none")
-        self.early = QComboBox()
+        self.eos = named(QLineEdit("\\n"), "decoding.eos", "End of sequence",
+                         "end-of-sequence text (a token, or a short string for char models); empty: none")
+        self.early = named(QComboBox(), "decoding.early-stopping", "Early stopping")
         self.early.addItems(["heuristic", "true", "never"])
-        self.run_btn = QPushButton("Run beam search")
-        self.new_btn = QPushButton("New search")
-        self.step_btn = QPushButton("Next step")
-        self.status = QLabel()
+        self.run_btn = named(QPushButton("Run beam search"), "decoding.run", "Run beam search")
+        self.new_btn = named(QPushButton("New search"), "decoding.new", "New search, one step at a time")
+        self.step_btn = named(QPushButton("Next step"), "decoding.step", "Expand one step")
+        self.status = named(QLabel(), "decoding.status", "About the search")
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
-        self.fit_btn = QPushButton("Fit")
-        self.fit_btn.setToolTip("show the whole tree (scroll to zoom, drag to pan)")
-        self.nbest = NBestTable()
-        self.tree = BeamTreePlot(self.force)
+        self.fit_btn = named(QPushButton("Fit"), "decoding.fit", "Show the whole tree",
+                             "show the whole tree (scroll to zoom, drag to pan)")
+        self.nbest = named(NBestTable(), "decoding.nbest", "The n-best hypotheses")
+        self.tree = named(BeamTreePlot(self.force), "decoding.tree", "The beam search tree")
         self.fit_btn.clicked.connect(self.tree.fit)
         self.nbest.itemSelectionChanged.connect(self._nbest_selected)
         self.sampling = SamplingPanel()
@@ -252,8 +240,8 @@ class DecodingView(QWidget):
         for b in (self.run_btn, self.new_btn, self.step_btn, self.fit_btn):
             buttons.addWidget(b)
         for fmt in ("png", "svg", "json"):
-            b = QPushButton(f"Export {fmt.upper()}")
-            b.clicked.connect(lambda _=False, f=fmt: self._export_dialog(f))
+            b = named(QPushButton(f"Export {fmt.upper()}"), f"decoding.export-{fmt}", f"Export {fmt.upper()}")
+            b.clicked.connect(lambda _=False, f=fmt: self.export_dialog(f))
             buttons.addWidget(b)
         buttons.addWidget(self.status, 1)
         side = QGroupBox("n-best (score = sum log p / length^alpha); select one to see its path in the tree")
@@ -267,28 +255,36 @@ class DecodingView(QWidget):
         self.beam_page.setSizes([520, 240])
         self.table_sized_by_user = False
         self.beam_page.splitterMoved.connect(lambda *_: setattr(self, "table_sized_by_user", True))
-        self.tabs = QTabWidget()
+        self.tabs = named(QTabWidget(), "decoding.pages", "Beam search or sampling")
         self.tabs.addTab(self.beam_page, "Beam search")
         self.tabs.addTab(self.sampling, "Sampling")
-        lay = QVBoxLayout(self)
-        lay.addLayout(controls)
-        lay.addLayout(buttons)
-        lay.addWidget(self.tabs, 1)
+        self.layout_.addLayout(controls)
+        self.layout_.addLayout(buttons)
+        self.layout_.addWidget(self.tabs, 1)
         self.run_btn.clicked.connect(lambda: self.start(run=True))
         self.new_btn.clicked.connect(lambda: self.start(run=False))
         self.step_btn.clicked.connect(self.next_step)
         self.sampling.run.clicked.connect(self.request_sampling)
+        self._started = False
+        self.show_source("loading the model\u2026")
 
-    # --- wiring -----------------------------------------------------------------------------
-
-    def attach(self, window) -> None:
-        self.window_ = window
-        window.bridge.result.connect(self._on_result)
+    # --- the contract ------------------------------------------------------------------------
 
     def showEvent(self, ev) -> None:  # noqa: N802
         super().showEvent(ev)
-        if self.state is None and self.window_ is not None:
+        if not self._started and self.ctx.model is not None:
+            self._started = True
             self.start(run=True)
+
+    def refresh(self) -> None:
+        self._started = True
+        self.start(run=True)
+        if self.sampled:
+            self.request_sampling()
+
+    def model_changed(self, ref: ModelRef) -> None:
+        if self._started or self.isVisible():
+            super().model_changed(ref)
 
     def _eos(self) -> list[str] | None:
         text = unescape(self.eos.text())
@@ -297,47 +293,40 @@ class DecodingView(QWidget):
     def prompt_text(self) -> str:
         return unescape(self.prompt.text())
 
-    def _snapshot(self, search: BeamSearch) -> TreeState:
-        s = self.window_.session
-        path = greedy(s.model, s.tokenizer, search.prompt, search.max_new, self._eos_cached)
-        nbest = [h.to_dict() for h in search.result().nbest] if search.done else []
-        gone = search.tree.departure(path.ids, () if search.done else search.beam)
-        return TreeState([n.to_dict() for n in search.tree.nodes], list(search.beam), list(search.pool),
-                         search.done, nbest, search.tree.match(path.ids), path.generated, search.alpha,
-                         search.prompt, search.k, list(path.tokens), path.cum_logprob, gone)
-
     # --- beam search (jobs run in the engine thread) ------------------------------------------
 
     def start(self, run: bool) -> None:
-        s = self.window_.session
+        ref = self.ctx.model
+        if ref is None:
+            return
+        handle = ref.handle
         prompt, k, alpha, max_new = self.prompt_text(), self.k.value(), self.alpha.value(), self.max_new.value()
         eos, early = self._eos(), self.early.currentText()
-        self._eos_cached = eos
         self.tree.auto_fit = True
 
-        def job() -> TreeState:
-            if s.model is None:
-                raise UserError("no model loaded")
-            search = BeamSearch(s.model, s.tokenizer, prompt, k=k, alpha=alpha, max_new=max_new, eos=eos,
+        def job(token: CancelToken) -> tuple[str, TreeState]:
+            search = BeamSearch(handle.model, handle.tokenizer, prompt, k=k, alpha=alpha, max_new=max_new, eos=eos,
                                 early_stopping=early)
             self.search = search
+            search.eos_text = eos  # type: ignore[attr-defined]
             if run:
-                search.run()
-            return self._snapshot(search)
+                search.run(token)
+            return ref.label(handle.step), tree_state(search, eos)
 
-        self.window_.bridge.submit("decoding:tree", job)
+        self.run(job, self._tree_ready, key="tree", what=f"beam search, k = {k}", cancellable=True)
 
     def next_step(self) -> None:
-        if self.search is None or self.state is None:
+        search = self.search
+        if search is None or self.state is None:
             self.start(run=False)
             return
-        search = self.search
+        model = self.search_model
 
-        def job() -> TreeState:
+        def job() -> tuple[str, TreeState]:
             search.step()
-            return self._snapshot(search)
+            return model, tree_state(search, getattr(search, "eos_text", None))
 
-        self.window_.bridge.submit("decoding:tree", job)
+        self.run(job, self._tree_ready, key="tree", what="one more step")
 
     def force(self, node_id: int) -> None:
         """Continue decoding from any node (a pruned candidate, say) to the end."""
@@ -345,48 +334,57 @@ class DecodingView(QWidget):
         if search is None:
             return
         self.tree.auto_fit = True
+        model = self.search_model
 
-        def job() -> TreeState:
+        def job(token: CancelToken) -> tuple[str, TreeState]:
             search.force(node_id)
-            search.run()
-            return self._snapshot(search)
+            search.run(token)
+            return model, tree_state(search, getattr(search, "eos_text", None))
 
-        self.window_.bridge.submit("decoding:tree", job)
+        self.run(job, self._tree_ready, key="tree", what="decoding from the chosen node", cancellable=True)
 
     def request_sampling(self) -> None:
-        s = self.window_.session
+        ref = self.ctx.model
+        if ref is None:
+            return
+        handle = ref.handle
         p = self.sampling
         prompt, t, k, top_p, n, seed = (self.prompt_text(), p.temperature.value(), p.top_k.value(),
                                         p.top_p.value(), p.n.value(), p.seed.value())
         max_new, eos = self.max_new.value(), self._eos()
 
-        def job() -> dict:
-            if s.model is None:
-                raise UserError("no model loaded")
-            panel = next_token_panel(s.model, s.tokenizer, prompt, t, k, top_p)
-            path, outs = samples(s.model, s.tokenizer, prompt, n, max_new, t, k, top_p, seed, eos)
-            return {"panel": panel, "greedy": path, "samples": outs}
+        def job() -> tuple[str, dict]:
+            panel = next_token_panel(handle.model, handle.tokenizer, prompt, t, k, top_p)
+            path, outs = samples(handle.model, handle.tokenizer, prompt, n, max_new, t, k, top_p, seed, eos)
+            return ref.label(handle.step), {"panel": panel, "greedy": path, "samples": outs}
 
-        self.window_.bridge.submit("decoding:sampling", job)
+        self.run(job, self._samples_ready, key="sampling", what=f"drawing {n} samples")
 
-    def _on_result(self, kind: str, tag: Any, value: Any) -> None:
-        if kind == "decoding:tree":
-            self.state = value
-            self.tree.draw(value)
-            self.nbest.show_hypotheses(value)
-            self._size_table()
-            live = "done" if value.done else f"{len(value.beam)} live hypotheses"
-            gone = value.greedy_departure
-            where = "stays in the beam" if gone is None else f"leaves the beam at step {gone['step']}"
-            text = visible(value.greedy_text)
-            text = text if len(text) <= 22 else text[:21] + "\u2026"
-            self.status.setText(f"{len(value.nodes)} nodes, {max(n['step'] for n in value.nodes)} steps, {live}; "
-                                f"greedy {where}: {text}")
-            self.status.setToolTip(f"greedy: {visible(value.greedy_text)}\nlog p = {value.greedy_logprob:.2f}")
-            self.window_.painted[self.key] += 1
-        elif kind == "decoding:sampling":
-            self.sampling.show_result(value)
-            self.window_.painted[self.key] += 1
+    def _tree_ready(self, value: tuple[str, TreeState]) -> None:
+        model, state = value
+        self.search_model = model
+        self.state = state
+        self.tree.draw(state)
+        self.nbest.show_hypotheses(state)
+        self._size_table()
+        live = "done" if state.done else f"{len(state.beam)} live hypotheses"
+        gone = state.greedy_departure
+        where = "stays in the beam" if gone is None else f"leaves the beam at step {gone['step']}"
+        text = visible(state.greedy_text)
+        text = text if len(text) <= 22 else text[:21] + "\u2026"
+        self.status.setText(f"{len(state.nodes)} nodes, {max(n['step'] for n in state.nodes)} steps, {live}; "
+                            f"greedy {where}: {text}")
+        self.status.setToolTip(f"greedy: {visible(state.greedy_text)}\nlog p = {state.greedy_logprob:.2f}")
+        self.show_source(model, f"beam search, k = {state.k}, alpha = {state.alpha:g}, on "
+                         f"\u201c{visible(state.prompt)[:40]}\u201d")
+        self.mark_painted()
+
+    def _samples_ready(self, value: tuple[str, dict]) -> None:
+        model, result = value
+        self.sampled = True
+        self.sampling.show_result(result)
+        self.sampling.source.setText(f"samples from {model}")
+        self.mark_painted()
 
     def _size_table(self) -> None:
         """Give the n-best table the height of its rows (up to 8) unless the user has moved the divider."""
@@ -408,27 +406,19 @@ class DecodingView(QWidget):
 
     # --- export ---------------------------------------------------------------------------------
 
-    def _export_dialog(self, fmt: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", f"beam-tree.{fmt}")
-        if path:
-            self.export(path)
+    def export_widget(self) -> QWidget:
+        return self.tree if self.tabs.currentIndex() == 0 else self.sampling
 
-    def export(self, path: str) -> None:
-        p = Path(path)
-        try:
-            if self.state is None:
-                raise UserError("run a beam search first")
-            if p.suffix == ".json":
-                p.write_text(json.dumps({"prompt": self.prompt_text(), "nbest": self.state.nbest,
-                                         "greedy_nodes": self.state.greedy_nodes, "tree": self.state.nodes},
-                                        ensure_ascii=False, indent=1), encoding="utf-8")
-            elif p.suffix == ".png":
-                save_png(self.tree, p)
-            elif p.suffix == ".svg":
-                save_svg(self.tree, p)
-            else:
-                raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported")
-        except (UserError, OSError) as e:
-            self.window_.show_message("error", str(e))
-            return
-        self.window_.show_message("info", f"exported {p}")
+    def export_name(self) -> str:
+        return "beam-tree"
+
+    def data_exports(self) -> dict[str, Any]:
+        return {".json": self.write_json}
+
+    def write_json(self, path: Path) -> None:
+        """The search as JSON: prompt, n-best, the greedy path's nodes and the whole tree."""
+        if self.state is None:
+            raise UserError("run a beam search first")
+        path.write_text(json.dumps({"prompt": self.prompt_text(), "model": self.search_model,
+                                    "nbest": self.state.nbest, "greedy_nodes": self.state.greedy_nodes,
+                                    "tree": self.state.nodes}, ensure_ascii=False, indent=1), encoding="utf-8")

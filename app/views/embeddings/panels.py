@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.names import name_controls
 from engine.embeddings.word2vec import Word2VecConfig
 
 LOST_COLOUR = QColor("#c62828")  # a true neighbour the projection put far away
@@ -105,6 +106,13 @@ class ProjectionPanel(QGroupBox):
         form.addRow(self.follow_training)
         self.method.currentIndexChanged.connect(self._method_changed)
         self._method_changed()
+        name_controls(self, "embeddings", {
+            "method": ("method", "Projection method"), "dims": ("dims", "2-D or 3-D"),
+            "words": ("words", "How many words to project"), "perplexity": ("perplexity", "t-SNE perplexity"),
+            "iterations": ("iterations", "t-SNE iterations"), "seed": ("seed", "t-SNE seed"),
+            "run": ("project", "Run the projection"), "cancel": ("cancel-projection", "Cancel t-SNE"),
+            "follow_training": ("follow-training", "Follow a transformer training run"),
+            "progress": ("projection-progress", "t-SNE progress")})
 
     def _method_changed(self) -> None:
         tsne = self.method.currentData() == "tsne"
@@ -139,6 +147,9 @@ class ColourPanel(QGroupBox):
         form.addRow("colour by", self.mode)
         form.addRow("clusters k", self.k)
         form.addRow("labels", self.labels)
+        name_controls(self, "embeddings", {"mode": ("colour", "Colour the points by"),
+                                           "k": ("clusters", "Number of clusters"),
+                                           "labels": ("labels", "How many words get a label")})
 
 
 class SkipGramPanel(QGroupBox):
@@ -196,12 +207,21 @@ class SkipGramPanel(QGroupBox):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         corpus_row.insertWidget(0, QLabel("corpus"))
+        lay.addLayout(corpus_row)
         lay.addLayout(grid)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addWidget(self.loss)
         self.set_running(False)
+        name_controls(self, "embeddings", {
+            "corpus": ("skipgram-corpus", "Skip-gram corpus"), "browse": ("skipgram-browse", "Choose a corpus file"),
+            "dim": ("skipgram-dim", "Vector dimension"), "window": ("skipgram-window", "Context window"),
+            "epochs": ("skipgram-epochs", "Epochs"), "min_count": ("skipgram-min-count", "Minimum count"),
+            "negative": ("skipgram-negative", "Negative samples"), "seed": ("skipgram-seed", "Random seed"),
+            "train": ("skipgram-train", "Train skip-gram"), "pause": ("skipgram-pause", "Pause or resume skip-gram"),
+            "stop": ("skipgram-stop", "Stop skip-gram"), "progress": ("skipgram-progress", "Skip-gram progress"),
+            "loss": ("skipgram-loss", "Loss per epoch")})
 
     def config(self) -> Word2VecConfig:
         return Word2VecConfig(dim=self.dim.value(), window=self.window.value(), epochs=self.epochs.value(),
@@ -266,6 +286,11 @@ class AnimationBar(QWidget):
         lay.addWidget(self.label)
         lay.addWidget(self.follow)
         lay.addWidget(self.frames_btn)
+        name_controls(self, "embeddings", {"play": ("play", "Play the training frames"),
+                                           "slider": ("frame", "Training frame shown"),
+                                           "label": ("frame-label", "Frame shown"),
+                                           "follow": ("follow-frames", "Follow the newest frame"),
+                                           "frames_btn": ("frames", "Show the last run's frames")})
 
 
 def neighbour_table(value: str) -> QTreeWidget:
@@ -315,6 +340,9 @@ class NeighboursPanel(QWidget):
         lay.addLayout(krow)
         lay.addLayout(lists, 1)
         lay.addWidget(self.summary)
+        name_controls(self, "embeddings", {"k": ("neighbours-k", "How many neighbours to compare"),
+                                           "original": ("neighbours-cosine", "Nearest words by cosine"),
+                                           "projected": ("neighbours-layout", "Nearest points in the layout")})
 
     def set_dims(self, dims: int) -> None:
         """The layout's distances are measured in its 2 or 3 dimensions."""
@@ -356,9 +384,9 @@ class AnalogyPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.a = QLineEdit("king")
-        self.b = QLineEdit("man")
-        self.c = QLineEdit("woman")
+        self.a, self.b, self.c = QLineEdit(), QLineEdit(), QLineEdit()
+        self.example = ("king", "man", "woman")
+        self.set_example(*self.example)
         self.method = combo([("3CosAdd", "add"), ("3CosMul", "mul")])
         self.method.setToolTip("3CosAdd: argmax cos(x,a) - cos(x,b) + cos(x,c)\n"
                                "3CosMul: argmax cos'(x,a) cos'(x,c) / (cos'(x,b) + 0.001), cos' = (cos+1)/2")
@@ -388,14 +416,24 @@ class AnalogyPanel(QWidget):
         lay.addWidget(explain)
         for w in (self.a, self.b, self.c):
             w.returnPressed.connect(self.solve.click)
+        name_controls(self, "embeddings", {"a": ("analogy-a", "Analogy word a"), "b": ("analogy-b", "Analogy word b"),
+                                           "c": ("analogy-c", "Analogy word c"),
+                                           "method": ("analogy-method", "Analogy score"),
+                                           "solve": ("analogy-solve", "Solve the analogy"),
+                                           "answers": ("analogy-answers", "Answers")})
 
     def inputs(self) -> tuple[str, str, str]:
-        return self.a.text().strip(), self.b.text().strip(), self.c.text().strip()
+        """The three words typed; with all three fields empty, the example their placeholders show."""
+        typed = tuple(w.text().strip() for w in (self.a, self.b, self.c))
+        if not any(typed):
+            return self.example
+        return typed  # type: ignore[return-value]
 
-    def set_inputs(self, a: str, b: str, c: str) -> None:
-        self.a.setText(a)
-        self.b.setText(b)
-        self.c.setText(c)
+    def set_example(self, a: str, b: str, c: str) -> None:
+        """The example shown (greyed) in the empty fields: Solve with nothing typed answers it."""
+        self.example = (a, b, c)
+        for w, word in zip((self.a, self.b, self.c), self.example, strict=True):
+            w.setPlaceholderText(word)
 
     def error(self, text: str) -> None:
         self.answers.clear()

@@ -1,8 +1,8 @@
-"""The Arena's work in the engine thread: make agents, analyse a position, pick the agent's move.
+"""Playing against agents, headless: make agents, analyse a position, pick the agent's move.
 
-Plain Python (no Qt): the view submits these through ``bridge.submit`` with copies of its game state,
-and only these functions ever touch an agent, so agents live in the engine thread alone. Each returns
-a plain dict; a bad agent name or a damaged agent file comes back as ``{"ok": False, "error": ...}``.
+The Arena view runs these in its engine thread with copies of its game state, and only these functions
+ever touch an agent, so agents live in the engine thread alone. Each returns a plain dict; a bad agent
+name or a damaged agent file comes back as ``{"ok": False, "error": ...}``.
 """
 
 from __future__ import annotations

@@ -11,13 +11,12 @@ is projected (PCA, aligned to the previous frame by Procrustes) and the slider s
 while a transformer trains in the Training view, the view follows its token embeddings at each probe
 snapshot. A second tab shows the positional encodings' cosine matrices.
 
-Modules: this one (sources, projections, colours, selection, results, export), embedding_plot (the
-scatter), embedding_orbit (its 3-D camera), embedding_panels (the controls), embedding_runs (the training
-animations), embedding_analogy (the workbench), positional (the positional tab), embedding_common (what
-they share).
+Modules: this one (sources, projections, colours, selection, results, export), plot (the scatter), orbit
+(its 3-D camera), panels (the controls), runs (the training animations), analogy (the workbench),
+positional (the positional tab), common (what they share).
 
-Threads: spaces, layouts, clusters, analogies and positional matrices are computed by jobs in the engine
-thread (``bridge.submit``); skip-gram and t-SNE run as tasks (``bridge.start_task``). A click's
+Threads: spaces, layouts, clusters, analogies and positional matrices are computed by the view's jobs in
+the engine thread (``View.run``); skip-gram and t-SNE run as tasks (``bridge.start_task``). A click's
 neighbour lists are one matrix-vector product over the (at most 10,000) shown words, done in the GUI
 thread so a click answers at once even while a t-SNE slice runs.
 """
@@ -25,7 +24,7 @@ thread so a click answers at once even while a t-SNE slice runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QStringListModel, Qt, QTimer
@@ -46,11 +45,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.export import save_png, save_svg
-from app.views.attention import shown_token
-from app.views.embedding_analogy import AnalogyMixin
-from app.views.embedding_common import DISAGREEMENT_K, MODEL_MATRIX, SOURCES, TSNE, WORD2VEC, model_counts
-from app.views.embedding_panels import (
+from app.views.base import View
+from app.views.embeddings.analogy import AnalogyMixin
+from app.views.embeddings.common import DISAGREEMENT_K, MODEL_MATRIX, SOURCES, TSNE, WORD2VEC
+from app.views.embeddings.panels import (
     AnalogyPanel,
     AnimationBar,
     ColourPanel,
@@ -58,9 +56,11 @@ from app.views.embedding_panels import (
     ProjectionPanel,
     SkipGramPanel,
 )
-from app.views.embedding_plot import Colouring, EmbeddingScatter
-from app.views.embedding_runs import TrainingRunsMixin
-from app.views.positional import PositionalPanel
+from app.views.embeddings.plot import Colouring, EmbeddingScatter
+from app.views.embeddings.positional import PositionalPanel
+from app.views.embeddings.runs import TrainingRunsMixin
+from app.widgets.names import named
+from app.widgets.text import shown_token
 from engine.embeddings.analysis import projection_neighbours_disagreement
 from engine.embeddings.explore import (
     Frame,
@@ -78,14 +78,16 @@ from engine.embeddings.io import write_word2vec
 from engine.embeddings.projection import ProjectionConfig, write_csv
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from app.context import AppContext, ModelRef
 
-class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
+
+class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
     key = "embeddings"
     title = "Embeddings"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.window_ = None
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx)
         self.spaces: dict[str, Space] = {}  # per source, the whole vocabulary
         self.space: Space | None = None  # the source shown (None while skip-gram is still training)
         self.shown: Space | None = None  # its most frequent words, the rows of every frame
@@ -109,17 +111,24 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self._follow_reset = False
         self._positional_dirty = True
         self._started = False
+        self._tsne_task = None
+        self._w2v_task = None
+        self.space_model = ""  # the model (and step) the model source's vectors are of
         self._build()
+        self._connect()
+        self.show_source("loading the model\u2026")
 
     # --- widgets -------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.source = QComboBox()
+        self.source = named(QComboBox(), "embeddings.source", "Which vectors")
         for key, text in SOURCES:
             self.source.addItem(text, key)
-        self.open_file_btn = QPushButton("Open vectors file\u2026")
-        self.open_ckpt_btn = QPushButton("Open checkpoint\u2026")
-        self.source_info = QLabel()
+        self.open_file_btn = named(QPushButton("Open vectors file\u2026"), "embeddings.open-file",
+                                   "Open a vectors file")
+        self.open_ckpt_btn = named(QPushButton("Open checkpoint\u2026"), "embeddings.open-checkpoint",
+                                   "Open a checkpoint's token embeddings")
+        self.source_info = named(QLabel(), "embeddings.source-info", "About the vectors")
         self.source_info.setStyleSheet("color: #444")
         top = QHBoxLayout()
         top.addWidget(QLabel("Vectors"))
@@ -130,7 +139,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
 
         self.projection = ProjectionPanel()
         self.colours = ColourPanel()
-        self.export_btn = QToolButton()
+        self.export_btn = named(QToolButton(), "embeddings.export", "Export")
         self.export_btn.setText("Export")
         self.export_btn.setMinimumWidth(72)
         self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -138,7 +147,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         for fmt, text in (("png", "Picture (PNG)…"), ("svg", "Picture (SVG)…"),
                           ("csv", "Coordinates (CSV): word, x, y (, z), count, colours…"),
                           ("txt", "All vectors of the source (word2vec text)…")):
-            menu.addAction(text, lambda f=fmt: self._export_dialog(f))
+            menu.addAction(text, lambda f=fmt: self.export_dialog(f))
         self.export_btn.setMenu(menu)
         self.skipgram = SkipGramPanel()
         left = QWidget()
@@ -156,25 +165,25 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         scroll.setMinimumWidth(left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
 
-        self.search = QLineEdit()
+        self.search = named(QLineEdit(), "embeddings.search", "Search a word")
         self.search.setPlaceholderText("search a word (Enter selects and centres it)")
         self.completer = QCompleter()
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setModel(QStringListModel())
         self.search.setCompleter(self.completer)
-        self.find_btn = QPushButton("Find")
-        self.reset_view_btn = QPushButton("Reset view")
+        self.find_btn = named(QPushButton("Find"), "embeddings.find", "Find the word")
+        self.reset_view_btn = named(QPushButton("Reset view"), "embeddings.reset-view", "Reset the 3-D view")
         self.reset_view_btn.setToolTip("back to the default angle, all points in view\n"
                                        "(drag with the left mouse button to rotate, the wheel zooms)")
         self.reset_view_btn.setVisible(False)  # 3-D only
-        self.status = QLabel()
+        self.status = named(QLabel(), "embeddings.status", "About the picture")
         self.status.setWordWrap(True)
         srow = QHBoxLayout()
         srow.addWidget(self.search, 1)
         srow.addWidget(self.find_btn)
         srow.addWidget(self.reset_view_btn)
         srow.addWidget(self.export_btn)
-        self.plot = EmbeddingScatter()
+        self.plot = named(EmbeddingScatter(), "embeddings.plot", "The map of the vectors")
         self.animation = AnimationBar()
         centre = QWidget()
         cl = QVBoxLayout(centre)
@@ -186,7 +195,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
 
         self.neighbours = NeighboursPanel()
         self.analogy = AnalogyPanel()
-        self.side = QTabWidget()
+        self.side = named(QTabWidget(), "embeddings.side", "Neighbours or analogy")
         self.side.addTab(self.neighbours, "Neighbours")
         self.side.addTab(self.analogy, "Analogy")
         self.side.setMinimumWidth(280)
@@ -198,26 +207,19 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         words_page.setStretchFactor(1, 1)
         words_page.setSizes([290, 620, 290])
         self.positional = PositionalPanel()
-        self.pages = QTabWidget()
+        self.pages = named(QTabWidget(), "embeddings.pages", "Words or positional encodings")
         self.pages.addTab(words_page, "Words")
         self.pages.addTab(self.positional, "Positional encodings")
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.pages, 1)
+        self.layout_.addLayout(top)
+        self.layout_.addWidget(self.pages, 1)
 
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(80)
         self.play_timer.timeout.connect(self._play_step)
 
-    def attach(self, window) -> None:  # type: ignore[no-untyped-def]
-        self.window_ = window
-        b = window.bridge
-        b.result.connect(self._on_result)
-        b.task_events.connect(self._on_events)
-        b.task_started.connect(self._on_task_started)
-        b.task_paused.connect(self._on_task_paused)
-        b.task_finished.connect(self._on_task_finished)
-        b.snapshot.connect(self._on_training_snapshot)
+    def _connect(self) -> None:
+        self.ctx.runChanged.connect(self._on_run_changed)
+        self.ctx.runSnapshot.connect(self._on_training_snapshot)
         self.source.currentIndexChanged.connect(self._source_changed)
         self.open_file_btn.clicked.connect(lambda: self._open_dialog(folder=False))
         self.open_ckpt_btn.clicked.connect(lambda: self._open_dialog(folder=True))
@@ -249,21 +251,52 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
 
     def showEvent(self, ev) -> None:  # noqa: N802
         super().showEvent(ev)
-        if not self._started and self.window_ is not None:
+        if not self._started and self.ctx.model is not None:
             self._started = True  # something visible at once: the model's token embeddings, by PCA
             self.request_model_space(self.current_source())
+
+    def refresh(self) -> None:
+        """The model changed: its matrices (and the positional tab) are computed again."""
+        for key in MODEL_MATRIX:
+            self.spaces.pop(key, None)
+        self._positional_dirty = True
+        if self.pages.currentIndex() == 1:
+            self.request_positional()
+        if self.current_source() in MODEL_MATRIX:
+            self._started = True
+            self.request_model_space(self.current_source())
+
+    def model_changed(self, ref: ModelRef) -> None:
+        if self._started or self.isVisible():
+            super().model_changed(ref)
 
     # --- messages ----------------------------------------------------------------------------------
 
     def error(self, text: str) -> None:
-        self.status.setText(f"<span style='color:#b00020'>{text}</span>")
-        self.window_.show_message("error", text)
+        self.show_error(text)
 
     def info(self, text: str) -> None:
         self.status.setText(text)
 
     def _painted(self) -> None:
-        self.window_.painted[self.key] += 1
+        self.mark_painted()
+        self._show_header()
+
+    def _show_header(self) -> None:
+        """The header names the vectors shown: the model (and step), the skip-gram run, or the file."""
+        shown = self.shown
+        if shown is None:
+            return
+        frame = self.current_frame()
+        method = {"pca": "PCA", "tsne": "t-SNE"}.get(frame.method, "") if frame is not None else ""
+        dims = f", {frame.dims}-D" if frame is not None else ""
+        step = f", frame at step {frame.step:,}" if frame is not None and frame.step is not None else ""
+        what = f"{len(frame.coords) if frame is not None else len(shown):,} most frequent words, {method}{dims}{step}"
+        src = self.space.vectors.source if self.space is not None else shown.vectors.source
+        if shown.kind == "model" and self.space_model:
+            self.show_source(self.space_model, f"{src}; {what}")
+        else:
+            self.show_source(src, what)
 
     # --- sources ---------------------------------------------------------------------------------
 
@@ -298,24 +331,34 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
                 self._open_dialog(folder=False)
 
     def request_model_space(self, key: str) -> None:
-        s = self.window_.session
+        ref, ws = self.ctx.model, self.ctx.workspace
+        if ref is None:
+            return
         matrix = MODEL_MATRIX[key]
+        handle = ref.handle
 
-        def job() -> Space:
-            if s.model is None:
-                raise UserError("no model loaded")
-            where = s.checkpoint.name if s.checkpoint else "training run"
-            return space_from_model(s.model, s.tokenizer, matrix, model_counts(s), f"{where} {matrix}")
+        def job() -> tuple[str, Space]:
+            space = space_from_model(handle.model, handle.tokenizer, matrix, ws.model_counts(handle),
+                                     "token embeddings W_E" if matrix == "embedding" else "unembedding W_U")
+            return ref.label(handle.step), space
 
-        self.window_.bridge.submit("embeddings:space", job, tag=key)
+        self.run(job, lambda v, k=key: self._space_ready(k, *v), key="space", what=f"reading the model's {matrix}")
 
     def open_vectors(self, path: str, matrix: str = "embedding") -> None:
         """A word2vec/GloVe text file or a checkpoint folder (its token embeddings) as the source."""
 
-        def job() -> Space:
-            return space_from_file(path, matrix)
+        def job() -> tuple[str, Space]:
+            return "", space_from_file(path, matrix)
 
-        self.window_.bridge.submit("embeddings:space", job, tag="file")
+        self.run(job, lambda v: self._space_ready("file", *v), key="space", what=f"reading {Path(path).name}")
+
+    def _space_ready(self, key: str, model: str, space: Space) -> None:
+        self.spaces[key] = space
+        if key == "file":
+            self.set_source("file")
+        if key == self.current_source():
+            self.space_model = model
+            self.install_space(space)
 
     def _open_dialog(self, folder: bool) -> None:
         if folder:
@@ -333,11 +376,10 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self.completer.model().setStringList(sorted(set(space.words)))
         self.clear_analogy()  # its answers belong to the vectors shown before
         self.info(space.note)
-        a, b, c = self.analogy.inputs()
-        if space.kind == "model" and not all(w in space.vectors for w in (a, b, c)):
-            self.analogy.set_inputs("A", "a", "b")  # the case offset: A - a + b = B in a char model
-        elif space.kind != "model" and not all(w in space.vectors for w in (a, b, c)):
-            self.analogy.set_inputs("king", "man", "woman")
+        for example in (("king", "man", "woman"), ("A", "a", "b"), (" the", " a", " an")):
+            if all(w in space.vectors for w in example):  # (A - a + b = B: the case offset of a char model)
+                self.analogy.set_example(*example)
+                break
         self.run_projection()
 
     # --- projection ------------------------------------------------------------------------------
@@ -365,14 +407,20 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         self._generation += 1
         gen = self._generation
         self._pending = {gen: shown}
-        bridge = self.window_.bridge
+        engine = self.ctx.engine
         if cfg.method == "pca":
-            bridge.submit("embeddings:layout", lambda: layout(vectors, cfg), tag=gen)
+            self.run(lambda: layout(vectors, cfg), lambda frame, g=gen: self._layout_ready(g, frame), key="layout",
+                     what=f"PCA of {len(shown):,} words")
             return
-        if bridge.busy:
-            self.error(f"{bridge.task_name} is running; t-SNE can start when it has finished (PCA works now)")
+        if engine.busy:
+            assert engine.task is not None
+            self.error(f"{engine.task.name} is running; t-SNE can start when it has finished (PCA works now)")
             return
-        if bridge.start_task(TSNE, lambda token: layout_events(vectors, cfg, token)):
+        task = engine.start_task(TSNE, lambda token: layout_events(vectors, cfg, token), on_events=self._on_events,
+                                 on_finished=lambda fin, err: self._on_task_finished(TSNE, fin, err))
+        if task is not None:
+            self._tsne_task = task
+            self.header.busy_started(task, f"t-SNE of {len(shown):,} words", self.cancel_projection)
             self._task = TSNE
             self._tsne_generation = gen
             self.projection.set_running(True)
@@ -390,8 +438,8 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
         if any(f.method != "pca" for f in frames):
             self.info(f"t-SNE: press Run for a {dims}-D layout (the {frames[0].dims}-D one stays until then)")
             return
-        self.window_.bridge.submit("embeddings:reproject", lambda: (frames, reproject_frames(frames, dims)),
-                                   tag=dims)
+        self.run(lambda: (frames, reproject_frames(frames, dims)), lambda v, d=dims: self._reprojected(d, *v),
+                 key="reproject", what=f"projecting to {dims}-D")
 
     def _reprojected(self, dims: int, old: list[Frame], new: list[Frame]) -> None:
         """Swap the re-projected frames in wherever the old ones are kept (the run's frames, the last run,
@@ -412,8 +460,12 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
                   if dims == 3 else "2-D")
 
     def cancel_projection(self) -> None:
-        if self._task == TSNE and self.window_.bridge.task_name == TSNE:
-            self.window_.bridge.stop()
+        if self._task == TSNE and self._tsne_task is not None:
+            self._tsne_task.stop()
+
+    def _layout_ready(self, generation: int, frame: Frame) -> None:
+        if generation == self._generation and generation in self._pending:
+            self.install_frames(self._pending[generation], [frame])
 
     def install_frames(self, shown: Space, frames: list[Frame], keep_range: bool = False) -> None:
         previous = self.shown.words[self.selected] if self.shown is not None and self.selected is not None \
@@ -522,7 +574,13 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
             return projection_neighbours_disagreement(vectors, coords, DISAGREEMENT_K)["disagreement"]
 
         self._colour_requests = {key}  # a newer request replaces an older pending one in the bridge
-        self.window_.bridge.submit("embeddings:colour", job, tag=key)
+        self.run(job, lambda v, k=key: self._colours_ready(k, v), key="colour",
+                 what="clustering" if mode == "cluster" else "measuring neighbour disagreement",
+                 on_error=lambda text, k=key: self._colours_failed(k, text))
+
+    def _colours_failed(self, key: tuple[Frame, str, int], text: str) -> None:
+        self._colour_requests.discard(key)
+        self.error(text)
 
     def recolour(self) -> None:
         frame = self.current_frame()
@@ -625,92 +683,64 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, QWidget):
     def _page_changed(self) -> None:
         if self.pages.currentIndex() == 1 and self._positional_dirty:
             self.request_positional()
+        elif self.pages.currentIndex() == 0:
+            self._show_header()
 
-    def request_positional(self, step: int | None = None) -> None:
-        s = self.window_.session
+    def request_positional(self, step: int | None = None, live: ModelRef | None = None) -> None:
+        ref = live or self.ctx.model
         self._positional_dirty = False
+        if ref is None:
+            return
+        handle = ref.handle
 
-        def job() -> tuple[Any, int | None]:
-            if s.model is None:
-                raise UserError("no model loaded")
-            return positional_similarities(s.model), step
+        def job() -> tuple[str, Any, int | None]:
+            return ref.label(handle.step), positional_similarities(handle.model), step
 
-        self.window_.bridge.submit("embeddings:positional", job)
+        self.run(job, self._positional_ready, key="positional", what="comparing positional encodings")
+
+    def _positional_ready(self, value: tuple[str, Any, int | None]) -> None:
+        model, result, step = value
+        self.positional.show_result(result, step)
+        if self.pages.currentIndex() == 1:
+            self.show_source(model, "positional encodings: cosine of every pair of positions")
+        self.mark_painted()
 
     # --- results -------------------------------------------------------------------------------------
 
-    def _on_result(self, kind: str, tag: Any, value: Any) -> None:
-        if kind == "embeddings:space":
-            self.spaces[tag] = value
-            if tag == "file":
-                self.set_source("file")
-            if tag == self.current_source():
-                self.install_space(value)
-        elif kind == "embeddings:layout" and tag == self._generation and tag in self._pending:
-            self.install_frames(self._pending[tag], [value])
-        elif kind == "embeddings:colour":
-            self._colour_requests.discard(tag)
-            frame = tag[0]
-            if frame in self.frames:
-                self.colour_cache[tag] = value
-                if frame is self.current_frame() and tag[1] == self.colours.mode.currentData():
-                    self.plot.set_colouring(self._colouring_of(tag[1], value))
-                    if tag[1] == "disagreement":
-                        where = "on the screen" if frame.dims == 2 else "in the 3-D layout"
-                        self.info(f"mean neighbour disagreement {float(np.mean(value)):.2f}: on average that "
-                                  f"fraction of a word's {DISAGREEMENT_K} nearest words by cosine are not among "
-                                  f"its nearest points {where}")
-                    self._painted()
-        elif kind == "embeddings:reproject":
-            self._reprojected(tag, *value)
-        elif kind == "embeddings:analogy":
-            self._show_analogy(value)
-        elif kind == "embeddings:follow":
-            self._follow_result(value)
-        elif kind == "embeddings:positional":
-            self.positional.show_result(*value)
+    def _colours_ready(self, tag: tuple[Frame, str, int], value: np.ndarray) -> None:
+        self._colour_requests.discard(tag)
+        frame = tag[0]
+        if frame not in self.frames:
+            return
+        self.colour_cache[tag] = value
+        if frame is self.current_frame() and tag[1] == self.colours.mode.currentData():
+            self.plot.set_colouring(self._colouring_of(tag[1], value))
+            if tag[1] == "disagreement":
+                where = "on the screen" if frame.dims == 2 else "in the 3-D layout"
+                self.info(f"mean neighbour disagreement {float(np.mean(value)):.2f}: on average that "
+                          f"fraction of a word's {DISAGREEMENT_K} nearest words by cosine are not among "
+                          f"its nearest points {where}")
             self._painted()
-        elif kind in ("load", "trainer-ready") and (tag or kind == "trainer-ready"):  # another model
-            for key in MODEL_MATRIX:
-                self.spaces.pop(key, None)
-            self._positional_dirty = True
-            if self.pages.currentIndex() == 1 and self.isVisible():
-                self.request_positional()
-            if self._started and self.current_source() in MODEL_MATRIX:
-                self.request_model_space(self.current_source())
 
     # --- export --------------------------------------------------------------------------------------
 
-    def _export_dialog(self, fmt: str) -> None:
+    def export_widget(self) -> QWidget:
+        return self.positional if self.pages.currentIndex() == 1 else self.plot
+
+    def data_exports(self) -> dict[str, Any]:
+        """CSV of the coordinates shown, or the source's vectors in the word2vec text format (.txt)."""
+        return {".csv": self.write_coordinates, ".txt": self.write_vectors}
+
+    def export_dialog(self, fmt: str) -> None:
         names = {"png": "embeddings.png", "svg": "embeddings.svg", "csv": "coordinates.csv", "txt": "vectors.txt"}
         path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", names[fmt])
         if path:
             self.export(path)
 
-    def export(self, path: str) -> None:
-        """PNG/SVG of the plot (or of the positional matrices on that tab), CSV of the coordinates shown,
-        or the source's vectors in the word2vec text format (.txt)."""
-        p = Path(path)
-        try:
-            widget = self.positional if self.pages.currentIndex() == 1 else self.plot
-            if p.suffix == ".png":
-                save_png(widget, p)
-            elif p.suffix == ".svg":
-                save_svg(widget, p)
-            elif p.suffix == ".csv":
-                self.write_coordinates(p)
-            elif p.suffix == ".txt":
-                if self.space is None:
-                    raise UserError("no vectors to save yet")
-                write_word2vec(self.space.vectors, p)
-            else:
-                raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported; "
-                                "use .png, .svg, .csv or .txt")
-        except (UserError, OSError) as e:
-            self.error(str(e))
-            return
-        self.info(f"exported {p}")
-        self.window_.show_message("info", f"exported {p}")
+    def write_vectors(self, path: Path) -> None:
+        if self.space is None:
+            raise UserError("no vectors to save yet")
+        write_word2vec(self.space.vectors, path)
 
     def write_coordinates(self, path: Path) -> None:
         frame = self.current_frame()

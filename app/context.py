@@ -1,0 +1,331 @@
+"""What the app is on, in one place: the model every view computes with, the corpus, and the training run.
+
+:class:`AppContext` is the app's model layer (napari's pattern: state with change signals, views that
+subscribe). It knows
+
+- **the model** (:class:`ModelRef`): the embedded default, a checkpoint the user opened, or a run's model;
+  ``modelChanged`` fires when the user picks another. A run's model is used only when the user picks it
+  (the run's entry in the model picker, or "Use this model" when it ends); the default is always one
+  click away.
+- **the corpus** the Training view and the comparison tokenizers use (``corpusChanged``).
+- **the run** (:class:`Run`): the transformer training in progress or last finished, with its state,
+  step and summary (``runChanged``), and its events as they come (``runProgress``, ``runEvaluations``,
+  ``runSnapshot``, ``runSaved``) for the views that follow a run (Training, Attention, Embeddings).
+
+Every engine call goes through ``ctx.engine`` (app.bridge), so the model objects themselves stay in the
+engine thread: a ModelRef carries its engine-side handle for the jobs, and plain facts for the GUI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from app.bridge import EngineBridge, Job
+from engine.checkpoint import DEFAULT_CHECKPOINT, is_checkpoint
+from engine.events import Evaluation, Finished, Progress, Saved, Snapshot, Started
+from engine.tasks import CancelToken
+from engine.training import TrainConfig, Trainer
+from engine.workspace import ModelHandle, Workspace, open_model, run_handle
+
+RECENT = 8
+TRAINING = "training"  # the task name of a transformer training run
+
+
+def short_path(path: str | Path) -> str:
+    """A folder as the user reads it: relative to the working folder when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model: what every view's header names, and the handle its jobs compute with."""
+
+    key: str  # "default", "checkpoint:<folder>" or "run:<n>" (a live run)
+    name: str  # as the user reads it
+    source: str  # "default" | "checkpoint" | "run"
+    step: int  # training steps behind the weights (of a live run: when the ref was made)
+    facts: dict[str, Any] = field(default_factory=dict, compare=False)  # ModelHandle.describe()
+    path: str | None = None
+    live: bool = False  # a run's weights while it trains: they change under the views
+    handle: ModelHandle | None = field(default=None, compare=False, repr=False)  # engine thread only
+
+    def label(self, step: int | None = None) -> str:
+        """"default model, step 2,000": the model and the step a picture is of."""
+        s = self.step if step is None else step
+        live = " (training)" if self.live else ""
+        return f"{self.name}{live}, step {s:,}"
+
+    def summary(self) -> str:
+        f = self.facts
+        if not f:
+            return self.name
+        return (f"{f['tokenizer']} tokenizer, L={f['L']} layers, H={f['H']} heads, d={f['d']}, "
+                f"context {f['context']}, {f['parameters']:,} parameters")
+
+
+def ref_for(handle: ModelHandle, live: bool = False, run_number: int = 0) -> ModelRef:
+    """A ModelRef for a handle (made in the engine thread, where the handle may be read)."""
+    facts = handle.describe()
+    if live:
+        where = short_path(handle.path) if handle.path else "unsaved run"
+        return ModelRef(f"run:{run_number}", f"run {where}", "run", handle.step, facts,
+                        str(handle.path) if handle.path else None, True, handle)
+    if handle.is_default:
+        return ModelRef("default", "default model", "default", handle.step, facts, str(DEFAULT_CHECKPOINT),
+                        False, handle)
+    assert handle.path is not None
+    folder = str(Path(handle.path).resolve())
+    return ModelRef(f"checkpoint:{folder}", short_path(folder), "checkpoint", handle.step, facts, folder, False, handle)
+
+
+def ended_ref(handle: ModelHandle, run_number: int) -> ModelRef:
+    """The ref of a run's model once it has stopped training: its saved checkpoint, or (nothing saved) the
+    weights in memory. Engine thread."""
+    frozen = handle.frozen()
+    if frozen.path is not None and is_checkpoint(frozen.path):
+        return ref_for(frozen)
+    live = ref_for(handle, live=True, run_number=run_number)
+    return replace(live, key=f"run:{run_number}:ended", name=f"{live.name} (not saved)", step=frozen.step,
+                   live=False, handle=frozen)
+
+
+@dataclass(eq=False)
+class Run:
+    """A transformer training run started from the app."""
+
+    number: int
+    config: TrainConfig
+    resume: bool = False
+    overwrite: bool = False
+    state: str = "starting"  # starting | running | paused | stopping | finished | failed
+    step: int = 0
+    steps: int = 0
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    ref: ModelRef | None = None  # live while it trains; the saved model after it ends
+    last_loss: float | None = None
+
+    @property
+    def folder(self) -> str:
+        return self.config.out
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running", "paused", "stopping")
+
+
+class AppContext(QObject):
+    modelChanged = Signal(object)  # ModelRef
+    choicesChanged = Signal()  # the models on offer (recent checkpoints, the run) changed
+    corpusChanged = Signal(str)
+    runChanged = Signal(object)  # Run: started, ready, paused, resumed, stopping, finished, failed
+    runProgress = Signal(object)  # list[Progress] of the run, in order
+    runEvaluations = Signal(object)  # list[Evaluation]
+    runSnapshot = Signal(object)  # the newest Snapshot (data: engine.training.AttentionProbe)
+    runSaved = Signal(object)  # Saved
+    message = Signal(str, str)  # level ("info" | "error"), text: what the context itself did or failed to do
+
+    def __init__(self, engine: EngineBridge, settings: QSettings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.settings = settings
+        self.workspace = Workspace()  # engine thread only
+        self.model: ModelRef | None = None
+        self.default: ModelRef | None = None
+        self.corpus = "shakespeare"
+        self.run: Run | None = None
+        self._runs = 0
+        self._opening: Job | None = None
+
+    # --- the model ------------------------------------------------------------------------------
+
+    def open_model(self, path: str | Path | None, on_error: Callable[[str], None] | None = None) -> Job:
+        """Load a checkpoint folder (None: the default model) in the engine thread, then make it the model.
+        On failure the model stays as it was and the error goes to ``on_error`` (else ``message``)."""
+        folder = str(path) if path else None
+
+        def job() -> ModelRef:
+            return ref_for(open_model(folder))
+
+        def done(ref: ModelRef) -> None:
+            if ref.source == "default":
+                self.default = ref
+            else:
+                self.remember(ref.path or "")
+            self.set_model(ref)
+            self.message.emit("info", f"model: {ref.name} ({ref.summary()})")
+
+        def failed(text: str) -> None:
+            (on_error or (lambda t: self.message.emit("error", t)))(text)
+            self.choicesChanged.emit()  # the picker goes back to the model in use
+
+        self._opening = self.engine.submit(job, key="context:open", on_done=done, on_error=failed)
+        return self._opening
+
+    def load_default(self) -> None:
+        """Load the default model behind the scenes (it stays one click away) without switching to it."""
+
+        def done(ref: ModelRef) -> None:
+            self.default = ref
+            self.choicesChanged.emit()
+
+        self.engine.submit(lambda: ref_for(open_model(None)), key="context:default", on_done=done)
+
+    def use_default(self) -> None:
+        if self.default is not None:
+            self.set_model(self.default)
+        else:
+            self.open_model(None)
+
+    def set_model(self, ref: ModelRef) -> None:
+        if self.model is not None and ref.key == self.model.key and ref.step == self.model.step \
+                and ref.handle is self.model.handle:
+            return
+        self.model = ref
+        self.modelChanged.emit(ref)
+        self.choicesChanged.emit()
+
+    def remember(self, folder: str) -> None:
+        if not folder:
+            return
+        items = [p for p in self.recent() if p != folder]
+        self.settings.setValue("recent/checkpoint", [folder, *items][:RECENT])
+        self.choicesChanged.emit()
+
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent/checkpoint", []) or []
+        items = [value] if isinstance(value, str) else list(value)
+        return [p for p in items if p and Path(p).resolve() != DEFAULT_CHECKPOINT.resolve()]
+
+    # --- the corpus --------------------------------------------------------------------------------
+
+    def set_corpus(self, source: str, on_error: Callable[[str], None] | None = None) -> Job:
+        """Check a corpus in the engine thread (empty, binary, not UTF-8, huge: refused), then use it."""
+        from engine.corpus import load_corpus
+
+        def job() -> int:
+            return len(load_corpus(source).text)
+
+        def done(n: int) -> None:
+            self.corpus = source
+            self.corpusChanged.emit(source)
+            self.message.emit("info", f"corpus {source}: {n:,} characters")
+
+        return self.engine.submit(job, key="context:corpus", on_done=done,
+                                  on_error=on_error or (lambda t: self.message.emit("error", t)))
+
+    # --- the run -------------------------------------------------------------------------------------
+
+    def start_run(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> Run | str:
+        """Start training ``cfg`` in the engine; the Run, or why it cannot start (another task is running)."""
+        if self.engine.busy:
+            assert self.engine.task is not None
+            return f"{self.engine.task.name} is still running; stop it first"
+        self._runs += 1
+        run = Run(self._runs, cfg, resume, overwrite, steps=cfg.steps)
+        number = run.number
+
+        def make(token: CancelToken) -> Iterator[Any]:
+            trainer = _make_trainer(cfg, resume, overwrite)  # reads the corpus, trains the tokenizer: here
+            handle = run_handle(trainer)
+            yield Started(ref_for(handle, live=True, run_number=number))
+            for event in trainer.run(token):
+                if isinstance(event, Finished):  # the weights stop changing: a plain ref, made here
+                    event = replace(event, result=ended_ref(handle, number))
+                yield event
+
+        task = self.engine.start_task(TRAINING, make, on_events=lambda evs: self._run_events(run, evs),
+                                      on_finished=lambda fin, err: self._run_finished(run, fin, err))
+        if task is None:
+            return "another task is running; stop it first"
+        self.run = run
+        self.runChanged.emit(run)
+        return run
+
+    def pause_run(self) -> None:
+        self._control_run("pause", "paused")
+
+    def resume_run(self) -> None:
+        self._control_run("resume", "running")
+
+    def stop_run(self) -> None:
+        self._control_run("stop", "stopping")
+
+    def _control_run(self, action: str, state: str) -> None:
+        task = self.engine.task
+        if task is not None and task.name == TRAINING and self.run is not None and self.run.active:
+            getattr(task, action)()
+            self.run.state = state
+            self.runChanged.emit(self.run)
+
+    def use_run_model(self) -> bool:
+        """Make the run's model (live while it trains, else the saved one) the model of every view."""
+        if self.run is None or self.run.ref is None:
+            return False
+        self.set_model(self.run.ref)
+        return True
+
+    def _run_events(self, run: Run, events: list[Any]) -> None:
+        progress = [e for e in events if isinstance(e, Progress)]
+        evals = [e for e in events if isinstance(e, Evaluation)]
+        for e in events:
+            if isinstance(e, Started):
+                run.ref = e.info
+                if run.state == "starting":
+                    run.state = "running"
+                self.runChanged.emit(run)
+                self.choicesChanged.emit()
+            elif isinstance(e, Saved):
+                self.runSaved.emit(e)
+        if progress:
+            last = progress[-1]
+            run.step, run.seconds, run.last_loss = last.step, last.elapsed, last.metrics.get("loss")
+            self.runProgress.emit(progress)
+        if evals:
+            self.runEvaluations.emit(evals)
+        snaps = [e for e in events if isinstance(e, Snapshot)]
+        if snaps:
+            run.step = max(run.step, snaps[-1].step)
+            self.runSnapshot.emit(snaps[-1])
+
+    def _run_finished(self, run: Run, finished: Finished | None, error: str) -> None:
+        live = self.model is not None and run.ref is not None and self.model.key == run.ref.key
+        if finished is None:
+            run.state, run.error = "failed", error or "the run ended without a result"
+        else:
+            run.state = "finished"
+            run.summary = {**finished.summary, "stopped": finished.stopped}
+            run.step = int(finished.summary.get("steps", run.step))
+            run.seconds = float(finished.summary.get("train_seconds", run.seconds))
+        if finished is not None and isinstance(finished.result, ModelRef):
+            run.ref = finished.result
+            if run.ref.source == "checkpoint":
+                self.remember(run.ref.path or "")
+        elif run.ref is not None:  # it failed while training: what it had stays usable, not saved
+            run.ref = replace(run.ref, key=f"run:{run.number}:ended", name=f"{run.ref.name} (not saved)", live=False)
+        self.runChanged.emit(run)
+        self.choicesChanged.emit()
+        if live and run.ref is not None:
+            self.set_model(run.ref)
+
+
+def _make_trainer(cfg: TrainConfig, resume: bool, overwrite: bool) -> Trainer:
+    """The trainer for a run the app starts (overwrite: the user agreed to replace the folder's run)."""
+    if overwrite and cfg.out and not resume:
+        try:
+            return Trainer(cfg, resume=False, overwrite=True)  # type: ignore[call-arg]
+        except TypeError:  # an engine without the overwrite guard replaces silently anyway
+            return Trainer(cfg)
+    return Trainer(cfg, resume=resume)

@@ -1,0 +1,1 @@
+"""Widgets the views share: the view header, the model picker, control naming."""

@@ -1,0 +1,102 @@
+"""The model picker (``model.picker``): the model every view computes with, always in sight in the toolbar.
+
+Its items: the embedded default model, the training run (its live weights while it trains, its saved
+checkpoint after), recent checkpoints, and Open... . Choosing one loads it in the engine thread; until it
+has loaded (or if it cannot be), the picker shows the model still in use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
+
+from app.context import AppContext, short_path
+from app.widgets.names import named
+
+OPEN = "open"
+
+
+class ModelPicker(QComboBox):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        named(self, "model.picker", "Model", "The model every view computes with")
+        self.ctx = ctx
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(34)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self._filling = False
+        self.activated.connect(self._chosen)
+        ctx.choicesChanged.connect(self.fill)
+        ctx.modelChanged.connect(lambda _ref: self.fill())
+        self.fill()
+
+    def entries(self) -> list[tuple[str, tuple[str, str | None]]]:
+        """(text, (what, folder)) for each item, in order."""
+        ctx, out = self.ctx, []
+        d = ctx.default
+        out.append((f"Default model ({d.facts['tokenizer']}, {d.facts['L']} layers, step {d.step:,})" if d
+                    else "Default model (built in)", ("default", None)))
+        run = ctx.run
+        shown_run = None
+        if run is not None and run.ref is not None:
+            if run.ref.live:
+                out.append((f"Run {short_path(run.folder) if run.folder else ''} (training, live weights)",
+                            ("run", None)))
+            else:
+                shown_run = run.ref.path
+                out.append((f"Run {run.ref.name}, step {run.ref.step:,}", ("run", None)))
+        current = ctx.model
+        folders = list(ctx.recent())
+        if current is not None and current.source == "checkpoint" and current.path not in folders:
+            folders.insert(0, current.path or "")
+        for folder in folders:
+            if folder and folder != shown_run:
+                out.append((short_path(folder), ("checkpoint", folder)))
+        out.append(("Open checkpoint\u2026", (OPEN, None)))
+        return out
+
+    def current_entry(self) -> tuple[str, str | None] | None:
+        m = self.ctx.model
+        if m is None:
+            return None
+        if m.source == "default":
+            return ("default", None)
+        run = self.ctx.run
+        if run is not None and run.ref is not None and run.ref.key == m.key:
+            return ("run", None)
+        return ("checkpoint", m.path)
+
+    def fill(self) -> None:
+        self._filling = True
+        self.clear()
+        for text, data in self.entries():
+            self.addItem(text, data)
+        current = self.current_entry()
+        for i in range(self.count()):
+            if self.itemData(i) == current:
+                self.setCurrentIndex(i)
+                break
+        m = self.ctx.model
+        self.setToolTip(f"The model every view computes with: {m.label()}\n{m.summary()}" if m else
+                        "The model every view computes with (loading\u2026)")
+        self._filling = False
+
+    def _chosen(self, index: int) -> None:
+        if self._filling:
+            return
+        what, folder = self.itemData(index)
+        if what == "default":
+            self.ctx.use_default()
+        elif what == "run":
+            self.ctx.use_run_model()
+        elif what == "checkpoint" and folder:
+            self.ctx.open_model(folder)
+        elif what == OPEN:
+            self.fill()  # show the model in use while the dialog is open
+            self.open_dialog()
+
+    def open_dialog(self) -> None:
+        start = self.ctx.recent()[0] if self.ctx.recent() else str(Path("runs").resolve())
+        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder", str(Path(start).parent))
+        if path:
+            self.ctx.open_model(path)

@@ -1,0 +1,122 @@
+"""What the app works on, in the engine's terms (no Qt): a model with its tokenizer and where it came
+from, and the caches the views share.
+
+A :class:`ModelHandle` is what a view's job computes with. The app's context hands one to every job it
+submits, so a result always says which model (and which step of it) it is of, even when the user picks
+another model while the job waits. A handle on a running training run follows its weights as they train
+(its ``step`` moves); every other handle is fixed. Handles are only ever used inside the engine thread.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from engine.corpus import load_corpus
+from engine.errors import UserError
+from engine.model import GPT
+from engine.tokenizers import Tokenizer
+from engine.tokenstats import Vocabulary, tokenizer_for, vocabulary
+
+
+@dataclass(eq=False)
+class ModelHandle:
+    model: GPT
+    tokenizer: Tokenizer
+    config: dict[str, Any] = field(default_factory=dict)  # the checkpoint's config.json (or the run's)
+    path: Path | None = None  # the checkpoint folder (a run's output folder)
+    trainer: Any = None  # engine.training.Trainer while the run trains these very weights
+
+    @property
+    def step(self) -> int:
+        return int(self.trainer.step) if self.trainer is not None else int(self.config.get("step", 0))
+
+    @property
+    def corpus(self) -> str:
+        return str(self.config.get("corpus") or "shakespeare")
+
+    @property
+    def is_default(self) -> bool:
+        return self.path is not None and Path(self.path).resolve() == DEFAULT_CHECKPOINT.resolve()
+
+    def describe(self) -> dict[str, Any]:
+        """Plain facts for the GUI thread (which never touches the model itself)."""
+        c = self.model.cfg
+        return {"L": c.L, "H": c.H, "d": c.d, "d_k": c.d_k, "m": c.m, "context": c.context,
+                "positional": c.positional, "norm": c.norm, "activation": c.activation,
+                "tokenizer": self.tokenizer.kind, "vocab_size": c.vocab_size,
+                "parameters": self.model.num_parameters(), "corpus": self.corpus}
+
+    def frozen(self) -> ModelHandle:
+        """The same weights, no longer tied to a run (after the run has ended)."""
+        step = self.step
+        return ModelHandle(self.model, self.tokenizer, {**self.config, "step": step}, self.path)
+
+
+def open_model(path: str | Path | None) -> ModelHandle:
+    """A checkpoint folder as a handle (the embedded default model when ``path`` is None)."""
+    loaded = load_checkpoint(path)
+    return ModelHandle(loaded.model, loaded.tokenizer, loaded.config, loaded.path)
+
+
+def run_handle(trainer: Any) -> ModelHandle:
+    """The live model of a training run (engine.training.Trainer)."""
+    cfg = trainer.cfg
+    return ModelHandle(trainer.model, trainer.tokenizer, {"corpus": cfg.corpus, "step": trainer.step},
+                       Path(cfg.out) if cfg.out else None, trainer)
+
+
+class Workspace:
+    """Engine-thread caches the views share: vocabularies with corpus counts, comparison tokenizers."""
+
+    KEEP = 8  # vocabularies kept (least recently used go first)
+
+    def __init__(self) -> None:
+        # (id of the tokenizer, corpus) -> (the tokenizer, kept alive so its id is not reused; its vocabulary)
+        self._vocab: OrderedDict[tuple[int, str], tuple[Tokenizer, Vocabulary]] = OrderedDict()
+
+    def vocabulary_of(self, tok: Tokenizer, corpus: str) -> Vocabulary:
+        """The tokenizer's vocabulary with its counts in ``corpus``, cached per tokenizer and corpus (the
+        Tokens and Embeddings views share it). A corpus not on this machine gives ids without counts."""
+        key = (id(tok), corpus)
+        if key not in self._vocab:
+            try:
+                vocab = vocabulary(tok, load_corpus(corpus).text)
+            except UserError:
+                vocab = vocabulary(tok, "")
+            self._vocab[key] = (tok, vocab)
+            while len(self._vocab) > self.KEEP:
+                self._vocab.popitem(last=False)
+        self._vocab.move_to_end(key)
+        return self._vocab[key][1]
+
+    def model_counts(self, handle: ModelHandle) -> Any:
+        """Corpus counts of the handle's tokens, None when its corpus is not here."""
+        counts = self.vocabulary_of(handle.tokenizer, handle.corpus).counts
+        return counts if counts.any() else None
+
+    def tokenizer(self, handle: ModelHandle, kind: str, corpus: str) -> tuple[Tokenizer, str]:
+        """The model's own tokenizer (``kind`` "model"), or one of ``kind`` trained on ``corpus``; and the
+        corpus its counts are taken from."""
+        if kind == "model":
+            return handle.tokenizer, handle.corpus
+        return tokenizer_for(corpus, kind), corpus
+
+
+def next_run_folder(parent: str | Path = "runs", prefix: str = "run") -> Path:
+    """The first ``parent/prefix-N`` that does not exist yet (a new run never lands on an old one)."""
+    base = Path(parent)
+    taken = set()
+    if base.is_dir():
+        for p in base.iterdir():
+            name = p.name.lstrip(".")
+            head, _, n = name.partition("-")
+            if head == prefix and n.split(".")[0].isdigit():
+                taken.add(int(n.split(".")[0]))
+    n = 1
+    while n in taken or (base / f"{prefix}-{n}").exists():
+        n += 1
+    return base / f"{prefix}-{n}"
