@@ -40,7 +40,7 @@ DRAIN_HZ = 20
 MAX_PROGRESS = 20_000  # progress events waiting in the outbox (at 20 Hz it never gets near)
 MAX_EVENTS = 5_000  # other events waiting (animation frames, evaluations)
 GC_INTERVAL_S = 1.0
-SHUTDOWN_S = 1.5  # how long closing waits for the engine thread before the process exits without it
+SHUTDOWN_S = 0.5  # how long shutting down waits for the engine thread before the process exits without it
 
 _gui_gc = None
 
@@ -221,9 +221,12 @@ class EngineBridge(QObject):
         with self._lock:
             pending = list(self._pending.values())
             self._pending.clear()
+            running = self._current_job
         for job in pending:
             job.token.cancel()
             job.state = "cancelled"
+        if running is not None:
+            running.token.cancel()  # a job that checks its token stops at its next check
         if self._task is not None:
             self._task.stop()
         self._quit.set()

@@ -132,14 +132,19 @@ def run(argv: list[str] | None = None) -> int:
         print(f"transformer-explorer: {problem}", file=sys.stderr)
         return 2
     app, win = build(argv)
-    # Ctrl-C, SIGTERM and SIGHUP close the window as the Quit menu does (the bridge's timer lets Python see them)
+    # Ctrl-C, SIGTERM and SIGHUP close the window without asking: a running task is stopped and saves what it
+    # has (the bridge's 20 Hz timer lets Python see the signal while Qt's loop runs)
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
-            signal.signal(sig, lambda *_: win.close())
+            signal.signal(sig, lambda *_: win.quit_now())
     if win.args.screenshot:
         take_screenshot(app, win, win.args.screenshot, t0)
     code = app.exec()
-    if not win.engine_stopped:  # a long engine call is still running: leave without waiting for it
+    if not win.closed:  # the loop ended without the window closing (a failed screenshot, say)
+        win.engine_stopped = win.bridge.shutdown()
+    if not win.engine_stopped:
+        # a long engine call is still running: leave without it. Python's own exit would stop that thread
+        # inside torch's C++ code, and the C++ runtime would abort the process (SIGABRT).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

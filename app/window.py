@@ -40,7 +40,7 @@ from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
                                   EmbeddingsView, ArenaView]
-CLOSE_WAIT_S = 1.5  # closing waits this long for a stopped run to save, then leaves the engine behind
+CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 
 def all_view_keys() -> list[str]:
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(self)
         self.ctx = AppContext(self.bridge, self.settings, self)
         self.engine_stopped = True  # False when closing left a busy engine thread behind
+        self.closed = False
         self._closing = False
 
         self.views: dict[str, View] = {}
@@ -98,7 +99,7 @@ class MainWindow(QMainWindow):
         self.ctx.message.connect(self.show_message)
         self.ctx.modelChanged.connect(lambda _ref: self.refresh_side())
         self.ctx.runChanged.connect(self._run_changed)
-        self.ctx.runProgress.connect(lambda _evs: self._side_timer.start())
+        self.ctx.runProgress.connect(lambda _evs: self._side_timer.isActive() or self._side_timer.start())
         self.ctx.corpusChanged.connect(lambda c: (self.settings.setValue("lastCorpus", c), self.refresh_side()))
         self._side_timer = QTimer(self)  # the side panel follows a run at most twice a second
         self._side_timer.setSingleShot(True)
@@ -246,6 +247,11 @@ class MainWindow(QMainWindow):
         box.setObjectName("stopTrainingQuestion")
         return box.exec() == QMessageBox.StandardButton.Yes
 
+    def quit_now(self) -> None:
+        """Close without asking (a signal from the system, a session ending): a running task is stopped."""
+        self._closing = True
+        self.close()
+
     def closeEvent(self, ev) -> None:  # noqa: N802
         task = self.bridge.task
         if task is not None and not self._closing and task.state != "stopping":
@@ -264,7 +270,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("tab", self.tabs.currentIndex())
         self.settings.sync()
-        self.engine_stopped = self.bridge.shutdown(0.5 if task is None else 0.3)
+        self.engine_stopped = self.bridge.shutdown(0.5 if task is None else 0.2)
+        self.closed = True
         super().closeEvent(ev)
 
     def sizeHint(self) -> QSize:  # noqa: N802

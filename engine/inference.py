@@ -68,29 +68,37 @@ class Score:
 
 
 @torch.no_grad()
-def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64, token: CancelToken | None = None) -> Score:
+def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64, token: CancelToken | None = None,
+               stride: int = 1) -> Score:
     """log p(x_1..x_T) = sum_t log p(x_t | x_{t-1}..x_1) (seed 000), each factor shown.
 
-    Tokens that fit in the context are scored in one pass; each later token t is scored from a window
-    of <|bos|> and the ``context - 1`` tokens before it (windows batched).
+    Tokens that fit in the context are scored in one pass. Beyond it, each later token is scored from a
+    window of <|bos|> and the tokens before it: with ``stride`` 1, exactly the ``context - 1`` before it
+    (a window per token); with a larger stride, ``stride`` consecutive tokens share one window, so each
+    has at least ``context - stride`` tokens before it (strided evaluation: ``stride`` times fewer
+    windows). Windows are batched; ``token`` is checked between batches.
     """
     _check_text(text)
     ids = tokenizer.encode(text).ids
     T = model.cfg.context
+    stride = max(1, min(int(stride), T - 1))
     full = torch.tensor([tokenizer.bos_id] + ids)  # position p predicts ids[p]
     n_first = min(T, len(ids))
     logits, _, _ = model(full[None, :n_first])
     logp = torch.log_softmax(logits[0].double(), dim=-1)  # (n_first, V)
     logps = logp[torch.arange(n_first), full[1:n_first + 1]].tolist()
-    later = list(range(T, len(ids)))  # ids indices beyond the first window
-    for chunk in range(0, len(later), batch):
+    # later tokens in groups of ``stride``: one window ends at the group's last token and scores them all
+    groups = [list(range(t0, min(t0 + stride, len(ids)))) for t0 in range(T, len(ids), stride)]
+    for chunk in range(0, len(groups), batch):
         if token is not None:
             token.check()  # a long text: the user may have moved on
-        ts = later[chunk:chunk + batch]
-        windows = torch.stack([torch.cat([full[:1], full[t - T + 2:t + 1]]) for t in ts])  # (b, T)
+        gs = groups[chunk:chunk + batch]
+        windows = torch.stack([torch.cat([full[:1], full[g[-1] - T + 2:g[-1] + 1]]) for g in gs])  # (b, T)
         logits, _, _ = model(windows)
-        last = torch.log_softmax(logits[:, -1].double(), dim=-1)  # (b, V)
-        logps.extend(last[torch.arange(len(ts)), torch.tensor([ids[t] for t in ts])].tolist())
+        for row, g in enumerate(gs):
+            at = torch.tensor([T - 1 - (g[-1] - t) for t in g])  # where each token of the group is predicted
+            lp = torch.log_softmax(logits[row, at].double(), dim=-1)  # (len(g), V)
+            logps.extend(lp[torch.arange(len(g)), torch.tensor([ids[t] for t in g])].tolist())
     probs = [math.exp(lp) for lp in logps]
     return Score([tokenizer.token_text(i) for i in ids], ids, probs, float(sum(logps)))
 
@@ -107,19 +115,22 @@ class NextTokenReport:
     tokens: list[str]  # the prompt's tokens
     probs: list[float]  # p(x_t | x_<t) of each
     logprob: float  # log p(x_1..x_T), natural log
+    stride: int = 1  # beyond the context, each token was scored with at least context - stride tokens before it
 
 
 def next_token_report(model: GPT, tokenizer: Tokenizer, prompt: str, position: int = -1, top: int = 20,
-                      token: CancelToken | None = None) -> NextTokenReport:
-    """The distribution just before prompt token ``position`` (-1: after the prompt), and the prompt's score."""
-    score = score_text(model, tokenizer, prompt, token=token)
+                      token: CancelToken | None = None, stride: int | None = None) -> NextTokenReport:
+    """The distribution just before prompt token ``position`` (-1: after the prompt), and the prompt's score
+    (beyond the context strided by ``stride``, by default a quarter of the context: see :func:`score_text`)."""
+    stride = max(1, model.cfg.context // 4) if stride is None else stride
+    score = score_text(model, tokenizer, prompt, token=token, stride=stride)
     if 0 <= position < len(score.ids):
         before, actual = tokenizer.decode(score.ids[:position]), score.tokens[position]
     else:
         before, actual, position = prompt, None, -1
     best = next_token_distribution(model, tokenizer, before).top(tokenizer, top)
     rest = max(0.0, 1.0 - sum(p for _, p in best))
-    return NextTokenReport(best, rest, position, actual, score.tokens, score.probs, score.logprob)
+    return NextTokenReport(best, rest, position, actual, score.tokens, score.probs, score.logprob, stride)
 
 
 @dataclass

@@ -80,3 +80,26 @@ def test_sampling_is_seeded(loaded):
     c = sample_text(loaded.model, loaded.tokenizer, "To", 50, seed=4)
     assert a == b and a != c and a.startswith("To") and len(a) == 52
     torch.manual_seed(0)
+
+
+def test_strided_scoring_gives_each_token_its_own_window(loaded):
+    """Beyond the context, ``stride`` tokens share a window: [bos] + the T - 1 tokens before the last of them
+    (ids[end - T + 1 .. end - 1]); token t is predicted at its place in it, so from at least T - stride tokens
+    before it; the tokens of the first window are scored as before."""
+    model, tok = loaded.model, loaded.tokenizer
+    T = model.cfg.context
+    text = "To be, or not to be: that is the question: whether 'tis nobler in the mind to suffer. " * 2
+    exact = score_text(model, tok, text)
+    stride = 6
+    strided = score_text(model, tok, text, stride=stride)
+    ids = tok.encode(text).ids
+    assert len(ids) > 3 * T and strided.probs[:T] == pytest.approx(exact.probs[:T], abs=1e-12)
+    for t in (T, T + 1, T + stride - 1, len(ids) - 1):
+        end = min(T + ((t - T) // stride + 1) * stride - 1, len(ids) - 1)
+        window = torch.tensor([[tok.bos_id] + ids[end - T + 1:end]])
+        with torch.no_grad():
+            logits, _, _ = model(window)
+        at = T - 1 - (end - t)
+        expected = torch.softmax(logits[0, at].double(), -1)[ids[t]].item()
+        assert strided.probs[t] == pytest.approx(expected, rel=1e-9), t
+    assert score_text(model, tok, text, stride=1).probs == exact.probs  # stride 1: one window per token

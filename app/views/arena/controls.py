@@ -83,7 +83,7 @@ class AgentChooser(QWidget):
             self.set_spec(path)
 
 
-def agent_label(spec: str, limit: int = 28) -> str:
+def agent_label(spec: str, limit: int = 40) -> str:
     """An agent as the user reads it in tight places: a saved agent by its folder and file, not its whole path."""
     p = Path(spec)
     text = f"{p.parent.name}/{p.name}" if (p.is_absolute() or len(p.parts) > 2) and p.suffix else spec

@@ -57,8 +57,7 @@ class PlayPanel(QWidget):
         bar.addStretch(1)
         self.pane = GamePane("arena.play")
         score_row = QHBoxLayout()  # its own row: a long agent name never pushes the controls off the window
-        score_row.addStretch(1)
-        score_row.addWidget(self.score)
+        score_row.addWidget(self.score, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
         lay.addLayout(score_row)
@@ -304,7 +303,7 @@ class PlayPanel(QWidget):
     def describe(self) -> None:
         """The view's header: the game, your side and the opponent."""
         info = game_info(self.game)
-        desc = f" ({self.agent_desc})" if self.agent_desc else ""
+        desc = f": {self.agent_desc}" if self.agent_desc else ""
         self.view.show_source(f"{info.title}: you ({info.players[self.human]}) against "
                               f"{agent_label(self.opponent.spec())}", f"{self.opponent.spec()}{desc}")
 

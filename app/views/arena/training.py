@@ -385,6 +385,18 @@ class TrainPanel(QWidget):
         self.state.setText(how)
         if self.run_games:
             self.progress.setValue(self.progress.maximum())
+        out = Path(e["agent"]).parent if e.get("agent") else None
+        algo = ALGO_TITLES.get(str(e.get("algo")), str(e.get("algo")))
+        self.view.show_source(f"Trained {algo} on {game_info(game).title}",
+                              f"{how} after {e['games']:,} games: {out or 'not saved'}")
+        if out is not None and Path(self.out.text()).resolve() == out.resolve():  # the next run: a new folder
+            self.out.setText(str(next_run_folder(out.parent, f"{game}-{e.get('algo')}")))
+
+    def describe(self) -> None:
+        """The view's header while the Train page is shown."""
+        if self.task is None and not self.summary.text():
+            game, algo = game_info(self.game_box.game()).title, ALGO_TITLES.get(str(self.algo.currentData()), "")
+            self.view.show_source(f"Train an agent: {algo} on {game}", f"into {self.out.text()}")
 
     def _use(self) -> None:
         game = self.game_box.game()

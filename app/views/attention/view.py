@@ -239,7 +239,7 @@ class AttentionView(View):
                 self.follow_box.setChecked(True)
                 self.follow_box.blockSignals(False)
         elif not run.active and self.snapshots:
-            how = "stopped" if run.summary.get("stopped") else ("failed" if run.state == "failed" else "ended")
+            how = "stopped" if run.summary.get("stopped") else ("failed" if run.state == "failed" else "finished")
             self.snapshot_run = f"run {run.folder} ({how} at step {run.step:,})" if run.folder else \
                 f"the run ({how} at step {run.step:,})"
             self._update_step_label()
@@ -324,8 +324,9 @@ class AttentionView(View):
         self.tokens_label.setText(f"{T} tokens: {shown}"[:2000] + note)
         what = "probe sentence" if data.step is not None else "text"
         cut = f", the last {T}" if data.truncated else ""
-        self.show_source(data.model, f"{what} {quoted(data.text)} ({T} tokens{cut})",
-                         f"{data.model}\n{what}: {data.text[:500]}")
+        model = data.model if data.step is None else f"{self.snapshot_run}, step {data.step:,}"  # (the run may
+        self.show_source(model, f"{what} {quoted(data.text)} ({T} tokens{cut})",  # have ended since it came)
+                         f"{model}\n{what}: {data.text[:500]}")
         if self.layer_combo.count() != L:
             self.layer_combo.blockSignals(True)
             self.layer_combo.clear()

@@ -107,6 +107,7 @@ class NextTokenView(View):
         ax = self.bars.getAxis("left")
         ax.setTicks([[(i, f"{lab!r}"[1:-1] if lab != "(rest)" else lab) for i, lab in enumerate(labels)]])
         ax.setStyle(tickFont=QFont("monospace", 9))
+        ax.setTextPen("#222")  # the tokens are what the user reads: dark, not the axis grey
         self.bars.setXRange(0, max(probs) * 1.05 if probs else 1)
         self.bars.setYRange(-0.5, len(probs) - 0.5)
         # surprisal strip
@@ -137,6 +138,10 @@ class NextTokenView(View):
             f"= {result.logprob / math.log(2):.2f} bits; perplexity {math.exp(-result.logprob / max(n, 1)):.2f}. "
             "Click a token below to see the distribution before it.")
         self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        T = self.ctx.model.facts.get("context", 0) if self.ctx.model is not None else 0
+        if T and n > T:  # strided beyond the context (engine.inference.score_text)
+            self.summary.setText(self.summary.text() + f" Beyond the context of {T}, each token is scored with at "
+                                 f"least {T - result.stride} tokens before it.")
         one_line = prompt.replace("\n", " \u21b5 ")
         shown = one_line if len(one_line) <= 48 else one_line[:47] + "\u2026"
         self.show_source(model, f"prompt \u201c{shown}\u201d ({n} tokens), {where}", f"{model}\nprompt: {prompt[:500]}")

@@ -147,7 +147,7 @@ class TrainingView(View):
         self.rate = named(QLabel("tokens/s: -"), "training.rate", "Tokens per second")
         self.eta = named(QLabel("time left: -"), "training.eta", "Time left")
         self.plot = named(pg.PlotWidget(background="w"), "training.plot", "Loss curves")
-        self.plot.addLegend()
+        self.plot.addLegend(offset=(-10, 10))  # top right: a loss curve starts top left
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "cross-entropy loss (nats)")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
