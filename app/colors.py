@@ -10,6 +10,8 @@ from PySide6.QtGui import QColor
 
 MASKED = 255
 MASK_RGBA = (58, 58, 70, 255)  # slate: clearly not a colour of the map
+BACKGROUND = 254  # the attention grid's gaps between tiles (its colour map then stops at 253)
+GRID_TOP = 253
 HEAD_COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
                "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000"]
 TOKEN_BACKGROUNDS = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e8dff5", "#d7f9f1", "#fce1e4", "#ddedea"]
@@ -25,15 +27,21 @@ def heat_lut() -> np.ndarray:
     return np.vstack([lut, np.array(MASK_RGBA, dtype=np.uint8)[None]])
 
 
+def grid_lut() -> np.ndarray:
+    """(256, 4) uint8 for the attention grid: 0..253 viridis, 254 the white gaps, 255 the mask colour."""
+    lut = colormap().getLookupTable(0.0, 1.0, 254, alpha=True).astype(np.uint8)
+    return np.vstack([lut, np.array([(255, 255, 255, 255), MASK_RGBA], dtype=np.uint8)])
+
+
 def head_color(h: int) -> QColor:
     return QColor(HEAD_COLORS[h % len(HEAD_COLORS)])
 
 
-def to_indexed(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map values in [lo, hi] to 0..254 and non-finite (masked) cells to 255, as C-contiguous uint8."""
+def to_indexed(values: np.ndarray, lo: float, hi: float, top: int = 254) -> np.ndarray:
+    """Map values in [lo, hi] to 0..``top`` and non-finite (masked) cells to 255, as C-contiguous uint8."""
     span = hi - lo if hi > lo else 1.0
     finite = np.isfinite(values)
-    scaled = np.clip((np.where(finite, values, lo) - lo) / span, 0.0, 1.0) * 254.0
+    scaled = np.clip((np.where(finite, values, lo) - lo) / span, 0.0, 1.0) * float(top)
     out = np.rint(scaled).astype(np.uint8)
     out[~finite] = MASKED
     return np.ascontiguousarray(out)

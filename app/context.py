@@ -31,7 +31,7 @@ from engine.checkpoint import DEFAULT_CHECKPOINT, is_checkpoint
 from engine.events import Evaluation, Finished, Progress, Saved, Snapshot, Started
 from engine.tasks import CancelToken
 from engine.training import TrainConfig, Trainer
-from engine.workspace import ModelHandle, Workspace, open_model, run_handle
+from engine.workspace import ModelHandle, Workspace, run_handle
 
 RECENT = 8
 TRAINING = "training"  # the task name of a transformer training run
@@ -157,7 +157,7 @@ class AppContext(QObject):
         folder = str(path) if path else None
 
         def job() -> ModelRef:
-            return ref_for(open_model(folder))
+            return ref_for(self.workspace.open(folder))
 
         def done(ref: ModelRef) -> None:
             if ref.source == "default":
@@ -181,7 +181,7 @@ class AppContext(QObject):
             self.default = ref
             self.choicesChanged.emit()
 
-        self.engine.submit(lambda: ref_for(open_model(None)), key="context:default", on_done=done)
+        self.engine.submit(lambda: ref_for(self.workspace.open(None)), key="context:default", on_done=done)
 
     def use_default(self) -> None:
         if self.default is not None:

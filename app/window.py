@@ -241,8 +241,10 @@ class MainWindow(QMainWindow):
     # --- closing -------------------------------------------------------------------------------
 
     def ask_stop_training(self, name: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, f"{name.capitalize()} is running",
-                          f"Stop {name} and keep the last checkpoint?",
+        keeps = {"training": " and keep the last checkpoint", "rl": " and keep the agent trained so far"}
+        what = {"rl": "agent training"}.get(name, name)
+        box = QMessageBox(QMessageBox.Icon.Question, f"{what[0].upper()}{what[1:]} is running",
+                          f"Stop {what}{keeps.get(name, '')} and quit?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setObjectName("stopTrainingQuestion")
         return box.exec() == QMessageBox.StandardButton.Yes

@@ -70,11 +70,14 @@ def run_handle(trainer: Any) -> ModelHandle:
 
 
 class Workspace:
-    """Engine-thread caches the views share: vocabularies with corpus counts, comparison tokenizers."""
+    """Engine-thread caches the views share: open models, vocabularies with corpus counts, comparison
+    tokenizers."""
 
     KEEP = 8  # vocabularies kept (least recently used go first)
+    KEEP_MODELS = 3  # models kept open: picking one again is instant, and memory stays bounded
 
     def __init__(self) -> None:
+        self._models: OrderedDict[tuple[str, tuple[int, ...]], ModelHandle] = OrderedDict()
         # (id of the tokenizer, corpus) -> (the tokenizer, kept alive so its id is not reused; its vocabulary)
         self._vocab: OrderedDict[tuple[int, str], tuple[Tokenizer, Vocabulary]] = OrderedDict()
 
@@ -92,6 +95,21 @@ class Workspace:
                 self._vocab.popitem(last=False)
         self._vocab.move_to_end(key)
         return self._vocab[key][1]
+
+    def open(self, path: str | Path | None) -> ModelHandle:
+        """:func:`open_model`, cached by folder while its files are unchanged (a re-saved run is read again)."""
+        folder = Path(path).resolve() if path else DEFAULT_CHECKPOINT.resolve()
+        try:
+            stamp = tuple(f.stat().st_mtime_ns for f in sorted(folder.iterdir()) if f.is_file())
+        except OSError:
+            return open_model(path)  # missing, not a folder, ...: open_model says what is wrong
+        key = (str(folder), stamp)
+        if key not in self._models:
+            self._models[key] = open_model(path)
+            while len(self._models) > self.KEEP_MODELS:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
+        return self._models[key]
 
     def model_counts(self, handle: ModelHandle) -> Any:
         """Corpus counts of the handle's tokens, None when its corpus is not here."""

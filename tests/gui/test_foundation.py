@@ -61,9 +61,9 @@ def test_attention_after_a_stopped_run_says_what_it_shows(window, qtbot, tmp_pat
     assert att.step_label.text().startswith(f"step {att.snapshots[-1].step:,}")
     assert "no training snapshots" not in att.step_label.text()
     # scores of a snapshot are scores, not weights
-    weights = att.grid.panels[0][0].image.copy()
+    weights = att.grid.tile_image(0, 0).copy()
     att.values_combo.setCurrentIndex(1)
-    assert "scores" in att.detail.title and not np.array_equal(att.grid.panels[0][0].image, weights)
+    assert "scores" in att.detail.title and not np.array_equal(att.grid.tile_image(0, 0), weights)
     att.values_combo.setCurrentIndex(0)
     # back to the user's own text, on the model in use (the default: the run did not replace it)
     att.follow_box.setChecked(False)

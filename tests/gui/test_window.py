@@ -22,7 +22,7 @@ def test_launch_shows_the_default_models_attention_grid(window):
     L, H = 4, 4
     assert view.grid.shape == (L, H)
     T = len(PROBE_TEXT) + 1  # char tokens plus <|bos|>
-    img = view.grid.panels[3][2].image
+    img = view.grid.tile_image(3, 2)
     assert img.shape == (T, T) and img.dtype == np.uint8
     assert img[0, 1] == 255 and img[1, 0] != 255  # the masked upper triangle has its own colour index
     assert view.current.attention.shape == (L, H, T, T)
@@ -36,7 +36,7 @@ def test_typing_a_sentence_updates_the_grid(window, qtbot):
     qtbot.keyClicks(view.text, "Hello world")
     qtbot.waitUntil(lambda: window.painted["attention"] > before and view.current.attention.shape[-1] == 12,
                     timeout=20_000)
-    assert view.grid.panels[0][0].image.shape == (12, 12)
+    assert view.grid.tile_image(0, 0).shape == (12, 12)
     assert view.current.tokens[1:] == list("Hello world")
 
 
@@ -49,7 +49,7 @@ def test_click_a_panel_enlarges_it_and_hover_gives_the_weight(window, qtbot):
     # scores instead of weights
     view.values_combo.setCurrentIndex(1)
     assert "scores" in view.detail.title
-    assert view.grid.panels[0][0].image[0, 1] == 255
+    assert view.grid.tile_image(0, 0)[0, 1] == 255
 
 
 def test_head_view_query_and_head_toggles(window, qtbot):

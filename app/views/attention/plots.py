@@ -15,78 +15,151 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from app.colors import head_color, heat_lut, to_indexed
+from app.colors import BACKGROUND, GRID_TOP, MASKED, grid_lut, head_color, heat_lut, to_indexed
 from app.widgets.text import shown_token
+from engine.tiles import TILE, masked, pooled
 
 
-class _Panel(pg.ImageItem):
-    """A heatmap that reports clicks as (layer, head)."""
+class TileAxis(pg.AxisItem):
+    """Labels the rows (layers) or columns (heads) of the mosaic at their tile centres, thinned to fit."""
 
-    def __init__(self, layer: int, head: int, on_click) -> None:
-        super().__init__(axisOrder="row-major")
-        self.layer, self.head, self._on_click = layer, head, on_click
+    def __init__(self, orientation: str, what: str) -> None:
+        super().__init__(orientation)
+        self.what = what
+        self.items: list[int] = []  # the layer or head of each tile row / column
+        self.pitch = 1.0
+        self.setStyle(tickFont=QFont("sans", 8))
+        self.setTextPen("#333")
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
-        if ev.button() == Qt.MouseButton.LeftButton:
-            self._on_click(self.layer, self.head)
-            ev.accept()
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
+        if not self.items:
+            return []
+        lo, hi = sorted((minVal, maxVal))
+        px = size / max(hi - lo, 1e-9) * self.pitch  # pixels per tile
+        room = 24 if self.orientation in ("left", "right") else 56  # a label's height, or its width
+        step = max(1, int(np.ceil(room / max(px, 1e-6))))
+        first, last = max(0, int(lo / self.pitch)), min(len(self.items) - 1, int(hi / self.pitch) + 1)
+        return [(self.pitch, [(i + 0.5) * self.pitch - 0.04 for i in range(first, last + 1) if i % step == 0])]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        out = []
+        for v in values:
+            i = int((v + 0.04) / self.pitch)
+            out.append(f"{self.what} {self.items[i]}" if 0 <= i < len(self.items) else "")
+        return out
 
 
 class AttentionGrid(pg.GraphicsLayoutWidget):
-    """All L x H heatmaps in one GraphicsLayoutWidget (many ViewBoxes, not many widgets)."""
+    """Every head of every layer as tiles of one mosaic image in one zoomable plot: rows = layers, columns =
+    heads (270 heads of a 30-layer model stay one image). The wheel zooms, dragging pans, a click selects a
+    head; a tile is the head's matrix, max-pooled to at most ``TILE`` pixels a side for long inputs."""
 
     panelClicked = Signal(int, int)
+    TILE = TILE
+    GAP = 0.08  # between tiles, in tile units
 
     def __init__(self) -> None:
         super().__init__()
         self.setBackground("w")
-        self.lut = heat_lut()
-        self.panels: list[list[_Panel]] = []
-        self.boxes: list[list[pg.ViewBox]] = []
-        self.shape: tuple[int, int] = (0, 0)
+        self.left, self.top = TileAxis("left", "layer"), TileAxis("top", "head")
+        self.plot = self.addPlot(axisItems={"left": self.left, "top": self.top})
+        self.plot.hideAxis("bottom")
+        self.plot.showAxis("top")
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(grid_lut())
+        self.plot.addItem(self.image)
+        self.marker = QGraphicsRectItem()
+        self.marker.setPen(pg.mkPen("#d62728", width=3, cosmetic=True))
+        self.marker.setZValue(10)
+        self.plot.addItem(self.marker)
+        self.layers: list[int] = []
+        self.heads: list[int] = []
+        self.tiles: np.ndarray | None = None  # (rows, cols, t, t) uint8 indexed
         self.selected: tuple[int, int] | None = None
+        self.pitch = 1.0  # a tile and its gap, in tile units
+        self._fitted: tuple = ()
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.scene().sigMouseMoved.connect(self._hovered)
 
-    def build(self, L: int, H: int) -> None:
-        if (L, H) == self.shape:
-            return
-        self.clear()
-        self.panels, self.boxes = [], []
-        for h in range(H):
-            self.addLabel(f"head {h}", row=0, col=h + 1, size="8pt", color="#333")
-        for layer in range(L):
-            self.addLabel(f"layer {layer}", row=layer + 1, col=0, angle=-90, size="8pt", color="#333")
-            row_p, row_b = [], []
-            for h in range(H):
-                vb = self.addViewBox(row=layer + 1, col=h + 1, lockAspect=True, invertY=True, enableMenu=False)
-                vb.setBorder(pg.mkPen("#bbb"))
-                img = _Panel(layer, h, self.panelClicked.emit)
-                img.setLookupTable(self.lut)
-                vb.addItem(img)
-                row_p.append(img)
-                row_b.append(vb)
-            self.panels.append(row_p)
-            self.boxes.append(row_b)
-        self.shape = (L, H)
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.layers), len(self.heads)
 
-    def show_matrices(self, mats: np.ndarray, lo: float, hi: float) -> None:
-        """mats (L, H, T, T); non-finite cells are masked."""
+    def tile_image(self, layer: int, head: int) -> np.ndarray:
+        """The indexed image of one head's tile (tests)."""
+        assert self.tiles is not None
+        return self.tiles[self.layers.index(layer), self.heads.index(head)]
+
+    def show_matrices(self, mats: np.ndarray, lo: float, hi: float, layers: list[int] | None = None,
+                      heads: list[int] | None = None, causal: bool = False) -> None:
+        """mats (L, H, T, T) (non-finite cells are masked; with ``causal`` also those above the diagonal): the
+        tiles of ``layers`` x ``heads`` (default all). Long inputs come already pooled (engine.tiles, in the
+        engine thread): then ``mats`` are the (L, H, t, t) tiles."""
         L, H, T, _ = mats.shape
-        self.build(L, H)
-        for layer in range(L):
-            for h in range(H):
-                self.panels[layer][h].setImage(to_indexed(mats[layer, h], lo, hi), levels=(0, 255), autoLevels=False)
-                vb = self.boxes[layer][h]
-                vb.setRange(QRectF(0, 0, T, T), padding=0.02)
+        self.layers = list(range(L)) if layers is None else [i for i in layers if 0 <= i < L]
+        self.heads = list(range(H)) if heads is None else [h for h in heads if 0 <= h < H]
+        rows, cols = len(self.layers), len(self.heads)
+        t = min(T, self.TILE)
+        tiles = np.full((rows, cols, t, t), MASKED, dtype=np.uint8)
+        for r, layer in enumerate(self.layers):  # a layer at a time: all its heads in one go, bounded memory
+            block = mats[layer, self.heads]  # (heads, T, T)
+            tile = pooled(masked(block) if causal else block, self.TILE)
+            tiles[r, :, : tile.shape[-2], : tile.shape[-1]] = to_indexed(tile, lo, hi, top=GRID_TOP)
+        self.tiles = tiles
+        gap = max(1, round(self.GAP * t))
+        mosaic = np.full((rows * (t + gap) - gap if rows else 1, cols * (t + gap) - gap if cols else 1), BACKGROUND,
+                         dtype=np.uint8)
+        for r in range(rows):
+            for c in range(cols):
+                mosaic[r * (t + gap): r * (t + gap) + t, c * (t + gap): c * (t + gap) + t] = tiles[r, c]
+        self.pitch = (t + gap) / t  # tile units: a tile is 1.0 wide
+        self.image.setImage(mosaic, levels=(0, 255), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, mosaic.shape[1] / t, mosaic.shape[0] / t))
+        for axis, items in ((self.left, self.layers), (self.top, self.heads)):
+            axis.items, axis.pitch = items, self.pitch
+            axis.picture = None
+            axis.update()
+        key = (rows, cols)
+        if key != self._fitted:  # a new arrangement: show it all; the same one keeps the user's zoom
+            self._fitted = key
+            self.plot.setRange(QRectF(0, 0, mosaic.shape[1] / t, mosaic.shape[0] / t), padding=0.02)
         self.mark_selected(self.selected)
 
     def mark_selected(self, sel: tuple[int, int] | None) -> None:
         self.selected = sel
-        for layer, row in enumerate(self.boxes):
-            for h, vb in enumerate(row):
-                chosen = sel == (layer, h)
-                vb.setBorder(pg.mkPen("#d62728" if chosen else "#bbb", width=3 if chosen else 1))
+        if sel is None or sel[0] not in self.layers or sel[1] not in self.heads:
+            self.marker.hide()
+            return
+        r, c = self.layers.index(sel[0]), self.heads.index(sel[1])
+        self.marker.setRect(QRectF(c * self.pitch - 0.03, r * self.pitch - 0.03, 1.06, 1.06))
+        self.marker.show()
+
+    def tile_at(self, scene_pos) -> tuple[int, int] | None:
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        if not self.layers or not self.heads or p.x() < 0 or p.y() < 0:
+            return None
+        c, r = int(p.x() / self.pitch), int(p.y() / self.pitch)
+        inside = p.x() - c * self.pitch <= 1.0 and p.y() - r * self.pitch <= 1.0
+        if r < len(self.layers) and c < len(self.heads) and inside:
+            return self.layers[r], self.heads[c]
+        return None
+
+    def _clicked(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            hit = self.tile_at(ev.scenePos())
+            if hit is not None:
+                self.panelClicked.emit(*hit)
+
+    def _hovered(self, pos) -> None:
+        hit = self.tile_at(pos)
+        self.setToolTip(f"layer {hit[0]}, head {hit[1]}: click to enlarge" if hit else
+                        "the wheel zooms, dragging pans; click a head to enlarge it")
 
 
 class TokenAxis(pg.AxisItem):

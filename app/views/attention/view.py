@@ -35,13 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.colors import head_color
-from app.views.attention.plots import AttentionDetail, AttentionGrid, HeadView
+from app.views.attention.plots import AttentionDetail, AttentionGrid, HeadView, masked
 from app.views.base import View
 from app.widgets.names import named
+from app.widgets.ranges import parse_indices
 from app.widgets.text import shown_token
 from engine.errors import UserError
 from engine.events import Snapshot
 from engine.inference import attention_for_text
+from engine.tiles import TILE, thumbnails
 from engine.training import PROBE_TEXT
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class AttentionData:
     text: str  # the input
     step: int | None = None  # the training step of a run's snapshot
     truncated: int = 0
+    tiles: np.ndarray | None = None  # long inputs: the weights (masked) and scores as thumbnails for the grid
+    score_tiles: np.ndarray | None = None  # (L, H, t, t), made in the engine thread (engine.tiles)
 
 
 def quoted(text: str, n: int = 48) -> str:
@@ -104,6 +108,14 @@ class AttentionView(View):
                                 "Follow the training run's probe snapshots",
                                 "Show the training run's attention on its probe sentence as it trains")
         self.follow_box.setEnabled(False)
+        self.layers_filter = named(QLineEdit(), "attention.layers", "Layers to show",
+                                   "which layers the grid shows: all, 3, 0-5 or 0-3, 7")
+        self.heads_filter = named(QLineEdit(), "attention.heads", "Heads to show",
+                                  "which heads the grid shows: all, 3, 0-5 or 0-3, 7")
+        for box in (self.layers_filter, self.heads_filter):
+            box.setPlaceholderText("all")
+            box.setMaximumWidth(110)
+            box.editingFinished.connect(self.redraw)
 
         self.grid = AttentionGrid()
         self.detail = AttentionDetail()
@@ -140,6 +152,10 @@ class AttentionView(View):
         modes.addWidget(self.mode_heads)
         modes.addWidget(QLabel("show"))
         modes.addWidget(self.values_combo)
+        modes.addWidget(QLabel("layers"))
+        modes.addWidget(self.layers_filter)
+        modes.addWidget(QLabel("heads"))
+        modes.addWidget(self.heads_filter)
         modes.addStretch(1)
         modes.addWidget(self.follow_box)
         modes.addWidget(self.step_label)
@@ -207,8 +223,12 @@ class AttentionView(View):
 
         def job() -> AttentionData:
             cap = attention_for_text(handle.model, handle.tokenizer, text, window="last", scores=True)
-            return AttentionData(cap.tokens, cap.attention, cap.scores, ref.label(handle.step), text,
-                                 None, cap.truncated)
+            data = AttentionData(cap.tokens, cap.attention, cap.scores, ref.label(handle.step), text, None,
+                                 cap.truncated)
+            if len(cap.tokens) > TILE:  # shrink every head here, not in the GUI thread
+                data.tiles = thumbnails(cap.attention, causal=True)
+                data.score_tiles = thumbnails(cap.scores, causal=False)
+            return data
 
         self.run(job, self._analysed, key="analyse", what="computing attention")
 
@@ -321,7 +341,9 @@ class AttentionView(View):
             self.text.setToolTip("")
         shown = " | ".join(shown_token(t) for t in data.tokens)
         note = f"  ({data.truncated} earlier tokens not shown: the context is {T})" if data.truncated else ""
-        self.tokens_label.setText(f"{T} tokens: {shown}"[:2000] + note)
+        line = f"{T} tokens: {shown}"
+        self.tokens_label.setText((line if len(line) <= 300 else line[:299] + "\u2026") + note)  # two lines at most
+        self.tokens_label.setToolTip(line[:5000])
         what = "probe sentence" if data.step is not None else "text"
         cut = f", the last {T}" if data.truncated else ""
         model = data.model if data.step is None else f"{self.snapshot_run}, step {data.step:,}"  # (the run may
@@ -352,37 +374,57 @@ class AttentionView(View):
             self.head_view.heads_on[h] = on
             self.head_view.update()
 
-    def matrices(self) -> tuple[np.ndarray, float, float]:
+    def matrices(self) -> tuple[np.ndarray, float, float, bool]:
+        """What is drawn: the weights or the scores (L, H, T, T), their colour range, and whether the cells
+        above the diagonal are to be drawn as masked (the causal mask; scores carry it as -inf already).
+        The arrays are not copied: a long input's matrices are large, and each head is masked as drawn."""
         data = self.current
         assert data is not None
         if self.show_scores and data.scores is not None:
             finite = data.scores[np.isfinite(data.scores)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            return data.scores, lo, hi
-        att = data.attention.copy()
-        T = att.shape[-1]
-        att[..., np.triu(np.ones((T, T), dtype=bool), 1)] = np.nan  # the causal mask, drawn as masked
-        return att, 0.0, 1.0
+            return data.scores, lo, hi, False
+        return data.attention, 0.0, 1.0, True
+
+    def shown_heads(self) -> tuple[list[int], list[int]] | None:
+        """The layers and heads the filters name (None, with the reason in the header, when they cannot be read)."""
+        assert self.current is not None
+        L, H = self.current.attention.shape[:2]
+        try:
+            return (parse_indices(self.layers_filter.text(), L), parse_indices(self.heads_filter.text(), H))
+        except ValueError as e:
+            self.show_error(f"layers / heads to show: {e}")
+            return None
 
     def redraw(self) -> None:
         if self.current is None:
             return
-        mats, lo, hi = self.matrices()
-        self.grid.show_matrices(mats, lo, hi)
+        shown = self.shown_heads()
+        if shown is None:
+            return
+        self.header.clear_error()
+        mats, lo, hi, causal = self.matrices()
+        tiles = self.current.score_tiles if self.show_scores and self.current.scores is not None \
+            else self.current.tiles
+        if tiles is not None:
+            self.grid.show_matrices(tiles, lo, hi, *shown)  # already shrunk and masked
+        else:
+            self.grid.show_matrices(mats, lo, hi, *shown, causal=causal)
+        if self.selected[0] not in shown[0] or self.selected[1] not in shown[1]:
+            self.selected = (shown[0][0], shown[1][0])  # the enlarged head is one of those shown
         self.grid.mark_selected(self.selected)
-        self._draw_detail(mats, lo, hi)
+        self._draw_detail()
         self.head_view.set_data(self.current, max(0, self.layer_combo.currentIndex()))
 
-    def _draw_detail(self, mats: Any = None, lo: float | None = None, hi: float | None = None) -> None:
+    def _draw_detail(self) -> None:
         if self.current is None:
             return
-        if mats is None:
-            mats, lo, hi = self.matrices()
+        mats, lo, hi, causal = self.matrices()
         layer, head = self.selected
         what = "scores" if self.show_scores and self.current.scores is not None else "attention"
         step = f", step {self.current.step:,}" if self.current.step is not None else ""
-        self.detail.show_matrix(mats[layer, head], self.current.tokens, lo, hi,
-                                f"layer {layer}, head {head} {what}{step}")
+        self.detail.show_matrix(masked(mats[layer, head]) if causal else mats[layer, head], self.current.tokens, lo,
+                                hi, f"layer {layer}, head {head} {what}{step}")
 
     def model_changed(self, ref: ModelRef) -> None:
         if self.follow_box.isChecked():  # the user picked a model: show it, not the run's snapshots
