@@ -30,6 +30,8 @@ BOS = "<|bos|>"
 UNK = "<|unk|>"
 SPECIALS = [BOS, UNK]
 KINDS = ("char", "word", "bpe")
+MAX_VOCAB = 2**24
+MAX_TOKENIZER_BYTES = 1 << 30
 CHAR_PATTERN = r"[\s\S]"  # any one character, newlines included
 # word-level: a word with its leading space, a run of punctuation with its leading space, or white space
 WORD_PATTERN = r" ?[A-Za-z0-9\u00C0-\u024F']+| ?[^A-Za-z0-9\u00C0-\u024F'\s]+|\s+"
@@ -52,10 +54,13 @@ class Tokenizer:
         self.kind = kind
         self.bos_id = hf.token_to_id(BOS)
         self.unk_id = hf.token_to_id(UNK)
-        if self.bos_id is None:
-            raise UserError("tokenizer has no <|bos|> token; it was not made by Transformer Explorer")
+        if self.bos_id is None or self.unk_id is None:
+            raise UserError("tokenizer has no <|bos|> or <|unk|> token; it was not made by Transformer Explorer")
         vocab = hf.get_vocab(with_added_tokens=True)
-        self._id_to_token = [""] * (max(vocab.values()) + 1)
+        if len(vocab) > MAX_VOCAB or max(vocab.values()) != len(vocab) - 1 or min(vocab.values()) < 0:
+            raise UserError(f"the tokenizer's token ids are not 0..{len(vocab) - 1}; it was not made by "
+                            "Transformer Explorer")
+        self._id_to_token = [""] * len(vocab)
         for tok, i in vocab.items():
             self._id_to_token[i] = tok
 
@@ -101,10 +106,18 @@ class Tokenizer:
         if not p.is_file():
             raise UserError(f"no tokenizer file at {p}")
         try:
+            if p.stat().st_size > MAX_TOKENIZER_BYTES:
+                raise UserError(f"{p} is too large to be a tokenizer ({p.stat().st_size / 2**20:,.0f} MiB)")
             raw = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+                raise ValueError("not a tokenizer object")
             hf = HFTokenizer.from_str(json.dumps(raw))
-        except (ValueError, UnicodeDecodeError, Exception) as e:  # tokenizers raises plain Exception
-            raise UserError(f"{p} is not a valid tokenizer.json ({str(e).splitlines()[0][:80]})") from None
+        except UserError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, and a Rust panic as BaseException
+            raise UserError(f"{p} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
         return cls(hf, _kind_of(raw))
 
     def save(self, path: str | Path) -> None:
@@ -156,7 +169,9 @@ class Tokenizer:
 
 def _kind_of(raw: dict) -> str:
     """Which of our kinds a tokenizer.json is: BPE by its model, char vs word by its split pattern."""
-    if raw.get("model", {}).get("type") == "BPE":
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("type") == "BPE":
         return "bpe"
-    pattern = (raw.get("pre_tokenizer") or {}).get("pattern", {}).get("Regex", "")
-    return "char" if pattern == CHAR_PATTERN else "word"
+    pre = raw.get("pre_tokenizer")
+    pattern = pre.get("pattern") if isinstance(pre, dict) else None
+    return "char" if isinstance(pattern, dict) and pattern.get("Regex") == CHAR_PATTERN else "word"

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
+from engine.validate import float_flag, int_flag, seed_flag
 
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:
@@ -174,16 +175,17 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("word2vec", parents=[common_parent()], help="train skip-gram word vectors")
     p.add_argument("--corpus", default="shakespeare", help="'shakespeare' or a UTF-8 text file")
-    p.add_argument("--dim", type=int, default=100, help="vector dimension d")
-    p.add_argument("--window", type=int, default=5, help="window c (Eq. 11.3)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--negative", type=int, default=5, help="negative samples K; 0 = full softmax (Eq. 11.4)")
-    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold (0 = off)")
-    p.add_argument("--lr", type=float, default=0.025)
-    p.add_argument("--batch", type=int, default=1024, help="pairs per vectorised update")
-    p.add_argument("--max-vocab", type=int, default=0)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dim", type=int_flag(1, 4096), default=100, help="vector dimension d")
+    p.add_argument("--window", type=int_flag(1, 1000), default=5, help="window c (Eq. 11.3)")
+    p.add_argument("--epochs", type=int_flag(1, 10_000), default=5)
+    p.add_argument("--min-count", type=int_flag(1, 10**12), default=5)
+    p.add_argument("--negative", type=int_flag(0, 1000), default=5,
+                   help="negative samples K; 0 = full softmax (Eq. 11.4)")
+    p.add_argument("--sample", type=float_flag(0.0, 1.0), default=1e-3, help="subsampling threshold (0 = off)")
+    p.add_argument("--lr", type=float_flag(0.0, 10.0, lo_open=True), default=0.025)
+    p.add_argument("--batch", type=int_flag(1, 1_000_000), default=1024, help="pairs per vectorised update")
+    p.add_argument("--max-vocab", type=int_flag(0, 100_000_000), default=0)
+    p.add_argument("--seed", type=seed_flag, default=1)
     p.add_argument("--out", required=True, help="vectors file (word2vec text format)")
     # small batched updates: one thread is fastest, and two thrash on a shared 2-core machine
     p.set_defaults(func=cmd_word2vec, threads=1)
@@ -191,7 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("neighbours", parents=[common_parent()], help="nearest words by cosine")
     _vectors_args(p)
     p.add_argument("word")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=int_flag(1, 1_000_000), default=10)
     p.set_defaults(func=cmd_neighbours)
 
     p = sub.add_parser("analogy", parents=[common_parent()], help="answers to A - B + C")
@@ -199,7 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("c")
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=int_flag(1, 1_000_000), default=5)
     p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd or 3CosMul")
     p.add_argument("--expect", default=None, help="report the rank of this expected answer")
     p.set_defaults(func=cmd_analogy)
@@ -210,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--similarity", help="word pairs with human scores (wordsim353 / simlex999 style)")
     p.add_argument("--analogies", help="analogy questions (questions-words.txt style)")
     p.add_argument("--method", choices=["add", "mul"], default="add")
-    p.add_argument("--restrict-vocab", type=int, default=300_000,
+    p.add_argument("--restrict-vocab", type=int_flag(1, 10**9), default=300_000,
                    help="answer analogies from the most frequent N words (gensim's default)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -219,12 +221,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _vectors_args(p)
     p.add_argument("--method", choices=["pca", "tsne"], default="pca")
     p.add_argument("--dims", type=int, choices=[2, 3], default=2)
-    p.add_argument("--limit", type=int, default=0, help="only the first N words (0 = all)")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--iterations", type=int, default=750)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-k", type=int, default=10, help="neighbours compared for the disagreement column")
-    p.add_argument("--clusters", type=int, default=0, help="add a k-means cluster column (k clusters, by cosine)")
+    p.add_argument("--limit", type=int_flag(0, 10**9), default=0, help="only the first N words (0 = all)")
+    p.add_argument("--perplexity", type=float_flag(1.0, 1000.0), default=30.0)
+    p.add_argument("--iterations", type=int_flag(1, 100_000), default=750)
+    p.add_argument("--seed", type=seed_flag, default=1)
+    p.add_argument("-k", type=int_flag(1, 1000), default=10, help="neighbours compared for the disagreement column")
+    p.add_argument("--clusters", type=int_flag(0, 100_000), default=0,
+                   help="add a k-means cluster column (k clusters, by cosine)")
     p.add_argument("--out", required=True, help="CSV file: word,x,y[,z],neighbour_disagreement[,cluster]")
     p.set_defaults(func=cmd_project)
 
