@@ -136,7 +136,7 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, *, extra
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
         tokenizer.save(tmp / "tokenizer.json")
         if optimizer_state is not None:
-            torch.save(optimizer_state, tmp / "optimizer.pt")
+            torch_save(optimizer_state, tmp / "optimizer.pt")
         if trainer_state is not None:
             _write_json(tmp / "trainer.json", trainer_state)
         config = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(),
@@ -157,15 +157,44 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, *, extra
         tmp = None
         fsync_dir(dest.parent)
         shutil.rmtree(old, ignore_errors=True)
-    except OSError as e:
+    except (OSError, SafetensorError) as e:
         step = (extra or {}).get("step")
         at = f" at step {step}" if step is not None else ""
-        raise WriteFailed(f"could not save the checkpoint{at} to {dest} ({reason(e)}); "
-                          f"{last_good(dest)}") from None
+        why = reason(e) if isinstance(e, OSError) else str(e).rpartition("I/O error: ")[2][:80]
+        raise WriteFailed(f"could not save the checkpoint{at} to {dest} ({why}); {last_good(dest)}") from None
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+class _WriteRecorder:
+    """A file torch.save writes through, keeping the OSError that torch would wrap in a RuntimeError."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` that reports a failed write (a full disk) as the OSError it is."""
+    with open(path, "wb") as f:
+        recorder = _WriteRecorder(f)
+        try:
+            torch.save(obj, recorder)
+        except RuntimeError:
+            if recorder.error is not None:
+                raise recorder.error from None
+            raise
 
 
 def last_good(dest: Path) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +159,26 @@ class Tokenizer:
             chunks = text.splitlines(keepends=True)
             encs = self.hf.encode_batch(chunks, add_special_tokens=False)
             return np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
+
+    def encode_pieces(self, pieces: Iterable[str], dtype: type = np.int64) -> Iterator[np.ndarray]:
+        """Token ids of a text given in pieces (see :class:`engine.corpus.TextFile`), piece by piece, as
+        :meth:`encode_ids` of the whole text gives them, so a corpus of any size is encoded in bounded
+        memory."""
+        if self.kind == "char":
+            vocab = self.hf.get_vocab()
+            size = 1 + max((ord(tok) for tok in vocab if len(tok) == 1), default=0)
+            table = np.full(size, self.unk_id, dtype=dtype)
+            for tok, i in vocab.items():
+                if len(tok) == 1:
+                    table[ord(tok)] = i
+            for piece in pieces:
+                points = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+                known = points < size
+                yield np.where(known, table[np.where(known, points, 0)], self.unk_id).astype(dtype, copy=False)
+            return
+        for piece in pieces:  # by lines, as encode_ids does
+            encs = self.hf.encode_batch(piece.splitlines(keepends=True), add_special_tokens=False)
+            yield np.fromiter((i for e in encs for i in e.ids), dtype=dtype)
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode([int(i) for i in ids if int(i) != self.bos_id], skip_special_tokens=False)

@@ -35,12 +35,13 @@ from engine.checkpoint import (
     recover,
     save_checkpoint,
 )
-from engine.corpus import load_corpus
+from engine.corpus import Corpus, open_corpus
 from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
 from engine.files import check_writable_folder
 from engine.model import GPT, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ModelConfig, Probe
 from engine.tasks import CancelToken
+from engine.tokenfile import token_file
 from engine.tokenizers import KINDS, Tokenizer
 from engine.trainstate import MAX_STEPS, check_optimizer_state, check_trainer_state
 from engine.validate import MAX_SEED, choice, flag_bool, real, shown, text, whole
@@ -158,21 +159,42 @@ class AttentionProbe:
 
 
 class Batches:
-    """Random windows of a token stream, each led by <|bos|> (see the module docstring)."""
+    """Random windows of a token stream, each led by <|bos|> (see the module docstring).
+
+    ``ids`` may be a memory-mapped token file (:mod:`engine.tokenfile`): only the sampled windows are read.
+    """
 
     def __init__(self, ids: np.ndarray, context: int, batch: int, bos: int) -> None:
         if len(ids) < context + 1:
             raise UserError(f"the text has {len(ids)} tokens; training needs more than the context ({context})")
-        self.ids = torch.from_numpy(ids)
+        self.ids = ids
         self.T, self.B, self.bos = context, batch, bos
 
     def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(len(self.ids) - self.T, (self.B,), generator=gen)
-        y = torch.stack([self.ids[s:s + self.T] for s in starts.tolist()])  # (B, T)
+        windows = np.stack([self.ids[s:s + self.T] for s in starts.tolist()]).astype(np.int64)
+        y = torch.from_numpy(windows)  # (B, T)
         x = torch.empty_like(y)
         x[:, 0] = self.bos
         x[:, 1:] = y[:, :-1]
         return x, y
+
+
+def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+    """(tokenizer, training ids, validation ids). Shakespeare is split by play in memory, as always; a
+    plain file is streamed: the tokenizer is trained on its pieces and the ids go to a memory-mapped
+    token file, so memory stays bounded whatever the corpus size (``tokenizer`` given: a resumed run's)."""
+    source = open_corpus(cfg.corpus)
+    if isinstance(source, Corpus):
+        train_text, val_text = source.split(cfg.val_fraction, cfg.split)
+        tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
+        return tokenizer, tokenizer.encode_ids(train_text), tokenizer.encode_ids(val_text)
+    if cfg.split == "play":
+        raise UserError("this corpus has no plays to split by; use --split block")
+    cut = source.split_point(cfg.val_fraction)
+    tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, source.pieces(0, cut), cfg.vocab_size)
+    tokens = token_file(source, tokenizer, cut)
+    return tokenizer, tokens.train, tokens.val
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -265,18 +287,15 @@ class Trainer:
         else:  # refuse an absurd model before the corpus is read
             guess = cfg.vocab_size or VOCAB_GUESS[cfg.tokenizer]
             cfg.model_config(guess).check_size("training", cfg.batch)
-        corpus = load_corpus(cfg.corpus)
-        train_text, val_text = corpus.split(cfg.val_fraction, cfg.split)
+        self.tokenizer, train_ids, val_ids = prepare_data(cfg, loaded.tokenizer if loaded else None)
         if loaded is not None:
-            self.tokenizer, self.model = loaded.tokenizer, loaded.model
+            self.model = loaded.model
         else:
-            torch.manual_seed(cfg.seed)
-            self.tokenizer = Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
             model_cfg = cfg.model_config(self.tokenizer.vocab_size)
             model_cfg.check_size("training", cfg.batch)
+            torch.manual_seed(cfg.seed)
             self.model = GPT(model_cfg)
-        self.train_data = Batches(self.tokenizer.encode_ids(train_text), cfg.context, cfg.batch, self.tokenizer.bos_id)
-        val_ids = self.tokenizer.encode_ids(val_text)
+        self.train_data = Batches(train_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
         self.val_data = (Batches(val_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
                          if len(val_ids) > cfg.context else None)
         self.optimizer = self._make_optimizer()
