@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from engine import signals
 from engine.errors import UserError
 from engine.signals import Interrupted
 
@@ -83,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         _error_line(f"{name}: out of memory; try smaller settings")
         return 2
-    except RuntimeError as e:  # torch reports a failed allocation as a RuntimeError
-        if "can't allocate memory" not in str(e) and "not enough memory" not in str(e):
+    except Exception as e:
+        if signals.received:  # a signal inside a library can surface as another error (an ImportError, ...)
+            _error_line(f"{name}: interrupted")
+            return 128 + signals.received[0]
+        if not isinstance(e, RuntimeError) or not ("can't allocate memory" in str(e) or "not enough memory" in str(e)):
             raise
-        _error_line(f"{name}: out of memory ({str(e).splitlines()[0][:100]}); try smaller settings")
+        _error_line(f"{name}: out of memory ({str(e).splitlines()[0][:100]}); try smaller settings")  # from torch
         return 2
     if text is not None:
         print(text)

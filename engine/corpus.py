@@ -255,7 +255,7 @@ def load_corpus(source: str | Path) -> Corpus:
 # --- plain files, streamed ----------------------------------------------------------------------
 
 MAX_STREAM_BYTES = 64 * 2**30  # streamed training reads files of any size up to this (beyond: surely a mistake)
-READ_BYTES = 1 << 20  # bytes read at a time
+READ_BYTES = 1 << 16  # bytes read at a time (tokenizers buffer 256 pieces while they train: 16 MB)
 MAX_PIECE_CHARS = 16 << 20  # a piece with no line break to cut at is cut at a word break beyond this
 _WORD_BREAK = re.compile(r"(?<=[A-Za-z0-9]) (?=[A-Za-z])")
 
@@ -263,7 +263,7 @@ _WORD_BREAK = re.compile(r"(?<=[A-Za-z0-9]) (?=[A-Za-z])")
 @dataclass(frozen=True)
 class TextFile:
     """A UTF-8 corpus file read in pieces, never whole: training on a corpus of any size holds one piece
-    (about 1 MB) at a time. The pieces are the file's text as :func:`read_text_file` gives it (BOM
+    (about 64 KB) at a time. The pieces are the file's text as :func:`read_text_file` gives it (BOM
     dropped, CR LF and CR read as LF), each ending at a line break followed by a non-space character,
     where no token of any of our tokenizers can straddle; so tokenizing piece by piece gives what
     tokenizing the whole text would."""
@@ -358,11 +358,13 @@ def _safe_pieces(pieces: Iterator[str]) -> Iterator[str]:
     buffer = ""
     for piece in pieces:
         buffer += piece
-        cut = _safe_cut(buffer)
-        if cut == 0 and len(buffer) > MAX_PIECE_CHARS:  # one huge line: cut between two words instead
-            breaks = list(_WORD_BREAK.finditer(buffer, len(buffer) - MAX_PIECE_CHARS // 2))
-            cut = breaks[-1].start() if breaks else len(buffer)
-        if cut:
+        while True:
+            cut = _safe_cut(buffer)
+            if cut == 0 and len(buffer) > MAX_PIECE_CHARS:  # one huge line: cut between two words instead
+                breaks = list(_WORD_BREAK.finditer(buffer, MAX_PIECE_CHARS // 2, MAX_PIECE_CHARS))
+                cut = breaks[-1].start() if breaks else MAX_PIECE_CHARS
+            if cut == 0:
+                break
             yield buffer[:cut]
             buffer = buffer[cut:]
     if buffer:

@@ -1,36 +1,49 @@
-"""The ``txe`` entry point (also ``python -m engine``): a wrapper whose only top-level import is ``sys``
-and ``signal``, so that a Ctrl-C at any moment, even while torch is still being imported, ends with one
-line and exit code 130 instead of a traceback."""
+"""The ``txe`` entry point (also ``python -m engine``): a wrapper whose only top-level imports are ``sys``
+and ``signal``, so that a Ctrl-C (or SIGTERM, SIGHUP) at any moment once it runs, even while torch is
+still being imported, ends with one line and exit code 128 + the signal's number (130 for Ctrl-C)
+instead of a traceback. (The interpreter's own start-up, before this module runs, is out of its reach.)"""
 
 import signal
 import sys
 
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_received: list[int] = []  # signals that arrived before engine.signals took over
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _set_handlers(handler: object) -> None:
+    for s in SIGNALS:
+        try:
+            signal.signal(s, handler)  # type: ignore[arg-type]
+        except (ValueError, OSError):  # not the main thread
+            pass
+
 
 def main(argv: list[str] | None = None) -> int:
-    code = 130
+    _set_handlers(_on_signal)
     try:
+        from engine.cli import main as cli_main
         from engine.signals import install_interrupt_handlers
 
         install_interrupt_handlers()
-        from engine.cli import main as cli_main
-
-        code = cli_main(argv)
-    except KeyboardInterrupt as e:
-        _quiet()
-        code = getattr(e, "exit_code", 130)
+    except BaseException as e:
+        # a signal during an import may surface as another error (numpy turns it into an ImportError)
+        if not (_received or isinstance(e, KeyboardInterrupt)):
+            raise
+        _set_handlers(signal.SIG_IGN)
         sys.stderr.write("txe: interrupted\n")
-    _quiet()  # what is left is interpreter shutdown: a late signal must not print a traceback there
+        return 128 + (_received[0] if _received else signal.SIGINT)
+    code = cli_main(argv)
+    _set_handlers(signal.SIG_IGN)  # what is left is interpreter shutdown: a late signal must not print there
+    try:
+        sys.stdout.flush()
+    except OSError:  # a closed pipe
+        pass
     return code
-
-
-def _quiet() -> None:
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        s = getattr(signal, name, None)
-        if s is not None:
-            try:
-                signal.signal(s, signal.SIG_IGN)
-            except (ValueError, OSError):
-                pass
 
 
 def run() -> None:
@@ -38,5 +51,5 @@ def run() -> None:
     try:
         code = main()
     except KeyboardInterrupt:  # a signal in the instant before main() could catch it
-        code = 130
+        code = 128 + (_received[0] if _received else signal.SIGINT)
     sys.exit(code)

@@ -39,7 +39,11 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+received: list[int] = []  # every signal that asked the engine to stop
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    received.append(signum)
     raise Interrupted(signum)
 
 
@@ -66,6 +70,7 @@ def stop_on_signals(token: CancelToken) -> Iterator[SignalStop]:
     stop = SignalStop()
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         if stop.signum is not None:
             raise Interrupted(signum)
         stop.signum = signum

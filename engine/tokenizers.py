@@ -14,6 +14,7 @@ Special tokens (ids 0 and 1 in every vocabulary):
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -176,9 +177,11 @@ class Tokenizer:
                 known = points < size
                 yield np.where(known, table[np.where(known, points, 0)], self.unk_id).astype(dtype, copy=False)
             return
+        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)  # the same ids, without offsets
         for piece in pieces:  # by lines, as encode_ids does
-            encs = self.hf.encode_batch(piece.splitlines(keepends=True), add_special_tokens=False)
-            yield np.fromiter((i for e in encs for i in e.ids), dtype=dtype)
+            encs = encode(piece.splitlines(keepends=True), add_special_tokens=False)
+            yield np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), dtype=dtype,
+                              count=sum(len(e) for e in encs))
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode([int(i) for i in ids if int(i) != self.bos_id], skip_special_tokens=False)
