@@ -23,21 +23,30 @@ def _set_handlers(handler: object) -> None:
             pass
 
 
+def _signals_received() -> list[int]:
+    engine_signals = sys.modules.get("engine.signals")
+    return _received + list(getattr(engine_signals, "received", []))
+
+
 def main(argv: list[str] | None = None) -> int:
     _set_handlers(_on_signal)
     try:
-        from engine.cli import main as cli_main
         from engine.signals import install_interrupt_handlers
 
         install_interrupt_handlers()
+        from engine.cli import main as cli_main
+
+        code = cli_main(argv)  # it reports signals itself, once its imports are done
+    except SystemExit:
+        raise
     except BaseException as e:
         # a signal during an import may surface as another error (numpy turns it into an ImportError)
-        if not (_received or isinstance(e, KeyboardInterrupt)):
+        received = _signals_received()
+        if not (received or isinstance(e, KeyboardInterrupt)):
             raise
         _set_handlers(signal.SIG_IGN)
         sys.stderr.write("txe: interrupted\n")
-        return 128 + (_received[0] if _received else signal.SIGINT)
-    code = cli_main(argv)
+        return 128 + (received[0] if received else signal.SIGINT)
     _set_handlers(signal.SIG_IGN)  # what is left is interpreter shutdown: a late signal must not print there
     try:
         sys.stdout.flush()
@@ -51,5 +60,7 @@ def run() -> None:
     try:
         code = main()
     except KeyboardInterrupt:  # a signal in the instant before main() could catch it
+        _set_handlers(signal.SIG_IGN)
+        sys.stderr.write("txe: interrupted\n")
         code = 128 + (_received[0] if _received else signal.SIGINT)
     sys.exit(code)
