@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import UserError
 
 MAX_SEED = 2**32 - 1
-_INT_TEXT = re.compile(r"[+-]?\d+")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
 def _field(name: str, where: str) -> str:
