@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error_line(f"{name}: interrupted")
         return 130
+    except OSError as e:  # the file system refused a path the user gave (too long, a loop, no permission, ...)
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        _error_line(f"{name}: {e.strerror or type(e).__name__}{where}"[:400])
+        return 2
     except MemoryError:
         _error_line(f"{name}: out of memory; try smaller settings")
         return 2

@@ -13,7 +13,7 @@ from engine.checkpoint import has_checkpoint, last_good, load_checkpoint, read_c
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Saved
-from engine.files import atomic_write
+from engine.files import atomic_write, check_output
 from engine.inference import attention_for_text, sample_text, score_text
 from engine.signals import Interrupted, signal_name, stop_on_signals
 from engine.tasks import CancelToken
@@ -105,14 +105,11 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_attention(args: argparse.Namespace) -> dict[str, Any]:
-    loaded = load_checkpoint(args.checkpoint)
     out = Path(args.out)
     if out.suffix != ".npz":
-        raise UserError(f"--out must end in .npz (got {out.name})")
-    if not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a .npz file name")
+        raise UserError(f"--out must end in .npz (got {out.name[:60]})")
+    check_output(out)
+    loaded = load_checkpoint(args.checkpoint)
     cap = attention_for_text(loaded.model, loaded.tokenizer, _text_arg(args), window=args.window, scores=True)
     atomic_write(out, lambda f: np.savez_compressed(
         f, attention=cap.attention.astype(np.float32), scores=cap.scores, tokens=np.array(cap.tokens),

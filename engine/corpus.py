@@ -214,6 +214,8 @@ def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text fil
         raise UserError(f"no such file: {p}")
     if p.is_dir():
         raise UserError(f"{p} is a folder, not {what}")
+    if not p.is_file():
+        raise UserError(f"{p} is not a regular file (a pipe or a device?), not {what}")
     size = p.stat().st_size
     if size == 0:
         raise UserError(f"{p} is empty")
@@ -282,6 +284,8 @@ class TextFile:
             raise UserError(f"no such file: {p}")
         if p.is_dir():
             raise UserError(f"{p} is a folder, not a text file")
+        if not p.is_file():
+            raise UserError(f"{p} is not a regular file (a pipe or a device?), not a text file")
         st = p.stat()
         if st.st_size == 0:
             raise UserError(f"{p} is empty")

@@ -141,6 +141,31 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+def check_output(dest: str | Path, what: str = "--out", folder: bool = False) -> Path:
+    """Before any long work: prove that ``dest`` can be written the way it will be (a temporary sibling
+    with its name, then a rename). A run's folder (``folder=True``) gets its parent folders created; a
+    file's folder must exist. A path that is empty, has a NUL byte, is too long, or lies in a folder that
+    cannot be written is refused here rather than after the work."""
+    p = Path(dest)
+    if not str(dest).strip():
+        raise UserError(f"{what} is empty; give a {'folder' if folder else 'file'} name")
+    if "\0" in str(dest):
+        raise UserError(f"{what} {str(dest)!r} has a NUL character")
+    try:
+        if p.is_dir() and not folder:
+            raise UserError(f"{what} {p} is a folder; give a file name")
+        if p.exists() and not p.is_dir() and folder:
+            raise UserError(f"{what} {p} is a file, not a folder")
+        if not folder and not p.parent.is_dir():
+            raise UserError(f"{what}: folder {p.parent} does not exist")
+        check_writable_folder(p.parent, what)
+        probe = tempfile.mkdtemp(prefix=temp_prefix(p), suffix=".tmp", dir=p.parent)
+        os.rmdir(probe)
+    except OSError as e:
+        raise WriteFailed(f"{what} {p} cannot be written ({reason(e)})") from None
+    return p
+
+
 def check_writable_folder(folder: str | Path, what: str = "--out") -> Path:
     """Create ``folder`` if needed and prove a file can be written there, before any long work starts."""
     p = Path(folder)

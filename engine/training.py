@@ -38,7 +38,7 @@ from engine.checkpoint import (
 from engine.corpus import Corpus, open_corpus
 from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
-from engine.files import check_writable_folder
+from engine.files import check_output
 from engine.model import GPT, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ModelConfig, Probe
 from engine.tasks import CancelToken
 from engine.tokenfile import token_file
@@ -226,8 +226,7 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> bool:
     there is a run to resume."""
     if resume and overwrite:
         raise UserError("choose --resume (continue the run) or --overwrite (replace it), not both")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; a checkpoint is a folder")
+    check_output(out, "--out", folder=True)  # saves write a sibling of the folder, then rename it
     where = recover(out)  # a copy a crash left at .DIR.old becomes the run again
     exists = has_checkpoint(out)
     if exists and not resume and not overwrite:
@@ -240,7 +239,6 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> bool:
         raise UserError(f"nothing to resume: {out} holds no checkpoint")
     if out.is_dir() and not is_checkpoint(out) and any(out.iterdir()):
         raise UserError(f"--out {out} exists and is not a checkpoint; choose a new or empty folder")
-    check_writable_folder(out.parent)  # saves write beside the folder, then rename
     clean_leftovers(out)
     return exists and resume
 

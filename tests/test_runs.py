@@ -226,3 +226,23 @@ def test_ctrl_c_at_any_moment_of_start_up_is_one_line(tmp_path):
             continue
         assert proc.returncode == 130, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_agent_run_is_not_replaced_without_overwrite(tmp_path):
+    from engine.rl.train import train
+
+    out = tmp_path / "ttt"
+    list(train("tictactoe", "q", games=20, out=out, eval_every=20, eval_games=2))
+    before = (out / "agent.json").read_bytes()
+    with pytest.raises(RunExists):
+        list(train("tictactoe", "q", games=5, out=out, eval_every=5, eval_games=2))
+    assert (out / "agent.json").read_bytes() == before
+    list(train("tictactoe", "q", games=5, out=out, eval_every=5, eval_games=2, overwrite=True))
+    assert json.loads((out / "agent.json").read_text(encoding="utf-8"))["games_trained"] == 5
+    stats = (out / "stats.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(s)["kind"] for s in stats] == ["eval", "done"]  # the replaced run's log went with it
+    list(train("tictactoe", "q", games=5, out=out, eval_every=5, eval_games=2, resume=True))
+    assert len((out / "stats.jsonl").read_text(encoding="utf-8").splitlines()) == 4
+    with pytest.raises(UserError, match="nothing to resume"):
+        list(train("tictactoe", "q", games=5, out=tmp_path / "none", resume=True))
+    assert sorted(p.name for p in out.iterdir()) == ["agent.json", "best-agent.json", "stats.jsonl"]

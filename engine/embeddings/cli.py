@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
+from engine.files import atomic_write, check_output
 from engine.validate import float_flag, int_flag, seed_flag
 
 
@@ -32,11 +33,7 @@ def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
     from engine.embeddings.word2vec import SkipGram, Word2VecConfig, prepare
     from engine.events import Evaluation, Finished, Progress
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name for the vectors")
-    if not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
+    out = check_output(args.out)
     cfg = Word2VecConfig(dim=args.dim, window=args.window, epochs=args.epochs, min_count=args.min_count,
                          negative=args.negative, sample=args.sample, lr=args.lr, batch=args.batch,
                          seed=args.seed, max_vocab=args.max_vocab)
@@ -121,9 +118,7 @@ def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
     from engine.embeddings.projection import Layout, ProjectionConfig, project, write_csv
     from engine.events import Finished, Progress
 
-    out = Path(args.out)
-    if out.is_dir() or not out.parent.exists():
-        raise UserError(f"--out {out}: give a file name in an existing folder")
+    check_output(args.out)
     vec = _load(args)
     if args.limit:
         vec = vec.subset(args.limit)
@@ -159,13 +154,15 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import load_checkpoint
     from engine.embeddings.explore import mean_by_offset, positional_similarities
 
-    out = Path(args.out) if args.out else None
-    if out is not None and (out.suffix != ".npz" or out.is_dir() or not out.parent.exists()):
-        raise UserError(f"--out {out}: give a .npz file name in an existing folder")  # before the work
+    out = Path(args.out) if args.out is not None else None
+    if out is not None:  # before the work
+        if out.suffix != ".npz":
+            raise UserError(f"--out must end in .npz (got {out.name[:60]})")
+        check_output(out)
     loaded = load_checkpoint(args.checkpoint)
     ps = positional_similarities(loaded.model)
     if out is not None:
-        np.savez_compressed(out, model=ps.model, sinusoidal=ps.sinusoidal)
+        atomic_write(out, lambda f: np.savez_compressed(f, model=ps.model, sinusoidal=ps.sinusoidal))
     return {"checkpoint": str(loaded.path), "kind": ps.kind, "T": ps.T, "d": ps.d,
             "mean_cosine_by_distance": {"model": [round(float(x), 4) for x in mean_by_offset(ps.model)],
                                         "sinusoidal": [round(float(x), 4) for x in mean_by_offset(ps.sinusoidal)]},

@@ -13,9 +13,8 @@ values that are not numbers, a header that disagrees with the rows.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from engine.corpus import read_checked_bytes
 from engine.embeddings.vectors import Vectors
 from engine.errors import UserError
+from engine.files import atomic_write
 
 MAX_VECTOR_FILE_BYTES = 4 * 2**30
 
@@ -38,21 +38,15 @@ def write_word2vec(vectors: Vectors, path: str | Path) -> Path:
     for w in vectors.words:
         if not w or any(ch.isspace() for ch in w):
             raise UserError(f"the word {w!r} has white space; the word2vec text format cannot store it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(f"{len(vectors)} {vectors.dim}\n")
-            for word, row in zip(vectors.words, vectors.matrix, strict=True):
-                f.write(word + " " + " ".join(f"{x:.6g}" for x in row.tolist()) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; vectors are an ordinary file
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(f) -> None:  # type: ignore[no-untyped-def]
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="\n")
+        text.write(f"{len(vectors)} {vectors.dim}\n")
+        for word, row in zip(vectors.words, vectors.matrix, strict=True):
+            text.write(word + " " + " ".join(f"{x:.6g}" for x in row.tolist()) + "\n")
+        text.flush()
+        text.detach()  # leave the file open for atomic_write's fsync
+
+    atomic_write(dest, write, f"the vectors file {dest}")
     return dest
 
 

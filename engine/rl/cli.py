@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 from engine.clikit import common_parent
@@ -13,6 +14,8 @@ from engine.events import Evaluation, Finished, Progress
 from engine.rl.game import GAME_NAMES, get_game
 from engine.rl.limits import MAX_GAMES, MAX_HIDDEN, MAX_SIMS
 from engine.rl.registry import AGENT_HELP, make_agent
+from engine.signals import Interrupted, signal_name, stop_on_signals
+from engine.tasks import CancelToken
 from engine.validate import float_flag, int_flag, seed_flag
 
 
@@ -28,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--minutes", type=float_flag(0.0, 100_000.0, lo_open=True), help="wall-clock training budget")
     t.add_argument("--out", required=True, help="folder for the agent and stats.jsonl")
     t.add_argument("--resume", action="store_true", help="continue from the agent already in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace the agent already in --out")
     t.add_argument("--seed", type=seed_flag, default=0)
     t.add_argument("--lr", type=float_flag(0.0, 10.0, lo_open=True), help="learning rate eta")
     t.add_argument("--gamma", type=float_flag(0.0, 1.0), help="discount (q, sarsa)")
@@ -75,12 +79,18 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                                "sims", "eval_every", "eval_games")}
     tty = sys.stderr.isatty() and not args.json
     summary: dict[str, Any] = {}
-    for event in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
-                       seed=args.seed, resume=args.resume, threads=args.threads or 1, **overrides):
-        if isinstance(event, Finished):
-            summary = event.summary
-        elif tty and isinstance(event, Progress | Evaluation):
-            sys.stderr.write(_stats_line(event) + "\n")
+    token = CancelToken()
+    with stop_on_signals(token) as stop:  # a signal ends the run after the game in play, and saves
+        for event in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
+                           seed=args.seed, resume=args.resume, overwrite=args.overwrite, token=token,
+                           threads=args.threads or 1, **overrides):
+            if isinstance(event, Finished):
+                summary = event.summary
+            elif tty and isinstance(event, Progress | Evaluation):
+                sys.stderr.write(_stats_line(event) + "\n")
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, f"stopped by {signal_name(stop.signum)} after {summary.get('games', 0)} "
+                                       f"games; the agent is saved in {args.out}")
     return summary
 
 
@@ -147,13 +157,20 @@ def cmd_play(args: argparse.Namespace) -> dict[str, Any]:
     return {"game": game.name, "result": result, "points": r, "moves": len(state.history)}
 
 
+def _read_position_file(path: Path) -> str:
+    from engine.corpus import read_checked_bytes
+
+    try:
+        return read_checked_bytes(path, 2**20, "a saved position").decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a saved position (not UTF-8 text).") from None
+
+
 def analysis_position(game_name: str, moves: str = "", position: str | None = None, dice: str | None = None):
     """The position ``txe rl analyse`` looks at: a saved one, or the start plus ``moves``, plus ``dice``."""
-    from pathlib import Path
-
     game = get_game(game_name)
     if position:
-        text = Path(position).read_text(encoding="utf-8") if Path(position).is_file() else position
+        text = position if position.lstrip().startswith("{") else _read_position_file(Path(position))
         state = game.state_from_json(text)
     else:
         state = game.new_initial_state()

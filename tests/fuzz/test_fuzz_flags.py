@@ -167,3 +167,41 @@ def test_rl_commands(worker, assets, data):
         argv = ["rl", "play", "--game", game, "--agent", data.draw(agent)] + data.draw(flags({
             "--second": None, "--seed": whole_numbers(0, 2**32 - 1, 9)}))
     run_case(worker, assets, argv)
+
+
+# every flag that takes a path, with a command line that is otherwise cheap and valid
+PATH_FLAGS = [
+    (["train", *TRAIN_BASE[1:-2], "--corpus", "{corpus}"], "--out", "OUT"),
+    (["train", *TRAIN_BASE[1:]], "--corpus", "{corpus}"),
+    (["sample", "--prompt", "a", "--max-new", "2"], "--checkpoint", "{checkpoint}"),
+    (["score", "--checkpoint", "{checkpoint}"], "--text-file", "{corpus}"),
+    (["attention", "--text", "To be", "--out", "OUT.npz"], "--checkpoint", "{checkpoint}"),
+    (["attention", "--text", "To be"], "--out", "OUT.npz"),
+    (["info"], "--checkpoint", "{checkpoint}"),
+    (["generate", "--max-new", "3"], "--checkpoint", "{checkpoint}"),
+    (["positional-similarity"], "--out", "OUT.npz"),
+    (["word2vec", "--dim", "4", "--epochs", "1", "--min-count", "1", "--out", "OUT.txt"], "--corpus", "{corpus}"),
+    (["word2vec", "--dim", "4", "--epochs", "1", "--min-count", "1", "--corpus", "{corpus}"], "--out", "OUT.txt"),
+    (["neighbours", "king"], "--vectors", "{vectors}"),
+    (["evaluate-embeddings", "--vectors", "{vectors}"], "--similarity", "{similarity}"),
+    (["evaluate-embeddings", "--vectors", "{vectors}"], "--analogies", "{analogies}"),
+    (["project-embeddings", "--method", "pca", "--out", "OUT.csv"], "--vectors", "{vectors}"),
+    (["project-embeddings", "--method", "pca", "--vectors", "{vectors}"], "--out", "OUT.csv"),
+    (["rl", "train", "--game", "tictactoe", "--algo", "q", "--games", "5", "--eval-games", "1"], "--out", "OUT"),
+    (["rl", "eval", "--game", "tictactoe", "--b", "random", "--games", "1"], "--a", "{ttt}"),
+    (["rl", "analyse", "--game", "connect4"], "--agent", "{c4}"),
+    (["rl", "analyse", "--game", "tictactoe", "--agent", "random"], "--position", "{position}"),
+]
+
+
+@given(data=st.data())
+@fuzz_settings(quick=25)
+def test_paths(worker, assets, data):
+    """Missing files, folders, pipes, binary, empty, too long, with a NUL byte, ... for every path flag."""
+    template, flag, usual = data.draw(st.sampled_from(PATH_FLAGS))
+    known = {"corpus": assets.corpus, "checkpoint": assets.checkpoint, "vectors": assets.vectors,
+             "similarity": assets.similarity, "analogies": assets.analogies, "ttt": assets.agents["tictactoe"],
+             "c4": assets.agents["connect4-td"], "position": assets.odd_paths[6]}
+    value = data.draw(st.one_of(st.just(usual), st.sampled_from(assets.odd_paths), texts))
+    argv = [part.format(**known) if part.startswith("{") else part for part in template]
+    run_case(worker, assets, argv + [flag, value.format(**known) if value.startswith("{") else value])
