@@ -143,6 +143,8 @@ class Game(ABC):
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise UserError(f"That is not a saved {self.name} position (not JSON: {e.msg}).") from None
+        except RecursionError:
+            raise UserError(f"That is not a saved {self.name} position (nested too deeply).") from None
         if not isinstance(data, dict) or data.get("game") != self.name:
             raise UserError(f"That is not a saved {self.name} position.")
         try:
