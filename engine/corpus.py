@@ -207,8 +207,9 @@ def shakespeare(genres: tuple[str, ...] | None = None) -> Corpus:
 # --- plain files --------------------------------------------------------------------------------
 
 
-def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text file") -> bytes:
-    """The bytes of a file the user named, refusing a missing path, a folder, an empty or a huge file."""
+def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text file", check_only: bool = False) -> bytes:
+    """The bytes of a file the user named, refusing a missing path, a folder, an empty or a huge file
+    (``check_only``: the checks but not the reading, and no size limit)."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such file: {p}")
@@ -219,6 +220,8 @@ def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text fil
     size = p.stat().st_size
     if size == 0:
         raise UserError(f"{p} is empty")
+    if check_only:
+        return b""
     if size > max_bytes:
         raise UserError(f"{p} is {size / 2**20:,.0f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB")
     return p.read_bytes()

@@ -11,7 +11,7 @@ from typing import Any
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.files import atomic_write, check_output
-from engine.validate import float_flag, int_flag, seed_flag
+from engine.validate import check_memory, float_flag, int_flag, seed_flag
 
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:
@@ -39,6 +39,7 @@ def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
                          seed=args.seed, max_vocab=args.max_vocab)
     cfg.validate()
     vocab, ids = prepare(load_corpus(args.corpus).text, cfg)
+    check_memory(3 * 2 * 4 * len(vocab) * cfg.dim, f"skip-gram vectors of {len(vocab):,} words x {cfg.dim}")
     model = SkipGram(vocab, ids, cfg)
     bar = progress(total=1000, desc="word2vec")
     summary: dict[str, Any] = {}
