@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -24,6 +25,7 @@ from engine.errors import UserError
 
 # errors that mean "this storage cannot take the write", as opposed to a bug
 DISK_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+STALE_SECONDS = 3600  # a temporary file without a process id this old belongs to no write in progress
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
@@ -115,17 +117,26 @@ def _alive(pid: int) -> bool:
 
 def remove_leftovers(dest: str | Path) -> list[Path]:
     """Remove the temporary files and folders that interrupted writes of ``dest`` left beside it (those
-    of processes that are gone); returns what was removed."""
+    of processes that are gone, and, from versions that did not name the process, those older than an
+    hour); returns what was removed."""
     dest = Path(dest)
     removed: list[Path] = []
     try:
         siblings = list(dest.parent.glob(f".{glob_escape(dest.name)}.*.tmp"))
-    except OSError:
+        siblings += list(dest.parent.glob(f"{glob_escape(dest.name)}.tmp.*"))  # older versions' attention files
+    except (OSError, ValueError):
         return removed
     for p in siblings:
         m = _LEFTOVER.fullmatch(p.name)
-        if not m or m.group("name") != dest.name or _alive(int(m.group("pid"))):
-            continue
+        if m and m.group("name") == dest.name:
+            if _alive(int(m.group("pid"))):
+                continue
+        else:
+            try:
+                if time.time() - p.lstat().st_mtime < STALE_SECONDS:
+                    continue
+            except OSError:
+                continue
         try:
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)

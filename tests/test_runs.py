@@ -105,9 +105,13 @@ def test_leftovers_of_dead_writers_are_removed_at_the_next_start(small_corpus, t
     (tmp_path / f".run.{dead}.abcd1234.tmp" / "model.safetensors").write_bytes(b"half")
     (tmp_path / f".run.{os.getpid()}.live0000.tmp").mkdir()  # a live writer's: kept
     (tmp_path / f".other.{dead}.x.tmp").write_bytes(b"not ours")
+    old_style, recent = tmp_path / ".run.k2j4h5g6.tmp", tmp_path / ".run.a1b2c3d4.tmp"  # no process id in the name
+    old_style.mkdir()
+    recent.mkdir()
+    os.utime(old_style, (time.time() - 7200, time.time() - 7200))
     run(Trainer(cfg_for(small_corpus, out, steps=2)))
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [f".other.{dead}.x.tmp", f".run.{os.getpid()}.live0000.tmp", "run"]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {f".other.{dead}.x.tmp", recent.name, f".run.{os.getpid()}.live0000.tmp", "run"}
     run(Trainer(cfg_for(small_corpus, out, steps=3), overwrite=True))
     assert (tmp_path / f".run.{os.getpid()}.live0000.tmp").exists()
 
