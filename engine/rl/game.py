@@ -149,8 +149,8 @@ class Game(ABC):
             raise UserError(f"That is not a saved {self.name} position.")
         try:
             return self.state_class().from_dict(data)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise UserError(f"That saved {self.name} position is damaged ({e}).") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError, UserError) as e:
+            raise UserError(f"That saved {self.name} position is damaged ({str(e)[:120]}).") from None
 
 
 def get_game(name: str) -> Game:

@@ -28,15 +28,26 @@ HOSTILE_NUMBERS = [
 ]
 
 
-def whole_numbers(lo: int, hi: int, limit: int) -> st.SearchStrategy[str]:
-    """Cheap valid values (at most ``limit``), the range's ends, and hostile text."""
-    return st.one_of(st.integers(lo, min(hi, limit)).map(str), st.sampled_from([str(lo), str(hi), str(lo - 1),
-                                                                                  str(hi + 1)]),
-                     st.sampled_from(HOSTILE_NUMBERS), st.integers().map(str))
+def whole_numbers(lo: int, hi: int, limit: int, work: bool = False,
+                  refused: tuple[int, ...] = ()) -> st.SearchStrategy[str]:
+    """Cheap valid values (at most ``limit``), values just out of range, hostile text and any integer.
+    ``work``: the flag sets an amount of work (steps, games, layers...), so valid values above ``limit`` are
+    never drawn (they are legitimate long jobs, not hostile input); ``refused`` are valid-looking values the
+    engine must refuse (a model too large for memory)."""
+    outside = st.one_of(st.integers(max_value=lo - 1), st.integers(min_value=hi + 1))
+    anything = outside if work else st.integers()
+    ends = [str(lo), str(lo - 1), str(hi + 1)] + ([] if work else [str(hi)])
+    return st.one_of(st.integers(lo, min(hi, limit)).map(str), st.sampled_from(ends + [str(r) for r in refused]),
+                     st.sampled_from(HOSTILE_NUMBERS), anything.map(str))
 
 
-def real_numbers(lo: float, hi: float) -> st.SearchStrategy[str]:
-    return st.one_of(st.floats(lo, hi).map(repr), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+def real_numbers(lo: float, hi: float, work_limit: float | None = None) -> st.SearchStrategy[str]:
+    """Valid values in [lo, hi], hostile text, and any float (only those out of range or below ``work_limit``
+    when the value sets an amount of work)."""
+    anything = st.floats(allow_nan=True, allow_infinity=True)
+    if work_limit is not None:
+        anything = anything.filter(lambda x: not (lo <= x <= hi) or x <= work_limit)
+    return st.one_of(st.floats(lo, hi if work_limit is None else min(hi, work_limit)).map(repr), anything.map(repr),
                      st.sampled_from(HOSTILE_NUMBERS))
 
 
