@@ -104,7 +104,7 @@ class ModelConfig:
     def model_bytes(self) -> int:
         """Memory of the built model: float32 weights, the causal mask and the sinusoidal table."""
         table = self.context * self.d * 4 if self.positional == "sinusoidal" else 0
-        return 4 * self.parameter_count() + self.context ** 2 + table
+        return 4 * self.parameter_count() + min(self.context, MASK_KEPT) ** 2 + table
 
     def training_bytes(self, batch: int) -> int:
         """A generous estimate of training memory: weights, gradients and AdamW's two moments (16 bytes a
@@ -202,6 +202,16 @@ def causal_mask(T: int) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool).tril()
 
 
+MASK_KEPT = 4096  # the mask built with the model covers this many positions; longer inputs build their own
+
+
+def causal_rows(mask: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """Rows start..end-1 of the causal mask over columns 0..end-1 (from ``mask`` when it is large enough)."""
+    if end <= mask.shape[0]:
+        return mask[start:end, :end]
+    return torch.ones(end - start, end, dtype=torch.bool).tril(diagonal=start)
+
+
 def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
     """The fixed encoding of Vaswani et al.: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...)."""
     t = torch.arange(T, dtype=torch.float32)[:, None]
@@ -225,7 +235,7 @@ class SelfAttention(nn.Module):
         self.W_c = nn.Linear(cfg.d, cfg.d, bias=cfg.bias)
         self.dropout = cfg.dropout
         if mask is None:
-            mask = causal_mask(cfg.context)
+            mask = causal_mask(min(cfg.context, MASK_KEPT))
         self.register_buffer("mask", mask, persistent=False)  # one (T, T) tensor shared by every layer
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -244,7 +254,7 @@ class SelfAttention(nn.Module):
                                                dropout_p=self.dropout if self.training else 0.0)
         else:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_k)  # (B, H, T, T), Eq. 11.13's argument
-            scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))  # no looking ahead
+            scores = scores.masked_fill(~causal_rows(self.mask, 0, T), float("-inf"))  # no looking ahead
             alpha = torch.softmax(scores, dim=-1)  # (B, H, T, T), Eq. 11.13; exactly 0 above the diagonal
             if self.training and self.dropout:
                 alpha = F.dropout(alpha, self.dropout)
@@ -309,7 +319,7 @@ class GPT(nn.Module):
             self.wpe = None
             self.register_buffer("pe", sinusoidal_positions(cfg.context, cfg.d), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        mask = causal_mask(cfg.context)
+        mask = causal_mask(min(cfg.context, MASK_KEPT))  # not context x context: a long context costs no T^2 here
         self.blocks = nn.ModuleList(Block(cfg, mask) for _ in range(cfg.L))
         self.ln_f = nn.LayerNorm(cfg.d) if cfg.norm == "pre" else nn.Identity()
         self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)  # unembedding (V, d)
@@ -427,7 +437,7 @@ class GPT(nn.Module):
             elif start == 0:
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             else:  # a chunk after a cached prefix: row i sees positions <= start + i
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[start:end, :end])
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_rows(mask, start, end))
             a = F.linear(y.transpose(1, 2).reshape(B, t, d), Wc, bc)  # Eq. 11.14
             if post:
                 u = F.layer_norm(x + a, (d,), g1, b1, e1)  # Eq. 11.15

@@ -301,3 +301,13 @@ def test_a_damaged_tabular_agent(capsys, tmp_path):
                              ({"games_trained": -3}, "games_trained must be")]:
         path.write_text(json.dumps({**data, **change}), encoding="utf-8")
         assert_one_line(*cli(capsys, "rl", "analyse", "--game", "tictactoe", "--agent", str(path)), fragment)
+
+
+def test_a_long_context_costs_no_context_squared_mask():
+    from engine.model import MASK_KEPT, causal_mask, causal_rows
+
+    cfg = ModelConfig(vocab_size=50, context=65536, d=16, H=2, L=2, positional="sinusoidal")
+    assert cfg.model_bytes() < 4 * cfg.parameter_count() + MASK_KEPT**2 + 65536 * 16 * 4 + 1
+    small = causal_mask(6)
+    for start, end in [(0, 6), (2, 5), (0, 9), (4, 9)]:  # beyond the kept mask, rows are built on demand
+        np.testing.assert_array_equal(causal_rows(small, start, end), causal_mask(9)[start:end, :end])
