@@ -190,11 +190,26 @@ class Tokenizer:
         return sum(1 for i in self.encode(text).ids if i == self.unk_id)
 
 
+PRE_TOKENIZERS = {
+    "char": {"type": "Split", "pattern": {"Regex": CHAR_PATTERN}, "behavior": "Isolated", "invert": False},
+    "word": {"type": "Split", "pattern": {"Regex": WORD_PATTERN}, "behavior": "Isolated", "invert": False},
+}
+
+
 def _kind_of(raw: dict) -> str:
-    """Which of our kinds a tokenizer.json is: BPE by its model, char vs word by its split pattern."""
-    model = raw.get("model")
-    if isinstance(model, dict) and model.get("type") == "BPE":
-        return "bpe"
+    """Which of our kinds a tokenizer.json is: BPE by its model, char vs word by its split pattern. Anything
+    else in its pipeline (another pattern, a normalizer, BPE dropout, ...) is refused: it was not made by
+    Transformer Explorer, and a foreign regular expression could take forever on some texts."""
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     pre = raw.get("pre_tokenizer")
-    pattern = pre.get("pattern") if isinstance(pre, dict) else None
-    return "char" if isinstance(pattern, dict) and pattern.get("Regex") == CHAR_PATTERN else "word"
+    if model.get("type") == "BPE":
+        kind = "bpe"
+        ours = isinstance(pre, dict) and pre.get("type") == "ByteLevel" and not model.get("dropout")
+    else:
+        kind = next((k for k, p in PRE_TOKENIZERS.items() if pre == p), "")
+        ours = bool(kind) and model.get("type") == "WordLevel"
+    extras = [key for key in ("normalizer", "post_processor", "truncation", "padding") if raw.get(key)]
+    if not ours or extras:
+        raise UserError("the tokenizer.json was not made by Transformer Explorer (its pipeline is not a char, "
+                        "word or BPE one)")
+    return kind

@@ -311,3 +311,16 @@ def test_a_long_context_costs_no_context_squared_mask():
     small = causal_mask(6)
     for start, end in [(0, 6), (2, 5), (0, 9), (4, 9)]:  # beyond the kept mask, rows are built on demand
         np.testing.assert_array_equal(causal_rows(small, start, end), causal_mask(9)[start:end, :end])
+
+
+@pytest.mark.parametrize("change", [
+    lambda raw: raw["pre_tokenizer"]["pattern"].update(Regex="(a+)+$"),  # a regular expression that can take forever
+    lambda raw: raw.update(normalizer={"type": "Lowercase"}),
+    lambda raw: raw["model"].update(type="WordPiece"),
+])
+def test_a_foreign_tokenizer_pipeline_is_refused(ckpt, change):
+    raw = json.loads((ckpt / "tokenizer.json").read_text(encoding="utf-8"))
+    change(raw)
+    (ckpt / "tokenizer.json").write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(UserError, match="tokenizer"):
+        load_checkpoint(ckpt)
