@@ -48,7 +48,7 @@ def resume_argv(assets: Assets, ck: Path) -> list[str]:
 
 
 @given(data=st.data())
-@fuzz_settings(quick=20)
+@fuzz_settings(quick=30)
 def test_checkpoint_json_files(worker, assets, data):
     cwd, ck = fresh_checkpoint(assets)
     name = data.draw(st.sampled_from(["config.json", "config.json", "trainer.json", "tokenizer.json"]))
@@ -93,7 +93,7 @@ def _mutate_tree(data, obj):  # noqa: ANN001, ANN202
 
 
 @given(data=st.data())
-@fuzz_settings(quick=12)
+@fuzz_settings(quick=18)
 def test_optimizer_state(worker, assets, data):
     cwd, ck = fresh_checkpoint(assets)
     if data.draw(st.booleans()):
@@ -105,7 +105,7 @@ def test_optimizer_state(worker, assets, data):
 
 
 @given(data=st.data())
-@fuzz_settings(quick=12)
+@fuzz_settings(quick=18)
 def test_weights_file(worker, assets, data):
     """The safetensors header (JSON after an 8-byte length) mutated, or the bytes damaged."""
     cwd, ck = fresh_checkpoint(assets)
@@ -124,7 +124,7 @@ def test_weights_file(worker, assets, data):
 
 
 @given(data=st.data())
-@fuzz_settings(quick=15)
+@fuzz_settings(quick=22)
 def test_agent_files(worker, assets, data):
     from safetensors import safe_open
     from safetensors.numpy import save_file
@@ -151,7 +151,7 @@ def test_agent_files(worker, assets, data):
 
 
 @given(data=st.data())
-@fuzz_settings(quick=15)
+@fuzz_settings(quick=22)
 def test_text_files(worker, assets, data):
     """word2vec files, similarity and analogy sets, saved positions and corpora: damaged or hostile text."""
     cwd = assets.case_dir(next(_case))

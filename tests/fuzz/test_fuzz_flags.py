@@ -88,14 +88,14 @@ TRAIN_BASE = [
 
 
 @given(data=st.data())
-@fuzz_settings(quick=25)
+@fuzz_settings(quick=40)
 def test_train(worker, assets, data):
     extra = data.draw(flags(train_flags(assets)))
     run_case(worker, assets, TRAIN_BASE + ["--corpus", str(assets.corpus)] + extra)
 
 
 @given(data=st.data())
-@fuzz_settings(quick=20)
+@fuzz_settings(quick=30)
 def test_inference_commands(worker, assets, data):
     ck = paths(assets, assets.checkpoint, assets.corpus)
     command = data.draw(st.sampled_from(["sample", "score", "attention", "info", "generate", "positional"]))
@@ -157,7 +157,7 @@ def test_inference_commands(worker, assets, data):
 
 
 @given(data=st.data())
-@fuzz_settings(quick=20)
+@fuzz_settings(quick=30)
 def test_embedding_commands(worker, assets, data):
     vec = paths(assets, assets.vectors, assets.checkpoint)
     word = st.one_of(st.sampled_from(["king", "queen", "man", "e", "t", "KING"]), texts)
@@ -263,7 +263,7 @@ AGENTS = [
 
 
 @given(data=st.data())
-@fuzz_settings(quick=20)
+@fuzz_settings(quick=30)
 def test_rl_commands(worker, assets, data):
     game = data.draw(words("tictactoe", "connect4", "backgammon"))
     agent = st.one_of(
@@ -365,7 +365,7 @@ PATH_FLAGS = [
 
 
 @given(data=st.data())
-@fuzz_settings(quick=25)
+@fuzz_settings(quick=40)
 def test_paths(worker, assets, data):
     """Missing files, folders, pipes, binary, empty, too long, with a NUL byte, ... for every path flag."""
     template, flag, usual = data.draw(st.sampled_from(PATH_FLAGS))
@@ -381,4 +381,4 @@ def test_paths(worker, assets, data):
     }
     value = data.draw(st.one_of(st.just(usual), st.sampled_from(assets.odd_paths), texts))
     argv = [part.format(**known) if part.startswith("{") else part for part in template]
-    run_case(worker, assets, argv + [flag, value.format(**known) if value.startswith("{") else value])
+    run_case(worker, assets, argv + [flag, usual.format(**known) if value is usual else value])
