@@ -65,7 +65,10 @@ def real(value: Any, name: str, lo: float | None = None, hi: float | None = None
     """A finite number in [lo, hi] (open ends when asked); ints are fine, bools and NaN are not."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"{_field(name, where)} must be a number (got {shown(value)})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float
+        value = math.inf
     low_ok = lo is None or (value > lo if lo_open else value >= lo)
     high_ok = hi is None or (value < hi if hi_open else value <= hi)
     if not math.isfinite(value) or not (low_ok and high_ok):

@@ -46,7 +46,7 @@ def test_checkers_refuse_wrong_types_and_ranges():
         with pytest.raises(UserError, match="d must"):
             whole(bad, "d", 1, 64)
     assert real(1, "lr", 0, 10) == 1.0
-    for bad in (float("nan"), float("inf"), True, "x", -1.0):
+    for bad in (float("nan"), float("inf"), True, "x", -1.0, 10**400):
         with pytest.raises(UserError, match="lr must"):
             real(bad, "lr", 0, 10)
     assert int_flag(0, 10)("7") == 7 and float_flag(0, 1)("0.5") == 0.5
