@@ -1,3 +1,8 @@
-from engine.cli import main
+try:
+    from engine.entry import run
+except KeyboardInterrupt:  # Ctrl-C in the first instant of start-up
+    import sys
 
-raise SystemExit(main())
+    sys.stderr.write("txe: interrupted\n")
+    raise SystemExit(130) from None
+run()

@@ -12,7 +12,9 @@ import json
 import sys
 from typing import Any
 
+from engine import signals
 from engine.errors import UserError
+from engine.signals import Interrupted
 
 # Modules that add subcommands; each exposes register(subparsers).
 COMMAND_MODULES = [
@@ -27,7 +29,7 @@ OPTIONAL_COMMAND_MODULES = [
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code for usage errors)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(" ".join(f"{self.prog}: error: {message}".split()) + "\n")
         raise SystemExit(2)
 
 
@@ -54,27 +56,59 @@ def _print_human(result: dict[str, Any]) -> None:
         print(f"{key}: {value}")
 
 
+def command_name(args: argparse.Namespace) -> str:
+    sub = getattr(args, "rl_command", None)
+    return f"txe {args.command} {sub}" if sub else f"txe {args.command}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "threads", 0):
-        import torch
-
-        torch.set_num_threads(args.threads)
+    name = command_name(args)
     try:
+        if getattr(args, "threads", 0):
+            import torch
+
+            torch.set_num_threads(args.threads)
         result = args.func(args)
+        text = json.dumps(result, ensure_ascii=False) if args.json else None
     except UserError as e:
-        sys.stderr.write(f"txe {args.command}: {e}\n")
+        _error_line(f"{name}: {e}")
         return 2
+    except Interrupted as e:
+        _error_line(f"{name}: {e.message or 'interrupted'}")
+        return e.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write(f"txe {args.command}: interrupted\n")
+        _error_line(f"{name}: interrupted")
         return 130
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+    except OSError as e:  # the file system refused a path the user gave (too long, a loop, no permission, ...)
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        _error_line(f"{name}: {e.strerror or type(e).__name__}{where}"[:400])
+        return 2
+    except MemoryError:
+        _error_line(f"{name}: out of memory; try smaller settings")
+        return 2
+    except Exception as e:
+        if signals.received:  # a signal inside a library can surface as another error (an ImportError, ...)
+            _error_line(f"{name}: interrupted")
+            return 128 + signals.received[0]
+        if not isinstance(e, RuntimeError) or not ("can't allocate memory" in str(e) or "not enough memory" in str(e)):
+            raise
+        _error_line(f"{name}: out of memory ({str(e).splitlines()[0][:100]}); try smaller settings")  # from torch
+        return 2
+    if text is not None:
+        print(text)
     else:
         _print_human(result)
     return 0
 
 
+def _error_line(message: str) -> None:
+    """Exactly one line on stderr, whatever the message holds."""
+    sys.stderr.write(" ".join(message.split()) + "\n")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from engine.entry import run
+
+    run()

@@ -15,13 +15,15 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from engine.validate import threads_flag
+
 T = TypeVar("T")
 
 
 def common_parent() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=threads_flag, default=0, help="torch CPU threads (0: torch's default)")
     return p
 
 

@@ -9,12 +9,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.checkpoint import load_checkpoint, resolve_checkpoint
+from engine.checkpoint import has_checkpoint, last_good, load_checkpoint, read_config, resolve_checkpoint
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Saved
+from engine.files import atomic_write, check_output
 from engine.inference import attention_for_text, sample_text, score_text
-from engine.training import TrainConfig, Trainer
+from engine.signals import Interrupted, signal_name, stop_on_signals
+from engine.tasks import CancelToken
+from engine.training import CHANGEABLE_ON_RESUME, FLOAT_LIMITS, INT_LIMITS, TrainConfig, Trainer
+from engine.validate import float_flag, int_flag, seed_flag
+
+MAX_NEW_TOKENS = 100_000
 
 
 def _text_arg(args: argparse.Namespace) -> str:
@@ -26,35 +32,63 @@ def _text_arg(args: argparse.Namespace) -> str:
     return args.text
 
 
+# train flags whose value is a setting of the run: None when not given, so that --resume takes the
+# checkpoint's value and a different one given explicitly is refused (see engine.training.check_resume)
+RUN_FLAGS = {"corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size", "split": "split",
+             "context": "context", "d_model": "d", "heads": "H", "layers": "L", "d_ff": "m",
+             "positional": "positional", "norm": "norm", "activation": "activation", "dropout": "dropout",
+             "batch": "batch", "seed": "seed"}
+OTHER_FLAGS = {"steps": "steps", "lr": "lr", "min_lr": "min_lr", "warmup": "warmup", "eval_every": "eval_every",
+               "snapshot_every": "snapshot_every", "autosave_every": "autosave_every"}
+CLI_DEFAULTS = {"snapshot_every": 0}  # the CLI has no one to show probe snapshots to
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: the flags given, then (with --resume) the checkpoint's, then the defaults."""
+    given = {field: getattr(args, flag) for flag, field in (RUN_FLAGS | OTHER_FLAGS).items()
+             if getattr(args, flag) is not None}
+    if args.untied:
+        given["tied"] = False
+    saved: dict[str, Any] = {}
+    if args.resume and has_checkpoint(args.out):
+        saved = read_config(args.out).get("train") or {}
+    fields = set(TrainConfig.__dataclass_fields__)
+    settings = {k: v for k, v in saved.items() if k in fields and k not in CHANGEABLE_ON_RESUME}
+    settings |= CLI_DEFAULTS | given
+    settings |= {"out": args.out, "weights_only": args.weights_only}
+    return TrainConfig(**settings)
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = TrainConfig(
-        corpus=args.corpus, tokenizer=args.tokenizer, vocab_size=args.vocab_size, split=args.split,
-        context=args.context, d=args.d_model, H=args.heads, L=args.layers, m=args.d_ff,
-        positional=args.positional, norm=args.norm, activation=args.activation, tied=not args.untied,
-        dropout=args.dropout, batch=args.batch, steps=args.steps, lr=args.lr, min_lr=args.min_lr,
-        warmup=args.warmup, seed=args.seed, eval_every=args.eval_every, snapshot_every=args.snapshot_every,
-        autosave_every=args.autosave_every, out=args.out, weights_only=args.weights_only)
-    trainer = Trainer(cfg, resume=args.resume)
+    cfg = train_config(args)
+    trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite)
+    token = CancelToken()
     bar = progress(total=cfg.steps, desc="train")
     bar.update(trainer.step)
     summary: dict[str, Any] = {}
-    try:
-        for event in trainer.run():
-            if isinstance(event, Progress):
-                bar.update(1)
-                bar.set_postfix(loss=f"{event.metrics['loss']:.3f}", tok_s=f"{event.metrics['tokens_per_s']:,.0f}")
-            elif isinstance(event, Evaluation):
-                m = event.metrics
-                bar.write(f"step {event.step}: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}", file=sys.stderr)
-            elif isinstance(event, Saved):
-                bar.set_description(f"train (saved at {event.step})")
-            elif isinstance(event, Finished):
-                summary = event.summary
-    except KeyboardInterrupt:
-        trainer.save()  # a stop keeps everything up to the last finished step
-        raise
-    finally:
-        bar.close()
+    with stop_on_signals(token) as stop:
+        try:
+            for event in trainer.run(token):
+                if isinstance(event, Progress):
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{event.metrics['loss']:.3f}",
+                                    tok_s=f"{event.metrics['tokens_per_s']:,.0f}")
+                elif isinstance(event, Evaluation):
+                    m = event.metrics
+                    bar.write(f"step {event.step}: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}",
+                              file=sys.stderr)
+                elif isinstance(event, Saved):
+                    bar.set_description(f"train (saved at {event.step})")
+                elif isinstance(event, Finished):
+                    summary = event.summary
+        except KeyboardInterrupt as e:  # a second signal: stop now; the last save is intact
+            raise Interrupted(getattr(e, "signum", 2), f"interrupted at step {trainer.step}; "
+                              f"{last_good(Path(cfg.out)) if cfg.out else 'nothing was saved'}") from None
+        finally:
+            bar.close()
+    if stop.signum is not None:
+        saved = f"saved step {trainer.step} to {cfg.out}" if cfg.out else "nothing saved (no --out)"
+        raise Interrupted(stop.signum, f"stopped by {signal_name(stop.signum)}; {saved}")
     return summary
 
 
@@ -71,17 +105,15 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_attention(args: argparse.Namespace) -> dict[str, Any]:
-    loaded = load_checkpoint(args.checkpoint)
     out = Path(args.out)
     if out.suffix != ".npz":
-        raise UserError(f"--out must end in .npz (got {out.name})")
-    if not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
+        raise UserError(f"--out must end in .npz (got {out.name[:60]})")
+    check_output(out)
+    loaded = load_checkpoint(args.checkpoint)
     cap = attention_for_text(loaded.model, loaded.tokenizer, _text_arg(args), window=args.window, scores=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(tmp, attention=cap.attention.astype(np.float32), scores=cap.scores,
-                        tokens=np.array(cap.tokens), offsets=np.array(cap.offsets, dtype=np.int64))
-    tmp.replace(out)
+    atomic_write(out, lambda f: np.savez_compressed(
+        f, attention=cap.attention.astype(np.float32), scores=cap.scores, tokens=np.array(cap.tokens),
+        offsets=np.array(cap.offsets, dtype=np.int64)))
     L, H, T, _ = cap.attention.shape
     return {"layers": L, "heads": H, "tokens": cap.tokens, "truncated": cap.truncated, "out": str(out)}
 
@@ -106,32 +138,47 @@ def _text_options(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = common_parent()
-    p = sub.add_parser("train", parents=[common], help="train a GPT on a corpus")
-    p.add_argument("--corpus", default="shakespeare", help="shakespeare, shakespeare:GENRE[,GENRE] or a UTF-8 file")
-    p.add_argument("--tokenizer", default="char", choices=["char", "word", "bpe"])
-    p.add_argument("--vocab-size", type=int, default=0, help="0: all characters/words; BPE default 1024")
-    p.add_argument("--split", default="auto", choices=["auto", "play", "block"])
-    p.add_argument("--layers", type=int, default=4, help="L")
-    p.add_argument("--heads", type=int, default=4, help="H")
-    p.add_argument("--d-model", type=int, default=128, help="d")
-    p.add_argument("--d-ff", type=int, default=0, help="m (0: 4 d)")
-    p.add_argument("--context", type=int, default=64, help="T")
-    p.add_argument("--positional", default="learned", choices=["learned", "sinusoidal"])
-    p.add_argument("--norm", default="pre", choices=["pre", "post"])
-    p.add_argument("--activation", default="gelu", choices=["gelu", "relu"])
+    p = sub.add_parser("train", parents=[common], help="train a GPT on a corpus",
+                       description="Train a GPT. With --resume, settings not given are the checkpoint's; "
+                                   "only steps, the learning-rate schedule and the eval/snapshot/autosave "
+                                   "intervals may differ from it.")
+
+    def whole_number(field: str):  # noqa: ANN202
+        return int_flag(*INT_LIMITS[field])
+
+    def number(field: str):  # noqa: ANN202
+        lo, hi, lo_open, hi_open = FLOAT_LIMITS[field]
+        return float_flag(lo, hi, lo_open, hi_open)
+
+    p.add_argument("--corpus", default=None,
+                   help="shakespeare (default), shakespeare:GENRE[,GENRE] or a UTF-8 file")
+    p.add_argument("--tokenizer", default=None, choices=["char", "word", "bpe"], help="default char")
+    p.add_argument("--vocab-size", type=whole_number("vocab_size"), default=None,
+                   help="0 (default): all characters/words; BPE default 1024")
+    p.add_argument("--split", default=None, choices=["auto", "play", "block"], help="default auto")
+    p.add_argument("--layers", type=whole_number("L"), default=None, help="L (default 4)")
+    p.add_argument("--heads", type=whole_number("H"), default=None, help="H (default 4)")
+    p.add_argument("--d-model", type=whole_number("d"), default=None, help="d (default 128)")
+    p.add_argument("--d-ff", type=whole_number("m"), default=None, help="m (default 0: 4 d)")
+    p.add_argument("--context", type=whole_number("context"), default=None, help="T (default 64)")
+    p.add_argument("--positional", default=None, choices=["learned", "sinusoidal"], help="default learned")
+    p.add_argument("--norm", default=None, choices=["pre", "post"], help="default pre")
+    p.add_argument("--activation", default=None, choices=["gelu", "relu"], help="default gelu")
     p.add_argument("--untied", action="store_true", help="separate unembedding matrix")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--min-lr", type=float, default=2e-4)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--eval-every", type=int, default=250)
-    p.add_argument("--snapshot-every", type=int, default=0, help="probe snapshots (for the app; 0 in the CLI)")
-    p.add_argument("--autosave-every", type=int, default=500)
+    p.add_argument("--dropout", type=number("dropout"), default=None, help="in [0, 1) (default 0)")
+    p.add_argument("--batch", type=whole_number("batch"), default=None, help="default 12")
+    p.add_argument("--steps", type=whole_number("steps"), default=2000)
+    p.add_argument("--lr", type=number("lr"), default=2e-3)
+    p.add_argument("--min-lr", type=number("min_lr"), default=2e-4)
+    p.add_argument("--warmup", type=whole_number("warmup"), default=100)
+    p.add_argument("--seed", type=seed_flag, default=None, help="default 1337")
+    p.add_argument("--eval-every", type=whole_number("eval_every"), default=250)
+    p.add_argument("--snapshot-every", type=whole_number("snapshot_every"), default=None,
+                   help="probe snapshots (for the app; 0 in the CLI)")
+    p.add_argument("--autosave-every", type=whole_number("autosave_every"), default=500)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run saved in --out (at the first save)")
     p.add_argument("--weights-only", action="store_true",
                    help="final checkpoint without optimizer state (smaller, for shipping; cannot be resumed)")
     p.set_defaults(func=cmd_train)
@@ -139,9 +186,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", parents=[common], help="continue a prompt by sampling")
     _checkpoint_option(p)
     p.add_argument("--prompt", required=True)
-    p.add_argument("--max-new", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--max-new", type=int_flag(0, MAX_NEW_TOKENS), default=200)
+    p.add_argument("--temperature", type=float_flag(0.0, 1e4), default=1.0)
+    p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("score", parents=[common], help="log-probability of a text, token by token")

@@ -17,8 +17,10 @@ training) or by *block* (the last ``val_fraction`` of the text; used for plain f
 
 from __future__ import annotations
 
+import codecs
 import importlib.util
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,16 +207,21 @@ def shakespeare(genres: tuple[str, ...] | None = None) -> Corpus:
 # --- plain files --------------------------------------------------------------------------------
 
 
-def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text file") -> bytes:
-    """The bytes of a file the user named, refusing a missing path, a folder, an empty or a huge file."""
+def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text file", check_only: bool = False) -> bytes:
+    """The bytes of a file the user named, refusing a missing path, a folder, an empty or a huge file
+    (``check_only``: the checks but not the reading, and no size limit)."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such file: {p}")
     if p.is_dir():
         raise UserError(f"{p} is a folder, not {what}")
+    if not p.is_file():
+        raise UserError(f"{p} is not a regular file (a pipe or a device?), not {what}")
     size = p.stat().st_size
     if size == 0:
         raise UserError(f"{p} is empty")
+    if check_only:
+        return b""
     if size > max_bytes:
         raise UserError(f"{p} is {size / 2**20:,.0f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB")
     return p.read_bytes()
@@ -248,3 +255,132 @@ def load_corpus(source: str | Path) -> Corpus:
         return shakespeare(genres)
     p = Path(s)
     return Corpus(p.name, read_text_file(p))
+
+
+# --- plain files, streamed ----------------------------------------------------------------------
+
+MAX_STREAM_BYTES = 64 * 2**30  # streamed training reads files of any size up to this (beyond: surely a mistake)
+READ_BYTES = 1 << 16  # bytes read at a time (tokenizers buffer 256 pieces while they train: 16 MB)
+MAX_PIECE_CHARS = 16 << 20  # a piece with no line break to cut at is cut at a word break beyond this
+_WORD_BREAK = re.compile(r"(?<=[A-Za-z0-9]) (?=[A-Za-z])")
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """A UTF-8 corpus file read in pieces, never whole: training on a corpus of any size holds one piece
+    (about 64 KB) at a time. The pieces are the file's text as :func:`read_text_file` gives it (BOM
+    dropped, CR LF and CR read as LF), each ending at a line break followed by a non-space character,
+    where no token of any of our tokenizers can straddle; so tokenizing piece by piece gives what
+    tokenizing the whole text would."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    chars: int  # characters in the text
+
+    @classmethod
+    def open(cls, path: str | Path, max_bytes: int = MAX_STREAM_BYTES) -> TextFile:
+        """Check the file (missing, folder, empty, huge, binary, not UTF-8, only white space) in one pass
+        that also counts its characters."""
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"no such file: {p}")
+        if p.is_dir():
+            raise UserError(f"{p} is a folder, not a text file")
+        if not p.is_file():
+            raise UserError(f"{p} is not a regular file (a pipe or a device?), not a text file")
+        st = p.stat()
+        if st.st_size == 0:
+            raise UserError(f"{p} is empty")
+        if st.st_size > max_bytes:
+            raise UserError(f"{p} is {st.st_size / 2**20:,.0f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB")
+        try:
+            with open(p, "rb") as f:
+                head = f.read(65536)
+        except OSError as e:
+            raise UserError(f"{p} cannot be read ({e.strerror})") from None
+        if b"\x00" in head:
+            raise UserError(f"{p} looks binary (it has NUL bytes), not UTF-8 text")
+        chars, seen_text = 0, False
+        for piece in _decoded_pieces(p):
+            chars += len(piece)
+            seen_text = seen_text or not piece.isspace()
+        if not seen_text:
+            raise UserError(f"{p} has only white space")
+        return cls(p, st.st_size, st.st_mtime_ns, chars)
+
+    def split_point(self, val_fraction: float) -> int:
+        """The character where validation starts (the last ``val_fraction``), as :meth:`Corpus.split`."""
+        return int(self.chars * (1 - val_fraction))
+
+    def pieces(self, start: int = 0, end: int | None = None) -> Iterator[str]:
+        """The text of characters [start, end) in pieces cut where no token straddles (see the class)."""
+        end = self.chars if end is None else end
+        pos = 0
+        for piece in _safe_pieces(_decoded_pieces(self.path)):
+            lo, hi = max(start, pos), min(end, pos + len(piece))
+            if lo < hi:
+                yield piece[lo - pos:hi - pos]
+            pos += len(piece)
+            if pos >= end:
+                return
+
+
+def _decoded_pieces(path: Path) -> Iterator[str]:
+    """The file's text, normalised as read_text_file does, in pieces cut anywhere."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+    offset, held = 0, ""
+    try:
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(READ_BYTES)
+                final = not block
+                try:
+                    text = held + decoder.decode(block, final=final)
+                except UnicodeDecodeError as e:
+                    raise UserError(f"{path} is not UTF-8 text (bad byte at offset {offset + max(0, e.start)})") \
+                        from None
+                offset += len(block)
+                held = ""
+                if text.endswith("\r") and not final:  # a CR LF may be split between two blocks
+                    text, held = text[:-1], "\r"
+                if text:
+                    yield text.replace("\r\n", "\n").replace("\r", "\n")
+                if final:
+                    return
+    except OSError as e:
+        raise UserError(f"{path} cannot be read ({e.strerror})") from None
+
+
+def _safe_cut(text: str) -> int:
+    """Length of the longest prefix of ``text`` that ends at a line break followed by a non-space
+    character (0 if none)."""
+    i = text.rfind("\n", 0, len(text) - 1)
+    while i >= 0 and text[i + 1].isspace():
+        i = text.rfind("\n", 0, i)
+    return i + 1
+
+
+def _safe_pieces(pieces: Iterator[str]) -> Iterator[str]:
+    buffer = ""
+    for piece in pieces:
+        buffer += piece
+        while True:
+            cut = _safe_cut(buffer)
+            if cut == 0 and len(buffer) > MAX_PIECE_CHARS:  # one huge line: cut between two words instead
+                breaks = list(_WORD_BREAK.finditer(buffer, MAX_PIECE_CHARS // 2, MAX_PIECE_CHARS))
+                cut = breaks[-1].start() if breaks else MAX_PIECE_CHARS
+            if cut == 0:
+                break
+            yield buffer[:cut]
+            buffer = buffer[cut:]
+    if buffer:
+        yield buffer
+
+
+def open_corpus(source: str | Path) -> Corpus | TextFile:
+    """What training reads: the Shakespeare corpus in memory, or a plain file streamed (:class:`TextFile`)."""
+    s = str(source)
+    if s == SHAKESPEARE or s.startswith(SHAKESPEARE + ":"):
+        return load_corpus(s)
+    return TextFile.open(s)

@@ -20,6 +20,9 @@ from engine.errors import UserError
 from engine.model import GPT, Probe
 from engine.tasks import CancelToken
 from engine.tokenizers import Tokenizer
+from engine.validate import check_memory
+
+SCORE_BATCH_BYTES = 256 * 2**20
 
 
 def _check_text(text: str) -> None:
@@ -82,6 +85,7 @@ def score_text(model: GPT, tokenizer: Tokenizer, text: str, batch: int = 64, tok
     ids = tokenizer.encode(text).ids
     T = model.cfg.context
     stride = max(1, min(int(stride), T - 1))
+    batch = max(1, min(batch, SCORE_BATCH_BYTES // (16 * T * model.cfg.vocab_size)))  # (batch, T, V) logits
     full = torch.tensor([tokenizer.bos_id] + ids)  # position p predicts ids[p]
     n_first = min(T, len(ids))
     logits, _, _ = model(full[None, :n_first])
@@ -149,6 +153,8 @@ def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str 
     enc = tokenizer.encode(text)
     T = model.cfg.context
     ids, offsets = enc.ids, enc.offsets
+    n = min(len(ids) + 1, T)
+    check_memory(3 * 4 * model.cfg.L * model.cfg.H * n * n, f"the attention of {n:,} tokens")
     dropped = 0
     if len(ids) + 1 > T:
         if window == "error":

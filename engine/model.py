@@ -27,6 +27,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import UserError
+from engine.validate import check_memory, choice, flag_bool, real, whole
+
+MAX_PARAMETERS = 2_000_000_000
+MAX_VOCAB = 2**24
+MAX_CONTEXT = 65_536
+MAX_WIDTH = 65_536
+MAX_HEADS = 4_096
+MAX_LAYERS = 1_024
 
 
 @dataclass
@@ -45,19 +53,77 @@ class ModelConfig:
     bias: bool = False  # biases in the linear maps; the lecture's Eq. 11.10-11.16 have none
 
     def __post_init__(self) -> None:
+        where = "model settings"
+        self.vocab_size = whole(self.vocab_size, "vocab_size", 1, MAX_VOCAB, where)
+        self.context = whole(self.context, "context", 1, MAX_CONTEXT, where)
+        self.d = whole(self.d, "d", 1, MAX_WIDTH, where)
+        self.H = whole(self.H, "H", 1, MAX_HEADS, where)
+        self.L = whole(self.L, "L", 1, MAX_LAYERS, where)
+        self.m = whole(self.m, "m", 0, 4 * MAX_WIDTH, where)
         if self.m == 0:
             self.m = 4 * self.d
-        for name in ("vocab_size", "context", "d", "H", "L", "m"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"model setting {name} must be at least 1 (got {getattr(self, name)})")
         if self.d % self.H:
             raise UserError(f"d-model {self.d} must be divisible by the number of heads {self.H}")
-        if self.positional not in ("learned", "sinusoidal"):
-            raise UserError(f"positional must be learned or sinusoidal, not {self.positional!r}")
-        if self.norm not in ("pre", "post"):
-            raise UserError(f"norm must be pre or post, not {self.norm!r}")
-        if self.activation not in ("gelu", "relu"):
-            raise UserError(f"activation must be gelu or relu, not {self.activation!r}")
+        choice(self.positional, "positional", ("learned", "sinusoidal"), where)
+        choice(self.norm, "norm", ("pre", "post"), where)
+        choice(self.activation, "activation", ("gelu", "relu"), where)
+        flag_bool(self.tied, "tied", where)
+        flag_bool(self.bias, "bias", where)
+        self.dropout = real(self.dropout, "dropout", 0.0, 1.0, where, hi_open=True)
+
+    def parameter_count(self) -> int:
+        """Parameters of :class:`GPT` for this config, by arithmetic (nothing is allocated)."""
+        d, m, V, L = self.d, self.m, self.vocab_size, self.L
+        b = 1 if self.bias else 0
+        block = 2 * d + (3 * d * d + 3 * d * b) + (d * d + d * b) + 2 * d + (d * m + m * b) + (m * d + d * b)
+        total = V * d + L * block + (self.context * d if self.positional == "learned" else 0)
+        total += 2 * d if self.norm == "pre" else 0  # ln_f
+        total += 0 if self.tied else V * d
+        return total
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every tensor a checkpoint stores for this config (a tied unembedding once)."""
+        d, m, b = self.d, self.m, self.bias
+        shapes: dict[str, tuple[int, ...]] = {"wte.weight": (self.vocab_size, d)}
+        if self.positional == "learned":
+            shapes["wpe.weight"] = (self.context, d)
+        for i in range(self.L):
+            p = f"blocks.{i}."
+            shapes |= {p + "ln_1.weight": (d,), p + "ln_1.bias": (d,), p + "attn.W_qkv.weight": (3 * d, d),
+                       p + "attn.W_c.weight": (d, d), p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
+                       p + "ffn.W_1.weight": (m, d), p + "ffn.W_2.weight": (d, m)}
+            if b:
+                shapes |= {p + "attn.W_qkv.bias": (3 * d,), p + "attn.W_c.bias": (d,), p + "ffn.W_1.bias": (m,),
+                           p + "ffn.W_2.bias": (d,)}
+        if self.norm == "pre":
+            shapes |= {"ln_f.weight": (d,), "ln_f.bias": (d,)}
+        if not self.tied:
+            shapes["lm_head.weight"] = (self.vocab_size, d)
+        return shapes
+
+    def model_bytes(self) -> int:
+        """Memory of the built model: float32 weights, the causal mask and the sinusoidal table."""
+        table = self.context * self.d * 4 if self.positional == "sinusoidal" else 0
+        return 4 * self.parameter_count() + min(self.context, MASK_KEPT) ** 2 + table
+
+    def training_bytes(self, batch: int) -> int:
+        """A generous estimate of training memory: weights, gradients and AdamW's two moments (16 bytes a
+        parameter) plus the activations kept for the backward pass of one batch."""
+        B, T, d, m, H = batch, self.context, self.d, self.m, self.H
+        per_token = self.L * (14 * d + 3 * m) + 3 * self.vocab_size  # floats per position
+        attention = self.L * B * H * T * T * 2 if self.dropout else 0  # the unfused kernel keeps B H T T
+        return 16 * self.parameter_count() + self.model_bytes() + 4 * (B * T * per_token + attention)
+
+    def check_size(self, what: str, batch: int | None = None) -> None:
+        """Refuse, before anything is allocated, a model above :data:`MAX_PARAMETERS` or one that would
+        not fit in memory (see :func:`engine.validate.check_memory`)."""
+        n = self.parameter_count()
+        if n > MAX_PARAMETERS:
+            raise UserError(f"{what}: a model of {n:,} parameters (d={self.d}, L={self.L}, vocabulary "
+                            f"{self.vocab_size:,}) is above the limit of {MAX_PARAMETERS:,}")
+        needed = self.training_bytes(batch) if batch else 2 * self.model_bytes()  # loading holds two copies
+        check_memory(needed, f"{what} (d={self.d}, L={self.L}, H={self.H}, context {self.context}, "
+                             f"vocabulary {self.vocab_size:,}{f', batch {batch}' if batch else ''})")
 
     @property
     def d_k(self) -> int:
@@ -68,10 +134,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, raw: dict) -> ModelConfig:
+        if not isinstance(raw, dict):
+            raise UserError(f"the model settings must be a JSON object (got {type(raw).__name__})")
         known = set(cls.__dataclass_fields__)
         unknown = set(raw) - known
         if unknown:
-            raise UserError(f"unknown model settings in checkpoint: {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown model settings in checkpoint: {', '.join(sorted(map(str, unknown)))[:200]}")
+        if "vocab_size" not in raw:
+            raise UserError("the model settings have no vocab_size")
         return cls(**raw)
 
 
@@ -110,6 +180,7 @@ class KVCache:
 
     def __init__(self, cfg: ModelConfig, batch: int, device: torch.device | None = None,
                  dtype: torch.dtype = torch.float32) -> None:
+        check_memory(4 * cfg.L * batch * cfg.context * 2 * cfg.d, f"a key/value cache for {batch} sequences")
         self.kv = torch.zeros((cfg.L, batch, cfg.context, 2 * cfg.d), device=device, dtype=dtype)
         self.length = 0  # positions filled (the next token goes to position ``length``)
         self.weights: list[tuple] | None = None  # the model's tensors, looked up once per cache (speed)
@@ -124,6 +195,21 @@ class KVCache:
 
     def reset(self) -> None:
         self.length = 0
+
+
+def causal_mask(T: int) -> torch.Tensor:
+    """(T, T) bool, True on and below the diagonal: position i may look at positions j <= i."""
+    return torch.ones(T, T, dtype=torch.bool).tril()
+
+
+MASK_KEPT = 4096  # the mask built with the model covers this many positions; longer inputs build their own
+
+
+def causal_rows(mask: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """Rows start..end-1 of the causal mask over columns 0..end-1 (from ``mask`` when it is large enough)."""
+    if end <= mask.shape[0]:
+        return mask[start:end, :end]
+    return torch.ones(end - start, end, dtype=torch.bool).tril(diagonal=start)
 
 
 def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
@@ -142,13 +228,15 @@ class SelfAttention(nn.Module):
     ``W_qkv`` stacks W_{h,q}, W_{h,k}, W_{h,v} (each d x d_k) for all heads; ``W_c`` stacks W_{h,c}.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         self.H, self.d_k = cfg.H, cfg.d_k
         self.W_qkv = nn.Linear(cfg.d, 3 * cfg.d, bias=cfg.bias)
         self.W_c = nn.Linear(cfg.d, cfg.d, bias=cfg.bias)
         self.dropout = cfg.dropout
-        self.register_buffer("mask", torch.ones(cfg.context, cfg.context).tril().bool(), persistent=False)
+        if mask is None:
+            mask = causal_mask(min(cfg.context, MASK_KEPT))
+        self.register_buffer("mask", mask, persistent=False)  # one (T, T) tensor shared by every layer
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, T, _ = x.shape
@@ -166,7 +254,7 @@ class SelfAttention(nn.Module):
                                                dropout_p=self.dropout if self.training else 0.0)
         else:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_k)  # (B, H, T, T), Eq. 11.13's argument
-            scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))  # no looking ahead
+            scores = scores.masked_fill(~causal_rows(self.mask, 0, T), float("-inf"))  # no looking ahead
             alpha = torch.softmax(scores, dim=-1)  # (B, H, T, T), Eq. 11.13; exactly 0 above the diagonal
             if self.training and self.dropout:
                 alpha = F.dropout(alpha, self.dropout)
@@ -201,11 +289,11 @@ class FeedForward(nn.Module):
 class Block(nn.Module):
     """One transformer block f_theta (Eq. 11.15-11.17), post-LN as in the lecture or pre-LN as in GPT-2."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         self.post_ln = cfg.norm == "post"
         self.ln_1 = nn.LayerNorm(cfg.d)  # gamma_1, beta_1 (Eq. 11.18-11.20)
-        self.attn = SelfAttention(cfg)
+        self.attn = SelfAttention(cfg, mask)
         self.ln_2 = nn.LayerNorm(cfg.d)  # gamma_2, beta_2
         self.ffn = FeedForward(cfg)
         self.drop = nn.Dropout(cfg.dropout)
@@ -231,7 +319,8 @@ class GPT(nn.Module):
             self.wpe = None
             self.register_buffer("pe", sinusoidal_positions(cfg.context, cfg.d), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.L))
+        mask = causal_mask(min(cfg.context, MASK_KEPT))  # not context x context: a long context costs no T^2 here
+        self.blocks = nn.ModuleList(Block(cfg, mask) for _ in range(cfg.L))
         self.ln_f = nn.LayerNorm(cfg.d) if cfg.norm == "pre" else nn.Identity()
         self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)  # unembedding (V, d)
         if cfg.tied:
@@ -348,7 +437,7 @@ class GPT(nn.Module):
             elif start == 0:
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             else:  # a chunk after a cached prefix: row i sees positions <= start + i
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[start:end, :end])
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_rows(mask, start, end))
             a = F.linear(y.transpose(1, 2).reshape(B, t, d), Wc, bc)  # Eq. 11.14
             if post:
                 u = F.layer_norm(x + a, (d,), g1, b1, e1)  # Eq. 11.15

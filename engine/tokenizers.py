@@ -14,9 +14,10 @@ Special tokens (ids 0 and 1 in every vocabulary):
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ BOS = "<|bos|>"
 UNK = "<|unk|>"
 SPECIALS = [BOS, UNK]
 KINDS = ("char", "word", "bpe")
+MAX_VOCAB = 2**24
+MAX_TOKENIZER_BYTES = 1 << 30
 CHAR_PATTERN = r"[\s\S]"  # any one character, newlines included
 # word-level: a word with its leading space, a run of punctuation with its leading space, or white space
 WORD_PATTERN = r" ?[A-Za-z0-9\u00C0-\u024F']+| ?[^A-Za-z0-9\u00C0-\u024F'\s]+|\s+"
@@ -52,10 +55,13 @@ class Tokenizer:
         self.kind = kind
         self.bos_id = hf.token_to_id(BOS)
         self.unk_id = hf.token_to_id(UNK)
-        if self.bos_id is None:
-            raise UserError("tokenizer has no <|bos|> token; it was not made by Transformer Explorer")
+        if self.bos_id is None or self.unk_id is None:
+            raise UserError("tokenizer has no <|bos|> or <|unk|> token; it was not made by Transformer Explorer")
         vocab = hf.get_vocab(with_added_tokens=True)
-        self._id_to_token = [""] * (max(vocab.values()) + 1)
+        if len(vocab) > MAX_VOCAB or max(vocab.values()) != len(vocab) - 1 or min(vocab.values()) < 0:
+            raise UserError(f"the tokenizer's token ids are not 0..{len(vocab) - 1}; it was not made by "
+                            "Transformer Explorer")
+        self._id_to_token = [""] * len(vocab)
         for tok, i in vocab.items():
             self._id_to_token[i] = tok
 
@@ -101,10 +107,18 @@ class Tokenizer:
         if not p.is_file():
             raise UserError(f"no tokenizer file at {p}")
         try:
+            if p.stat().st_size > MAX_TOKENIZER_BYTES:
+                raise UserError(f"{p} is too large to be a tokenizer ({p.stat().st_size / 2**20:,.0f} MiB)")
             raw = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+                raise ValueError("not a tokenizer object")
             hf = HFTokenizer.from_str(json.dumps(raw))
-        except (ValueError, UnicodeDecodeError, Exception) as e:  # tokenizers raises plain Exception
-            raise UserError(f"{p} is not a valid tokenizer.json ({str(e).splitlines()[0][:80]})") from None
+        except UserError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, and a Rust panic as BaseException
+            raise UserError(f"{p} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
         return cls(hf, _kind_of(raw))
 
     def save(self, path: str | Path) -> None:
@@ -147,6 +161,28 @@ class Tokenizer:
             encs = self.hf.encode_batch(chunks, add_special_tokens=False)
             return np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
 
+    def encode_pieces(self, pieces: Iterable[str], dtype: type = np.int64) -> Iterator[np.ndarray]:
+        """Token ids of a text given in pieces (see :class:`engine.corpus.TextFile`), piece by piece, as
+        :meth:`encode_ids` of the whole text gives them, so a corpus of any size is encoded in bounded
+        memory."""
+        if self.kind == "char":
+            vocab = self.hf.get_vocab()
+            size = 1 + max((ord(tok) for tok in vocab if len(tok) == 1), default=0)
+            table = np.full(size, self.unk_id, dtype=dtype)
+            for tok, i in vocab.items():
+                if len(tok) == 1:
+                    table[ord(tok)] = i
+            for piece in pieces:
+                points = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+                known = points < size
+                yield np.where(known, table[np.where(known, points, 0)], self.unk_id).astype(dtype, copy=False)
+            return
+        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)  # the same ids, without offsets
+        for piece in pieces:  # by lines, as encode_ids does
+            encs = encode(piece.splitlines(keepends=True), add_special_tokens=False)
+            yield np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), dtype=dtype,
+                              count=sum(len(e) for e in encs))
+
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode([int(i) for i in ids if int(i) != self.bos_id], skip_special_tokens=False)
 
@@ -154,9 +190,26 @@ class Tokenizer:
         return sum(1 for i in self.encode(text).ids if i == self.unk_id)
 
 
+PRE_TOKENIZERS = {
+    "char": {"type": "Split", "pattern": {"Regex": CHAR_PATTERN}, "behavior": "Isolated", "invert": False},
+    "word": {"type": "Split", "pattern": {"Regex": WORD_PATTERN}, "behavior": "Isolated", "invert": False},
+}
+
+
 def _kind_of(raw: dict) -> str:
-    """Which of our kinds a tokenizer.json is: BPE by its model, char vs word by its split pattern."""
-    if raw.get("model", {}).get("type") == "BPE":
-        return "bpe"
-    pattern = (raw.get("pre_tokenizer") or {}).get("pattern", {}).get("Regex", "")
-    return "char" if pattern == CHAR_PATTERN else "word"
+    """Which of our kinds a tokenizer.json is: BPE by its model, char vs word by its split pattern. Anything
+    else in its pipeline (another pattern, a normalizer, BPE dropout, ...) is refused: it was not made by
+    Transformer Explorer, and a foreign regular expression could take forever on some texts."""
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    pre = raw.get("pre_tokenizer")
+    if model.get("type") == "BPE":
+        kind = "bpe"
+        ours = isinstance(pre, dict) and pre.get("type") == "ByteLevel" and not model.get("dropout")
+    else:
+        kind = next((k for k, p in PRE_TOKENIZERS.items() if pre == p), "")
+        ours = bool(kind) and model.get("type") == "WordLevel"
+    extras = [key for key in ("normalizer", "post_processor", "truncation", "padding") if raw.get(key)]
+    if not ours or extras:
+        raise UserError("the tokenizer.json was not made by Transformer Explorer (its pipeline is not a char, "
+                        "word or BPE one)")
+    return kind

@@ -25,13 +25,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.checkpoint import is_checkpoint, load_checkpoint, load_training_state, save_checkpoint
-from engine.corpus import load_corpus
-from engine.errors import UserError
+from engine.checkpoint import (
+    clean_leftovers,
+    has_checkpoint,
+    is_checkpoint,
+    load_checkpoint,
+    load_training_state,
+    read_config,
+    recover,
+    save_checkpoint,
+)
+from engine.corpus import Corpus, open_corpus
+from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
-from engine.model import GPT, ModelConfig, Probe
+from engine.files import check_output
+from engine.model import GPT, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ModelConfig, Probe
 from engine.tasks import CancelToken
+from engine.tokenfile import token_file
 from engine.tokenizers import KINDS, Tokenizer
+from engine.trainstate import MAX_STEPS, check_optimizer_state, check_trainer_state
+from engine.validate import MAX_SEED, choice, flag_bool, real, shown, text, whole
+
+__all__ = ["PROBE_TEXT", "AttentionProbe", "Batches", "Evaluation", "Finished", "Paused", "Progress", "RunExists",
+           "Saved", "Snapshot", "TrainConfig", "Trainer", "check_resume", "lr_at", "prepare_out", "probe_attention"]
 
 PROBE_TEXT = "To be, or not to be: that is the question."
 
@@ -80,15 +96,47 @@ class TrainConfig:
                            tied=self.tied, dropout=self.dropout)
 
     def validate(self) -> None:
+        """Check every field's type and range (see :data:`LIMITS`); one UserError naming the first bad one."""
+        where = "training settings"
+        text(self.corpus, "corpus", where)
+        text(self.out, "out", where)
+        text(self.probe_text, "probe_text", where)
         if self.tokenizer not in KINDS:
             raise UserError(f"unknown tokenizer {self.tokenizer!r}; use one of {', '.join(KINDS)}")
-        for name in ("batch", "steps", "context"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1")
-        if not (0 < self.lr < 10):
-            raise UserError(f"learning rate {self.lr} is out of range")
-        if not (0.0 <= self.val_fraction < 1.0):
-            raise UserError("val fraction must be in [0, 1)")
+        choice(self.split, "split", ("auto", "play", "block"), where)
+        choice(self.positional, "positional", ("learned", "sinusoidal"), where)
+        choice(self.norm, "norm", ("pre", "post"), where)
+        choice(self.activation, "activation", ("gelu", "relu"), where)
+        flag_bool(self.tied, "tied", where)
+        flag_bool(self.weights_only, "weights_only", where)
+        for name, (lo, hi) in INT_LIMITS.items():
+            whole(getattr(self, name), name, lo, hi, where)
+        if 0 < self.vocab_size < 3:
+            raise UserError(f"{where}: vocab_size must be 0 (every token) or at least 3 (got {self.vocab_size})")
+        for name, (lo, hi, lo_open, hi_open) in FLOAT_LIMITS.items():
+            setattr(self, name, real(getattr(self, name), name, lo, hi, where, lo_open, hi_open))
+        if self.min_lr > self.lr:
+            raise UserError(f"{where}: min_lr {self.min_lr:g} is above lr {self.lr:g}")
+
+
+# What each numeric setting may be (the CLI's flags use the same ranges).
+INT_LIMITS: dict[str, tuple[int, int]] = {
+    "vocab_size": (0, MAX_VOCAB), "context": (1, MAX_CONTEXT), "d": (1, MAX_WIDTH), "H": (1, MAX_HEADS),
+    "L": (1, MAX_LAYERS), "m": (0, 4 * MAX_WIDTH), "batch": (1, 65_536), "steps": (1, MAX_STEPS),
+    "warmup": (0, MAX_STEPS), "seed": (0, MAX_SEED), "eval_every": (0, MAX_STEPS), "eval_batches": (1, 100_000),
+    "snapshot_every": (0, MAX_STEPS), "autosave_every": (0, MAX_STEPS),
+}
+# name: (low, high, low end open, high end open)
+FLOAT_LIMITS: dict[str, tuple[float, float, bool, bool]] = {
+    "val_fraction": (0.0, 1.0, False, True), "dropout": (0.0, 1.0, False, True), "lr": (0.0, 10.0, True, False),
+    "min_lr": (0.0, 10.0, False, False), "weight_decay": (0.0, 10.0, False, False),
+    "beta1": (0.0, 1.0, False, True), "beta2": (0.0, 1.0, False, True), "grad_clip": (0.0, 1e6, False, False),
+}
+# Settings a resumed run may change; every other one must match the checkpoint's (see check_resume).
+CHANGEABLE_ON_RESUME = ("steps", "lr", "min_lr", "warmup", "grad_clip", "eval_every", "eval_batches",
+                        "snapshot_every", "probe_text", "autosave_every", "out", "weights_only")
+# A first guess of the vocabulary, to refuse an absurd model before the corpus is read.
+VOCAB_GUESS = {"char": 100, "word": 1_000, "bpe": 1_024}
 
 
 # --- events (engine.events) -------------------------------------------------------------------
@@ -111,21 +159,42 @@ class AttentionProbe:
 
 
 class Batches:
-    """Random windows of a token stream, each led by <|bos|> (see the module docstring)."""
+    """Random windows of a token stream, each led by <|bos|> (see the module docstring).
+
+    ``ids`` may be a memory-mapped token file (:mod:`engine.tokenfile`): only the sampled windows are read.
+    """
 
     def __init__(self, ids: np.ndarray, context: int, batch: int, bos: int) -> None:
         if len(ids) < context + 1:
             raise UserError(f"the text has {len(ids)} tokens; training needs more than the context ({context})")
-        self.ids = torch.from_numpy(ids)
+        self.ids = ids
         self.T, self.B, self.bos = context, batch, bos
 
     def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(len(self.ids) - self.T, (self.B,), generator=gen)
-        y = torch.stack([self.ids[s:s + self.T] for s in starts.tolist()])  # (B, T)
+        windows = np.stack([self.ids[s:s + self.T] for s in starts.tolist()]).astype(np.int64)
+        y = torch.from_numpy(windows)  # (B, T)
         x = torch.empty_like(y)
         x[:, 0] = self.bos
         x[:, 1:] = y[:, :-1]
         return x, y
+
+
+def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, np.ndarray, np.ndarray]:
+    """(tokenizer, training ids, validation ids). Shakespeare is split by play in memory, as always; a
+    plain file is streamed: the tokenizer is trained on its pieces and the ids go to a memory-mapped
+    token file, so memory stays bounded whatever the corpus size (``tokenizer`` given: a resumed run's)."""
+    source = open_corpus(cfg.corpus)
+    if isinstance(source, Corpus):
+        train_text, val_text = source.split(cfg.val_fraction, cfg.split)
+        tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
+        return tokenizer, tokenizer.encode_ids(train_text), tokenizer.encode_ids(val_text)
+    if cfg.split == "play":
+        raise UserError("this corpus has no plays to split by; use --split block")
+    cut = source.split_point(cfg.val_fraction)
+    tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, source.pieces(0, cut), cfg.vocab_size)
+    tokens = token_file(source, tokenizer, cut)
+    return tokenizer, tokens.train, tokens.val
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -150,32 +219,81 @@ def probe_attention(model: GPT, tokenizer: Tokenizer, text: str) -> AttentionPro
     return AttentionProbe(text, [tokenizer.token_text(i) for i in ids], att, scores)
 
 
-class Trainer:
-    """Holds the model, optimizer and data of one run; ``run()`` is the training generator."""
+def prepare_out(out: Path, resume: bool, overwrite: bool) -> bool:
+    """Check the output folder before any work: a run there is continued only with ``resume`` and
+    replaced only with ``overwrite`` (:class:`RunExists` otherwise), what a crash left is recovered or
+    removed, and a file is written and removed to prove the folder can take the saves. Returns whether
+    there is a run to resume."""
+    if resume and overwrite:
+        raise UserError("choose --resume (continue the run) or --overwrite (replace it), not both")
+    check_output(out, "--out", folder=True)  # saves write a sibling of the folder, then rename it
+    where = recover(out)  # a copy a crash left at .DIR.old becomes the run again
+    exists = has_checkpoint(out)
+    if exists and not resume and not overwrite:
+        try:
+            step = read_config(where).get("step")
+        except UserError:
+            step = None
+        raise RunExists(str(out), step if isinstance(step, int) else None)
+    if resume and not exists:
+        raise UserError(f"nothing to resume: {out} holds no checkpoint")
+    if out.is_dir() and not is_checkpoint(out) and any(out.iterdir()):
+        raise UserError(f"--out {out} exists and is not a checkpoint; choose a new or empty folder")
+    clean_leftovers(out)
+    return exists and resume
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+
+def check_resume(saved: dict[str, Any], model_cfg: ModelConfig, cfg: TrainConfig) -> None:
+    """A resumed run keeps every setting of the checkpoint except :data:`CHANGEABLE_ON_RESUME`; a
+    different value is refused with the setting's name (it would be silently ignored otherwise)."""
+    def refuse(key: str, have: Any, asked: Any) -> None:
+        raise UserError(f"cannot resume: the checkpoint has {key}={shown(have)}, the command asks for {shown(asked)} "
+                        f"(only {', '.join(CHANGEABLE_ON_RESUME[:-2])} may change when resuming)")
+
+    for key, value in saved.items():
+        if key in CHANGEABLE_ON_RESUME or not hasattr(cfg, key):
+            continue
+        asked = getattr(cfg, key)
+        if value != asked and not (isinstance(asked, float) and isinstance(value, int | float)
+                                   and not isinstance(value, bool) and float(value) == asked):
+            refuse(key, value, asked)
+    ours = cfg.model_config(model_cfg.vocab_size)
+    for key in ("context", "d", "H", "L", "m", "positional", "norm", "activation", "tied", "dropout"):
+        if getattr(model_cfg, key) != getattr(ours, key):
+            refuse(key, getattr(model_cfg, key), getattr(ours, key))
+
+
+class Trainer:
+    """Holds the model, optimizer and data of one run; ``run()`` is the training generator.
+
+    With ``cfg.out`` naming a folder that already holds a run, ``resume=True`` continues it and
+    ``overwrite=True`` replaces it (at the first save; until then the old run is untouched); with
+    neither, :class:`RunExists` is raised before anything else is done.
+    """
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
         cfg.validate()
         self.cfg = cfg
         out = Path(cfg.out) if cfg.out else None
-        resuming = bool(resume and out is not None and is_checkpoint(out))
-        if resume and not resuming:
-            raise UserError(f"nothing to resume: {cfg.out or '(no --out)'} is not a checkpoint")
-        corpus = load_corpus(cfg.corpus)
-        train_text, val_text = corpus.split(cfg.val_fraction, cfg.split)
+        if out is None and resume:
+            raise UserError("nothing to resume: no checkpoint folder (--out) given")
+        resuming = prepare_out(out, resume, overwrite) if out is not None else False
+        loaded = None
         if resuming:
             loaded = load_checkpoint(out)
-            saved = loaded.config.get("train", {})
-            for key in ("tokenizer", "context", "d", "H", "L"):
-                if key in saved and saved[key] != getattr(cfg, key):
-                    raise UserError(f"cannot resume: the checkpoint has {key}={saved[key]}, "
-                                    f"the command asks for {getattr(cfg, key)}")
-            self.tokenizer, self.model = loaded.tokenizer, loaded.model
+            check_resume(loaded.config.get("train") or {}, loaded.model.cfg, cfg)
+        else:  # refuse an absurd model before the corpus is read
+            guess = cfg.vocab_size or VOCAB_GUESS[cfg.tokenizer]
+            cfg.model_config(guess).check_size("training", cfg.batch)
+        self.tokenizer, train_ids, val_ids = prepare_data(cfg, loaded.tokenizer if loaded else None)
+        if loaded is not None:
+            self.model = loaded.model
         else:
+            model_cfg = cfg.model_config(self.tokenizer.vocab_size)
+            model_cfg.check_size("training", cfg.batch)
             torch.manual_seed(cfg.seed)
-            self.tokenizer = Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
-            self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
-        self.train_data = Batches(self.tokenizer.encode_ids(train_text), cfg.context, cfg.batch, self.tokenizer.bos_id)
-        val_ids = self.tokenizer.encode_ids(val_text)
+            self.model = GPT(model_cfg)
+        self.train_data = Batches(train_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
         self.val_data = (Batches(val_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
                          if len(val_ids) > cfg.context else None)
         self.optimizer = self._make_optimizer()
@@ -186,18 +304,29 @@ class Trainer:
         self.train_seconds = 0.0
         self.tokens_seen = 0
         if resuming:
-            opt_state, trainer_state = load_training_state(out)
-            if opt_state is None or trainer_state is None:
-                raise UserError(f"{out} has weights but no training state; it cannot be resumed")
-            self.optimizer.load_state_dict(opt_state["optimizer"])
-            self.gen.set_state(opt_state["rng"])
-            self.step = int(trainer_state["step"])
-            self.history = trainer_state["history"]
-            self.first_loss = trainer_state.get("first_loss")
-            self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
-            self.tokens_seen = int(trainer_state.get("tokens_seen", 0))
-            if self.step >= cfg.steps:
-                raise UserError(f"the run in {out} already reached step {self.step}; ask for more --steps")
+            self._restore(out)
+
+    def _restore(self, out: Path) -> None:
+        """Optimizer, sampler and trainer state of the checkpoint in ``out``, each checked."""
+        limit = 3 * 4 * self.model.num_parameters() + 2**24
+        opt_raw, trainer_raw = load_training_state(out, max_optimizer_bytes=limit)
+        if opt_raw is None or trainer_raw is None:
+            raise UserError(f"{out} has weights but no training state; it cannot be resumed")
+        where = recover(out)
+        opt_state, rng = check_optimizer_state(opt_raw, self.optimizer, f"{where}/optimizer.pt")
+        state = check_trainer_state(trainer_raw, f"{where}/trainer.json")
+        try:
+            self.optimizer.load_state_dict(opt_state)
+        except (ValueError, KeyError, RuntimeError, TypeError) as e:
+            raise UserError(f"{where}/optimizer.pt does not fit this model ({str(e).splitlines()[0][:80]})") from None
+        self.gen.set_state(rng)
+        self.step = state["step"]
+        self.history = state["history"]
+        self.first_loss = state["first_loss"]
+        self.train_seconds = state["train_seconds"]
+        self.tokens_seen = state["tokens_seen"]
+        if self.step >= self.cfg.steps:
+            raise UserError(f"the run in {out} already reached step {self.step}; ask for more --steps")
 
     def _make_optimizer(self) -> torch.optim.AdamW:
         decay = [p for p in self.model.parameters() if p.dim() >= 2]  # matrices, not biases and norms

@@ -7,6 +7,13 @@ import os
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "TXE_CACHE_DIR" not in os.environ:  # token caches of test corpora stay out of the user's cache
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["TXE_CACHE_DIR"] = tempfile.mkdtemp(prefix="txe-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TXE_CACHE_DIR"], True)
 
 import torch  # noqa: E402  (torch before any QApplication: pytorch #11326)
 

@@ -18,6 +18,11 @@ from engine.clikit import common_parent
 from engine.decoding.sampling import check_sampling, sample
 from engine.decoding.search import EARLY_STOPPING, BeamSearch, greedy
 from engine.errors import UserError
+from engine.model import MAX_CONTEXT, MAX_VOCAB
+from engine.validate import float_flag, int_flag, seed_flag
+
+MAX_NEW_TOKENS = 100_000
+MAX_BEAM = 256
 
 METHODS = ("greedy", "beam", "sample")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
@@ -75,23 +80,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"checkpoint folder (default: the embedded model, {resolve_checkpoint(None)})")
     p.add_argument("--prompt", default="", help="the text to continue (default: empty, from <|bos|> alone)")
     p.add_argument("--method", default="greedy", help="greedy | beam | sample")
-    p.add_argument("--max-new", type=int, default=100, help="tokens to generate at most")
+    p.add_argument("--max-new", type=int_flag(0, MAX_NEW_TOKENS), default=100, help="tokens to generate at most")
     p.add_argument("--eos", action="append", metavar="TEXT",
                    help=r"end-of-sequence token or stop text, repeatable; \n and \t are read (e.g. --eos '\n\n')")
     g = p.add_argument_group("beam search")
-    g.add_argument("--k", type=int, default=4, help="beam width")
-    g.add_argument("--alpha", type=float, default=1.0, help="length penalty: score = sum log p / length^alpha")
+    g.add_argument("--k", type=int_flag(1, MAX_BEAM), default=4, help="beam width")
+    g.add_argument("--alpha", type=float_flag(-10.0, 10.0), default=1.0,
+                   help="length penalty: score = sum log p / length^alpha")
     g.add_argument("--early-stopping", default="heuristic", choices=list(EARLY_STOPPING),
                    help="when to stop once k hypotheses ended (Hugging Face: true, False = heuristic, never)")
-    g.add_argument("--n-best", type=int, default=None, help="hypotheses in the n-best list (default: k)")
-    g.add_argument("--rejected", type=int, default=3, help="best rejected tokens recorded per expansion")
+    g.add_argument("--n-best", type=int_flag(1, MAX_BEAM), default=None,
+                   help="hypotheses in the n-best list (default: k)")
+    g.add_argument("--rejected", type=int_flag(0, 1000), default=3, help="best rejected tokens recorded per expansion")
     g = p.add_argument_group("sampling")
-    g.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
-    g.add_argument("--top-k", type=int, default=0, help="keep the k most probable tokens (0: off)")
-    g.add_argument("--top-p", type=float, default=1.0, help="nucleus: keep the top tokens with this mass (1: off)")
-    g.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and reported)")
+    g.add_argument("--temperature", type=float_flag(0.0, 1e4), default=1.0, help="0: greedy")
+    g.add_argument("--top-k", type=int_flag(0, MAX_VOCAB), default=0, help="keep the k most probable tokens (0: off)")
+    g.add_argument("--top-p", type=float_flag(0.0, 1.0, lo_open=True), default=1.0,
+                   help="nucleus: keep the top tokens with this mass (1: off)")
+    g.add_argument("--seed", type=seed_flag, default=None, help="random seed (default: drawn and reported)")
     g = p.add_argument_group("window")
-    g.add_argument("--window-keep", type=int, default=None,
+    g.add_argument("--window-keep", type=int_flag(1, MAX_CONTEXT), default=None,
                    help="tokens kept when the text outgrows the context (default: context / 2)")
     g.add_argument("--no-cache", action="store_true", help="recompute the whole window every step (slower)")
     p.set_defaults(func=cmd_generate)

@@ -10,6 +10,8 @@ from typing import Any
 
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
+from engine.files import atomic_write, check_output
+from engine.validate import check_memory, float_flag, int_flag, seed_flag
 
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:
@@ -31,16 +33,13 @@ def cmd_word2vec(args: argparse.Namespace) -> dict[str, Any]:
     from engine.embeddings.word2vec import SkipGram, Word2VecConfig, prepare
     from engine.events import Evaluation, Finished, Progress
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name for the vectors")
-    if not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
+    out = check_output(args.out)
     cfg = Word2VecConfig(dim=args.dim, window=args.window, epochs=args.epochs, min_count=args.min_count,
                          negative=args.negative, sample=args.sample, lr=args.lr, batch=args.batch,
                          seed=args.seed, max_vocab=args.max_vocab)
     cfg.validate()
     vocab, ids = prepare(load_corpus(args.corpus).text, cfg)
+    check_memory(3 * 2 * 4 * len(vocab) * cfg.dim, f"skip-gram vectors of {len(vocab):,} words x {cfg.dim}")
     model = SkipGram(vocab, ids, cfg)
     bar = progress(total=1000, desc="word2vec")
     summary: dict[str, Any] = {}
@@ -120,9 +119,7 @@ def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
     from engine.embeddings.projection import Layout, ProjectionConfig, project, write_csv
     from engine.events import Finished, Progress
 
-    out = Path(args.out)
-    if out.is_dir() or not out.parent.exists():
-        raise UserError(f"--out {out}: give a file name in an existing folder")
+    check_output(args.out)
     vec = _load(args)
     if args.limit:
         vec = vec.subset(args.limit)
@@ -158,13 +155,15 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
     from engine.checkpoint import load_checkpoint
     from engine.embeddings.explore import mean_by_offset, positional_similarities
 
-    out = Path(args.out) if args.out else None
-    if out is not None and (out.suffix != ".npz" or out.is_dir() or not out.parent.exists()):
-        raise UserError(f"--out {out}: give a .npz file name in an existing folder")  # before the work
+    out = Path(args.out) if args.out is not None else None
+    if out is not None:  # before the work
+        if out.suffix != ".npz":
+            raise UserError(f"--out must end in .npz (got {out.name[:60]})")
+        check_output(out)
     loaded = load_checkpoint(args.checkpoint)
     ps = positional_similarities(loaded.model)
     if out is not None:
-        np.savez_compressed(out, model=ps.model, sinusoidal=ps.sinusoidal)
+        atomic_write(out, lambda f: np.savez_compressed(f, model=ps.model, sinusoidal=ps.sinusoidal))
     return {"checkpoint": str(loaded.path), "kind": ps.kind, "T": ps.T, "d": ps.d,
             "mean_cosine_by_distance": {"model": [round(float(x), 4) for x in mean_by_offset(ps.model)],
                                         "sinusoidal": [round(float(x), 4) for x in mean_by_offset(ps.sinusoidal)]},
@@ -174,16 +173,17 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("word2vec", parents=[common_parent()], help="train skip-gram word vectors")
     p.add_argument("--corpus", default="shakespeare", help="'shakespeare' or a UTF-8 text file")
-    p.add_argument("--dim", type=int, default=100, help="vector dimension d")
-    p.add_argument("--window", type=int, default=5, help="window c (Eq. 11.3)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--negative", type=int, default=5, help="negative samples K; 0 = full softmax (Eq. 11.4)")
-    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold (0 = off)")
-    p.add_argument("--lr", type=float, default=0.025)
-    p.add_argument("--batch", type=int, default=1024, help="pairs per vectorised update")
-    p.add_argument("--max-vocab", type=int, default=0)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dim", type=int_flag(1, 4096), default=100, help="vector dimension d")
+    p.add_argument("--window", type=int_flag(1, 1000), default=5, help="window c (Eq. 11.3)")
+    p.add_argument("--epochs", type=int_flag(1, 10_000), default=5)
+    p.add_argument("--min-count", type=int_flag(1, 10**12), default=5)
+    p.add_argument("--negative", type=int_flag(0, 1000), default=5,
+                   help="negative samples K; 0 = full softmax (Eq. 11.4)")
+    p.add_argument("--sample", type=float_flag(0.0, 1.0), default=1e-3, help="subsampling threshold (0 = off)")
+    p.add_argument("--lr", type=float_flag(0.0, 10.0, lo_open=True), default=0.025)
+    p.add_argument("--batch", type=int_flag(1, 1_000_000), default=1024, help="pairs per vectorised update")
+    p.add_argument("--max-vocab", type=int_flag(0, 100_000_000), default=0)
+    p.add_argument("--seed", type=seed_flag, default=1)
     p.add_argument("--out", required=True, help="vectors file (word2vec text format)")
     # small batched updates: one thread is fastest, and two thrash on a shared 2-core machine
     p.set_defaults(func=cmd_word2vec, threads=1)
@@ -191,7 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("neighbours", parents=[common_parent()], help="nearest words by cosine")
     _vectors_args(p)
     p.add_argument("word")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=int_flag(1, 1_000_000), default=10)
     p.set_defaults(func=cmd_neighbours)
 
     p = sub.add_parser("analogy", parents=[common_parent()], help="answers to A - B + C")
@@ -199,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("c")
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=int_flag(1, 1_000_000), default=5)
     p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd or 3CosMul")
     p.add_argument("--expect", default=None, help="report the rank of this expected answer")
     p.set_defaults(func=cmd_analogy)
@@ -210,7 +210,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--similarity", help="word pairs with human scores (wordsim353 / simlex999 style)")
     p.add_argument("--analogies", help="analogy questions (questions-words.txt style)")
     p.add_argument("--method", choices=["add", "mul"], default="add")
-    p.add_argument("--restrict-vocab", type=int, default=300_000,
+    p.add_argument("--restrict-vocab", type=int_flag(1, 10**9), default=300_000,
                    help="answer analogies from the most frequent N words (gensim's default)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -219,12 +219,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _vectors_args(p)
     p.add_argument("--method", choices=["pca", "tsne"], default="pca")
     p.add_argument("--dims", type=int, choices=[2, 3], default=2)
-    p.add_argument("--limit", type=int, default=0, help="only the first N words (0 = all)")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--iterations", type=int, default=750)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-k", type=int, default=10, help="neighbours compared for the disagreement column")
-    p.add_argument("--clusters", type=int, default=0, help="add a k-means cluster column (k clusters, by cosine)")
+    p.add_argument("--limit", type=int_flag(0, 10**9), default=0, help="only the first N words (0 = all)")
+    p.add_argument("--perplexity", type=float_flag(1.0, 1000.0), default=30.0)
+    p.add_argument("--iterations", type=int_flag(1, 100_000), default=750)
+    p.add_argument("--seed", type=seed_flag, default=1)
+    p.add_argument("-k", type=int_flag(1, 1000), default=10, help="neighbours compared for the disagreement column")
+    p.add_argument("--clusters", type=int_flag(0, 100_000), default=0,
+                   help="add a k-means cluster column (k clusters, by cosine)")
     p.add_argument("--out", required=True, help="CSV file: word,x,y[,z],neighbour_disagreement[,cluster]")
     p.set_defaults(func=cmd_project)
 

@@ -28,6 +28,7 @@ from engine.embeddings.vectors import Vectors, unit_rows
 from engine.errors import UserError
 from engine.events import Event, Finished, Snapshot, Started
 from engine.tasks import CancelToken
+from engine.validate import check_memory
 
 FRAMES_PER_EPOCH = 20  # snapshots per skip-gram epoch for the animation
 
@@ -355,6 +356,7 @@ def positional_similarities(model) -> PositionalSimilarity:  # type: ignore[no-u
 
     pos, kind = positional_matrix(model)
     T, d = pos.shape
+    check_memory(6 * 8 * T * T, f"the {T:,} x {T:,} cosine matrices")  # float64 work, float32 results
     sin = sinusoidal_positions(T, d).numpy()
     return PositionalSimilarity(positional_similarity(pos).astype(np.float32),
                                 positional_similarity(sin).astype(np.float32), kind, int(d))

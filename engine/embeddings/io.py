@@ -13,9 +13,8 @@ values that are not numbers, a header that disagrees with the rows.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,12 @@ import numpy as np
 from engine.corpus import read_checked_bytes
 from engine.embeddings.vectors import Vectors
 from engine.errors import UserError
+from engine.files import atomic_write
+from engine.validate import check_memory
 
-MAX_VECTOR_FILE_BYTES = 4 * 2**30
+MAX_VECTOR_FILE_BYTES = 16 * 2**30
+ROW_BLOCK = 4096  # rows parsed into one float32 block at a time
+MAX_LINE_BYTES = 4 * 2**20  # a line of 100,000 numbers fits
 
 
 def write_word2vec(vectors: Vectors, path: str | Path) -> Path:
@@ -38,21 +41,15 @@ def write_word2vec(vectors: Vectors, path: str | Path) -> Path:
     for w in vectors.words:
         if not w or any(ch.isspace() for ch in w):
             raise UserError(f"the word {w!r} has white space; the word2vec text format cannot store it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(f"{len(vectors)} {vectors.dim}\n")
-            for word, row in zip(vectors.words, vectors.matrix, strict=True):
-                f.write(word + " " + " ".join(f"{x:.6g}" for x in row.tolist()) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; vectors are an ordinary file
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(f) -> None:  # type: ignore[no-untyped-def]
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="\n")
+        text.write(f"{len(vectors)} {vectors.dim}\n")
+        for word, row in zip(vectors.words, vectors.matrix, strict=True):
+            text.write(word + " " + " ".join(f"{x:.6g}" for x in row.tolist()) + "\n")
+        text.flush()
+        text.detach()  # leave the file open for atomic_write's fsync
+
+    atomic_write(dest, write, f"the vectors file {dest}")
     return dest
 
 
@@ -64,27 +61,53 @@ def _parse_header(line: str) -> tuple[int, int] | None:
 
 
 def read_word2vec(path: str | Path) -> Vectors:
-    """Read a word2vec (or header-less GloVe) text file into :class:`Vectors`."""
+    """Read a word2vec (or header-less GloVe) text file into :class:`Vectors`, line by line: memory holds
+    the float32 matrix (checked against the machine before it grows) and one line, never the whole text."""
     p = Path(path)
-    data = read_checked_bytes(p, MAX_VECTOR_FILE_BYTES, "a vectors file or a checkpoint")
-    first_nl = data.find(b"\n")
-    header = _parse_header(data[:first_nl if first_nl >= 0 else len(data)].decode("latin-1"))
-    if b"\x00" in data or _has_binary_floats(data):
-        if header:
-            raise UserError(f"{p} is in word2vec's binary format; save it in the text format "
-                            "(gensim: save_word2vec_format(path, binary=False))")
-        raise UserError(f"{p} looks binary, not a word2vec text file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (bad byte at offset {e.start}); "
-                        "is it word2vec's binary format?") from None
-    lines = text.splitlines()
-    start = 1 if header else 0
+    read_checked_bytes(p, 0, "a vectors file or a checkpoint", check_only=True)
+    if p.stat().st_size > MAX_VECTOR_FILE_BYTES:
+        raise UserError(f"{p} is {p.stat().st_size / 2**20:,.0f} MiB; the limit is "
+                        f"{MAX_VECTOR_FILE_BYTES / 2**20:,.0f} MiB")
+    with open(p, "rb") as f:
+        head = f.read(65536)
+        first_nl = head.find(b"\n")
+        header = _parse_header(head[:first_nl if first_nl >= 0 else len(head)].decode("latin-1"))
+        if b"\x00" in head or _has_binary_floats(head):
+            _refuse_binary(p, header)
+        f.seek(0)
+        return _parse_rows(p, f, header)
+
+
+def _refuse_binary(p: Path, header: tuple[int, int] | None) -> None:
+    if header:
+        raise UserError(f"{p} is in word2vec's binary format; save it in the text format "
+                        "(gensim: save_word2vec_format(path, binary=False))")
+    raise UserError(f"{p} looks binary, not a word2vec text file")
+
+
+def _parse_rows(p: Path, f, header: tuple[int, int] | None) -> Vectors:  # type: ignore[no-untyped-def]
     words: list[str] = []
-    rows: list[list[float]] = []
+    blocks: list[np.ndarray] = []  # filled blocks of ROW_BLOCK rows
+    block: np.ndarray | None = None
     dim = header[1] if header else None
-    for n, line in enumerate(lines[start:], start + 1):
+    if header:
+        check_memory(4 * header[0] * header[1], f"the {header[0]:,} x {header[1]:,} vectors {p} announces")
+    offset = 0
+    for n, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES), b""), 1):
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise UserError(f"{p}: line {n} is longer than {MAX_LINE_BYTES // 2**20} MiB; not a word2vec text file")
+        line_start, offset = offset, offset + len(raw)
+        if n == 1 and header:
+            continue
+        if b"\x00" in raw:
+            _refuse_binary(p, header)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{p} is not UTF-8 text (bad byte at offset {line_start + e.start}); "
+                            "is it word2vec's binary format?") from None
+        if n == 1:
+            line = line.removeprefix("\ufeff")
         parts = line.rstrip().split(" ")
         if len(parts) == 1 and not parts[0]:
             continue  # blank line
@@ -100,13 +123,20 @@ def read_word2vec(path: str | Path) -> Vectors:
             raise UserError(f"{p}: line {n} has a value that is not a number") from None
         if not all(math.isfinite(x) for x in row):
             raise UserError(f"{p}: line {n} has an infinite or NaN value")
+        if block is None or len(words) % ROW_BLOCK == 0:
+            if block is not None:
+                blocks.append(block)
+            check_memory(4 * dim * (len(words) + ROW_BLOCK) * 2, f"the vectors of {p}")
+            block = np.empty((ROW_BLOCK, dim), dtype=np.float32)
+        block[len(words) % ROW_BLOCK] = row
         words.append(parts[0])
-        rows.append(row)
-    if not rows:
+    if not words:
         raise UserError(f"{p} has no vectors")
-    if header and header[0] != len(rows):
-        raise UserError(f"{p}: the header says {header[0]} words but the file has {len(rows)}")
-    return Vectors(words, np.array(rows, dtype=np.float32), str(p))
+    if header and header[0] != len(words):
+        raise UserError(f"{p}: the header says {header[0]} words but the file has {len(words)}")
+    assert block is not None
+    blocks.append(block[: len(words) - ROW_BLOCK * len(blocks)])
+    return Vectors(words, np.concatenate(blocks) if len(blocks) > 1 else blocks[0], str(p))
 
 
 def _has_binary_floats(data: bytes) -> bool:

@@ -20,8 +20,7 @@ the original space need not be neighbours on the screen, which is what
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 from engine.embeddings.vectors import unit_rows
 from engine.errors import UserError
 from engine.events import Event, Finished, Progress
+from engine.files import atomic_write
 from engine.tasks import CancelToken
 
 METHODS = ("pca", "tsne")
@@ -226,21 +226,17 @@ def write_csv(path: str | Path, words: list[str], coords: np.ndarray,
         raise UserError(f"{len(words)} words but {len(coords)} points")
     extra = extra or {}
     names = ["word", *"xyz"[: coords.shape[1]], *extra]
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(names)
-            cols = [np.asarray(v) for v in extra.values()]
-            for i, word in enumerate(words):
-                w.writerow([word, *(f"{c:.6g}" for c in coords[i]), *(c[i] for c in cols)])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(f) -> None:  # type: ignore[no-untyped-def]
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        w = csv.writer(text)
+        w.writerow(names)
+        cols = [np.asarray(v) for v in extra.values()]
+        for i, word in enumerate(words):
+            w.writerow([word, *(f"{c:.6g}" for c in coords[i]), *(c[i] for c in cols)])
+        text.flush()
+        text.detach()  # leave the file open for atomic_write's fsync
+
+    atomic_write(dest, write, f"the coordinates file {dest}")
     return dest
 
 

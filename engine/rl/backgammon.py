@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.rl.game import CHANCE, TERMINAL, Game, GameInfo, State
+from engine.validate import flag_bool, whole
 
 NUM_CHECKERS = 15
 BAR = 24
@@ -390,14 +391,23 @@ class BackgammonState(State):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackgammonState:
         s = cls()
-        board = [tuple(int(v) for v in b) for b in data["board"]]
-        if len(board) != 2 or any(len(b) != 25 or min(b) < 0 or sum(b) > NUM_CHECKERS for b in board):
+        rows = data["board"]
+        if not isinstance(rows, list) or len(rows) != 2 or any(not isinstance(b, list) or len(b) != 25 for b in rows):
+            raise ValueError("board must be two lists of 25 non-negative counts, at most 15 checkers each")
+        board = [tuple(whole(v, "checker count", 0, NUM_CHECKERS) for v in b) for b in rows]
+        if any(sum(b) > NUM_CHECKERS for b in board):
             raise ValueError("board must be two lists of 25 non-negative counts, at most 15 checkers each")
         s.board = board
-        s.player = int(data["player"])
-        s.dice = tuple(int(d) for d in data["dice"]) if data.get("dice") else None  # type: ignore[assignment]
-        s.first = bool(data.get("first", False))
-        s.history = [int(a) for a in data.get("history", [])]
+        s.player = whole(data["player"], "player", 0, 1)
+        dice = data.get("dice")
+        if dice and (not isinstance(dice, list) or len(dice) != 2):
+            raise ValueError("dice must be two numbers from 1 to 6")
+        s.dice = tuple(whole(d, "die", 1, 6) for d in dice) if dice else None  # type: ignore[assignment]
+        s.first = flag_bool(data.get("first", False), "first")
+        history = data.get("history", [])
+        if not isinstance(history, list) or len(history) > 100_000:
+            raise ValueError("history must be a list of moves")
+        s.history = [whole(a, "move", 0, 2**31) for a in history]
         return s
 
 

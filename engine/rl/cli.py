@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 from engine.clikit import common_parent
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress
 from engine.rl.game import GAME_NAMES, get_game
+from engine.rl.limits import MAX_GAMES, MAX_HIDDEN, MAX_SIMS
 from engine.rl.registry import AGENT_HELP, make_agent
+from engine.signals import Interrupted, signal_name, stop_on_signals
+from engine.tasks import CancelToken
+from engine.validate import float_flag, int_flag, seed_flag
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,28 +27,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--game", required=True, choices=GAME_NAMES)
     t.add_argument("--algo", required=True, choices=("q", "sarsa", "td", "selfplay"))
     budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--games", type=int, help="number of training games")
-    budget.add_argument("--minutes", type=float, help="wall-clock training budget")
+    budget.add_argument("--games", type=int_flag(1, MAX_GAMES), help="number of training games")
+    budget.add_argument("--minutes", type=float_flag(0.0, 100_000.0, lo_open=True), help="wall-clock training budget")
     t.add_argument("--out", required=True, help="folder for the agent and stats.jsonl")
     t.add_argument("--resume", action="store_true", help="continue from the agent already in --out")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--lr", type=float, help="learning rate eta")
-    t.add_argument("--gamma", type=float, help="discount (q, sarsa)")
-    t.add_argument("--epsilon-start", type=float, help="exploration at the start (q, sarsa, td)")
-    t.add_argument("--epsilon-end", type=float, help="exploration after 80%% of the games")
-    t.add_argument("--lambda", dest="lam", type=float, help="trace decay lambda (td)")
-    t.add_argument("--hidden", type=int, help="hidden units (td, selfplay)")
-    t.add_argument("--sims", type=int, help="MCTS simulations per self-play move (selfplay)")
-    t.add_argument("--eval-every", type=int, help="evaluate against the reference opponents every N games")
-    t.add_argument("--eval-games", type=int, help="games per reference opponent at each evaluation")
+    t.add_argument("--overwrite", action="store_true", help="replace the agent already in --out")
+    t.add_argument("--seed", type=seed_flag, default=0)
+    t.add_argument("--lr", type=float_flag(0.0, 10.0, lo_open=True), help="learning rate eta")
+    t.add_argument("--gamma", type=float_flag(0.0, 1.0), help="discount (q, sarsa)")
+    t.add_argument("--epsilon-start", type=float_flag(0.0, 1.0), help="exploration at the start (q, sarsa, td)")
+    t.add_argument("--epsilon-end", type=float_flag(0.0, 1.0), help="exploration after 80%% of the games")
+    t.add_argument("--lambda", dest="lam", type=float_flag(0.0, 1.0), help="trace decay lambda (td)")
+    t.add_argument("--hidden", type=int_flag(1, MAX_HIDDEN), help="hidden units (td, selfplay)")
+    t.add_argument("--sims", type=int_flag(1, MAX_SIMS), help="MCTS simulations per self-play move (selfplay)")
+    t.add_argument("--eval-every", type=int_flag(1, MAX_GAMES),
+                   help="evaluate against the reference opponents every N games")
+    t.add_argument("--eval-games", type=int_flag(1, 1_000_000), help="games per reference opponent at each evaluation")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", parents=[common_parent()], help="play two agents against each other")
     e.add_argument("--game", required=True, choices=GAME_NAMES)
     e.add_argument("--a", required=True, help=f"agent A: {AGENT_HELP}")
     e.add_argument("--b", required=True, help="agent B (same choices)")
-    e.add_argument("--games", type=int, default=100)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--games", type=int_flag(1, 10_000_000), default=100)
+    e.add_argument("--seed", type=seed_flag, default=0)
     e.set_defaults(func=cmd_eval)
 
     a = sub.add_parser("analyse", parents=[common_parent()],
@@ -53,15 +60,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--moves", default="", help="moves from the start, e.g. '5 1 9' (tic-tac-toe, Connect Four)")
     a.add_argument("--position", help="a saved position (the JSON of State.to_json, or a file holding it)")
     a.add_argument("--dice", help="backgammon: the roll to play, e.g. 6-1")
-    a.add_argument("--top", type=int, default=10, help="how many moves to list, best first")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--top", type=int_flag(1, 1000), default=10, help="how many moves to list, best first")
+    a.add_argument("--seed", type=seed_flag, default=0)
     a.set_defaults(func=cmd_analyse)
 
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
     p.add_argument("--game", required=True, choices=GAME_NAMES)
     p.add_argument("--agent", default="default", help=f"the opponent: {AGENT_HELP}")
     p.add_argument("--second", action="store_true", help="let the agent move first")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_play)
 
 
@@ -72,12 +79,18 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                                "sims", "eval_every", "eval_games")}
     tty = sys.stderr.isatty() and not args.json
     summary: dict[str, Any] = {}
-    for event in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
-                       seed=args.seed, resume=args.resume, threads=args.threads or 1, **overrides):
-        if isinstance(event, Finished):
-            summary = event.summary
-        elif tty and isinstance(event, Progress | Evaluation):
-            sys.stderr.write(_stats_line(event) + "\n")
+    token = CancelToken()
+    with stop_on_signals(token) as stop:  # a signal ends the run after the game in play, and saves
+        for event in train(args.game, args.algo, games=args.games, minutes=args.minutes, out=args.out,
+                           seed=args.seed, resume=args.resume, overwrite=args.overwrite, token=token,
+                           threads=args.threads or 1, **overrides):
+            if isinstance(event, Finished):
+                summary = event.summary
+            elif tty and isinstance(event, Progress | Evaluation):
+                sys.stderr.write(_stats_line(event) + "\n")
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, f"stopped by {signal_name(stop.signum)} after {summary.get('games', 0)} "
+                                       f"games; the agent is saved in {args.out}")
     return summary
 
 
@@ -144,13 +157,20 @@ def cmd_play(args: argparse.Namespace) -> dict[str, Any]:
     return {"game": game.name, "result": result, "points": r, "moves": len(state.history)}
 
 
+def _read_position_file(path: Path) -> str:
+    from engine.corpus import read_checked_bytes
+
+    try:
+        return read_checked_bytes(path, 2**20, "a saved position").decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a saved position (not UTF-8 text).") from None
+
+
 def analysis_position(game_name: str, moves: str = "", position: str | None = None, dice: str | None = None):
     """The position ``txe rl analyse`` looks at: a saved one, or the start plus ``moves``, plus ``dice``."""
-    from pathlib import Path
-
     game = get_game(game_name)
     if position:
-        text = Path(position).read_text(encoding="utf-8") if Path(position).is_file() else position
+        text = position if position.lstrip().startswith("{") else _read_position_file(Path(position))
         state = game.state_from_json(text)
     else:
         state = game.new_initial_state()

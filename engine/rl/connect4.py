@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.rl.game import TERMINAL, Game, GameInfo, State
+from engine.validate import whole
 
 COLS, ROWS = 7, 6
 H1 = ROWS + 1  # bits per column
@@ -137,8 +138,11 @@ class ConnectFourState(State):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConnectFourState:
         s = cls()
-        for a in data["history"]:
-            s.apply_action(int(a))
+        history = data["history"]
+        if not isinstance(history, list) or len(history) > ROWS * COLS:
+            raise ValueError(f"history must be a list of at most {ROWS * COLS} moves")
+        for a in history:
+            s.apply_action(whole(a, "move", 0, COLS - 1))
         return s
 
 

@@ -143,12 +143,14 @@ class Game(ABC):
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise UserError(f"That is not a saved {self.name} position (not JSON: {e.msg}).") from None
+        except RecursionError:
+            raise UserError(f"That is not a saved {self.name} position (nested too deeply).") from None
         if not isinstance(data, dict) or data.get("game") != self.name:
             raise UserError(f"That is not a saved {self.name} position.")
         try:
             return self.state_class().from_dict(data)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise UserError(f"That saved {self.name} position is damaged ({e}).") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError, UserError) as e:
+            raise UserError(f"That saved {self.name} position is damaged ({str(e)[:120]}).") from None
 
 
 def get_game(name: str) -> Game:

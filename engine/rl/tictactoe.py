@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.rl.game import TERMINAL, Game, GameInfo, State
+from engine.validate import whole
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
 MARKS = ".XO"
@@ -85,11 +86,14 @@ class TicTacToeState(State):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TicTacToeState:
-        board = [int(c) for c in data["board"]]
-        if len(board) != 9 or any(c not in (0, 1, 2) for c in board):
+        board = data["board"]
+        if not isinstance(board, list) or len(board) != 9:
             raise ValueError("board must be 9 cells of 0, 1, 2")
-        s = cls(board)
-        s.history = [int(a) for a in data.get("history", [])]
+        s = cls([whole(c, "board cell", 0, 2) for c in board])
+        history = data.get("history", [])
+        if not isinstance(history, list) or len(history) > 9:
+            raise ValueError("history must be a list of at most 9 moves")
+        s.history = [whole(a, "move", 0, 8) for a in history]
         return s
 
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
-from engine.errors import UserError
+from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Progress, Saved
+from engine.files import atomic_write_text, check_output, check_writable_folder, remove_leftovers
 from engine.rl.agents.base import Agent
 from engine.rl.arena import evaluate
 from engine.rl.control import CancelToken
@@ -56,9 +57,13 @@ def epsilon_at(i: int, total: int, start: float, end: float) -> float:
 
 def train(game_name: str, algo: str, *, games: int | None = None, minutes: float | None = None,
           out: str | Path | None = None, token: CancelToken | None = None, seed: int = 0,
-          resume: bool = False, report_every_s: float = 1.0, threads: int = 1,
+          resume: bool = False, report_every_s: float = 1.0, threads: int = 1, overwrite: bool = False,
           **overrides: Any) -> Iterator[Event]:
-    """Train ``algo`` on ``game_name``; yields events (see the module docstring)."""
+    """Train ``algo`` on ``game_name``; yields events (see the module docstring).
+
+    An ``out`` folder that already holds an agent is continued with ``resume`` and replaced with
+    ``overwrite``; with neither, :class:`engine.errors.RunExists` is raised before any game is played.
+    """
     game = get_game(game_name)
     info = game.info
     if algo not in info.algorithms:
@@ -76,6 +81,9 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         torch.set_num_threads(threads)  # the machine is shared: one core unless asked otherwise
     out_dir = Path(out) if out else None
     agent_path = out_dir / info.agent_file if out_dir else None
+    stats_lines: list[str] = []
+    if out_dir is not None and agent_path is not None:
+        stats_lines = _prepare_out(out_dir, agent_path, resume, overwrite)
     if resume and agent_path and agent_path.exists():
         agent = load_agent(agent_path, game.name)
         if getattr(agent, "algo", algo) != algo and algo in ("q", "sarsa"):
@@ -127,8 +135,8 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             yield Saved(int(record["games"]), str(agent_path))
 
     def log_stats(record: dict[str, Any]) -> None:
-        with open(out_dir / "stats.jsonl", "a", encoding="utf-8") as f:  # type: ignore[operator]
-            f.write(json.dumps(record) + "\n")
+        stats_lines.append(json.dumps(record) + "\n")  # the whole log rewritten atomically: never half a line
+        atomic_write_text(out_dir / "stats.jsonl", "".join(stats_lines), "the training log")  # type: ignore[operator]
 
     def agent_games() -> int:
         return int(getattr(agent, "games_trained", played))
@@ -172,6 +180,31 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         log_stats(summary)
     summary.pop("kind")
     yield Finished(summary, stopped, str(agent_path) if agent_path else None)
+
+
+def _prepare_out(out_dir: Path, agent_path: Path, resume: bool, overwrite: bool) -> list[str]:
+    """Check the output folder before any game: an agent there is continued only with ``resume`` and
+    replaced only with ``overwrite``; the folder must take files. Returns the training log to continue."""
+    if resume and overwrite:
+        raise UserError("choose --resume (continue the run) or --overwrite (replace it), not both")
+    if not str(out_dir).strip() or "\0" in str(out_dir):
+        raise UserError("--out needs a folder name")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a folder")
+    exists = agent_path.exists()
+    if exists and not resume and not overwrite:
+        raise RunExists(str(out_dir))
+    if resume and not exists:
+        raise UserError(f"nothing to resume: {out_dir} holds no {agent_path.name}")
+    check_writable_folder(out_dir)
+    for name in (agent_path.name, "best-" + agent_path.name, "stats.jsonl"):
+        check_output(out_dir / name)
+        remove_leftovers(out_dir / name)
+    stats = out_dir / "stats.jsonl"
+    if resume and stats.is_file():
+        text = stats.read_text(encoding="utf-8", errors="replace")
+        return [line + "\n" for line in text.splitlines() if line.strip()]
+    return []
 
 
 def _episode_fn(game: str, algo: str, agent: Agent, hp: dict[str, Any], rng: random.Random):

@@ -29,6 +29,8 @@ from engine.rl.agents.base import SearchAgent, save_tensor_agent
 from engine.rl.agents.td import c4_planes
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
 from engine.rl.game import State
+from engine.rl.limits import MAX_HIDDEN, MAX_SIMS
+from engine.validate import real, whole
 
 N_IN = 2 * ROWS * COLS
 
@@ -163,12 +165,20 @@ class AlphaZeroAgent(SearchAgent):
 
     @classmethod
     def from_saved(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> AlphaZeroAgent:
-        try:
-            agent = cls(int(header["hidden"]), int(header["sims"]), float(header.get("c_puct", 1.5)))
-            agent.net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
-            agent.games_trained = int(header.get("games_trained", 0))
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise UserError(f"The saved self-play agent is damaged ({str(e).splitlines()[0]}).") from None
+        where = "the saved self-play agent"
+        hidden = whole(header.get("hidden"), "hidden", 1, MAX_HIDDEN, where)
+        expected = {"body.0.weight": (hidden, N_IN), "body.0.bias": (hidden,), "body.2.weight": (hidden, hidden),
+                    "body.2.bias": (hidden,), "policy.weight": (COLS, hidden), "policy.bias": (COLS,),
+                    "value.weight": (1, hidden), "value.bias": (1,)}
+        if not isinstance(arrays, dict) or set(arrays) != set(expected):
+            raise UserError(f"{where} is damaged (its tensors are not those of a policy/value network)")
+        for name, shape in expected.items():  # before the network is built from `hidden`
+            if tuple(arrays[name].shape) != shape:
+                raise UserError(f"{where} is damaged ({name} has shape {tuple(arrays[name].shape)}, expected {shape})")
+        agent = cls(hidden, whole(header.get("sims"), "sims", 1, MAX_SIMS, where),
+                    real(header.get("c_puct", 1.5), "c_puct", 0.0, 100.0, where, lo_open=True))
+        agent.net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in arrays.items()})
+        agent.games_trained = whole(header.get("games_trained", 0), "games_trained", 0, 10**15, where)
         agent.sync()
         return agent
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine import files
 from engine.errors import UserError
+from engine.files import WriteFailed, reason
 from engine.rl.game import State
 
 FORMAT_VERSION = 1
+MAX_AGENT_BYTES = 256 * 2**20
 
 
 class Agent:
@@ -85,17 +86,11 @@ class RandomAgent(Agent):
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder and os.replace, so a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; agents are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteFailed(f"could not create the folder {path.parent} ({reason(e)})") from None
+    files.atomic_write_bytes(path, data, f"the agent file {path}")
 
 
 def save_json_agent(path: Path, header: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -112,7 +107,8 @@ def save_tensor_agent(path: Path, header: dict[str, Any], arrays: dict[str, np.n
 
 
 def read_agent_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | dict[str, np.ndarray]]:
-    """(header, payload) of a saved agent; any damage becomes a UserError."""
+    """(header, payload) of a saved agent; any damage becomes a UserError. Tensors are checked to be
+    finite numbers; each agent kind checks its own header fields and shapes."""
     path = Path(path)
     if path.is_dir():
         for name in ("agent.safetensors", "agent.json"):
@@ -121,13 +117,18 @@ def read_agent_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | dict[s
                 break
         else:
             raise UserError(f"No saved agent (agent.json or agent.safetensors) in {path}.")
-    if not path.exists():
+    if not path.is_file():
         raise UserError(f"Agent file {path} does not exist.")
-    raw = path.read_bytes()
+    if path.stat().st_size > MAX_AGENT_BYTES:
+        raise UserError(f"{path} is {path.stat().st_size / 2**20:,.0f} MiB, too large to be a saved agent.")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"Agent file {path} cannot be read ({e.strerror}).") from None
     if raw[:1] == b"{":
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UserError(f"Agent file {path} is damaged (not valid JSON).") from None
         if not isinstance(data, dict) or data.get("format") != "txe-agent" or "game" not in data:
             raise UserError(f"{path} is not a saved agent.")
@@ -142,6 +143,9 @@ def read_agent_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | dict[s
         header = json.loads(meta["header"])
     except Exception:  # safetensors raises several types for damaged files
         raise UserError(f"Agent file {path} is damaged or not a saved agent.") from None
-    if meta.get("format") != "txe-agent" or "game" not in header:
+    if meta.get("format") != "txe-agent" or not isinstance(header, dict) or "game" not in header:
         raise UserError(f"{path} is not a saved agent.")
+    for name, a in arrays.items():
+        if a.dtype.kind != "f" or not np.isfinite(a).all():
+            raise UserError(f"Agent file {path}: tensor {name[:40]} holds NaN, infinite or non-float values.")
     return header, arrays

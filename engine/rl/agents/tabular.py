@@ -19,7 +19,9 @@ from typing import Any
 from engine.errors import UserError
 from engine.rl.agents.base import Agent, save_json_agent
 from engine.rl.game import State
-from engine.rl.tictactoe import TicTacToeState
+from engine.rl.limits import MAX_TABLE_STATES
+from engine.rl.tictactoe import MARKS, TicTacToeState
+from engine.validate import choice, mapping, number_list, real, whole
 
 
 class TabularAgent(Agent):
@@ -95,14 +97,20 @@ class TabularAgent(Agent):
 
     @classmethod
     def from_saved(cls, header: dict[str, Any]) -> TabularAgent:
-        try:
-            hp = header.get("hparams", {})
-            agent = cls(header["algo"], float(hp.get("lr", 0.5)), float(hp.get("gamma", 0.9)))
-            table = header["table"]
-            agent.q = {str(k): [float(x) for x in v] for k, v in table.items()}
-            if any(len(v) != 9 or len(k) != 9 for k, v in agent.q.items()):
-                raise ValueError("rows must have 9 values")
-            agent.games_trained = int(header.get("games_trained", 0))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise UserError(f"The saved tic-tac-toe table is damaged ({e}).") from None
+        where = "the saved tic-tac-toe table"
+        hp = mapping(header.get("hparams", {}), "hparams", where)
+        agent = cls(choice(header.get("algo"), "algo", ("q", "sarsa"), where),
+                    real(hp.get("lr", 0.5), "lr", 0.0, 10.0, where),
+                    real(hp.get("gamma", 0.9), "gamma", 0.0, 1.0, where))
+        table = mapping(header.get("table"), "table", where)
+        if len(table) > MAX_TABLE_STATES:
+            raise UserError(f"{where} has {len(table):,} positions; tic-tac-toe has fewer than {MAX_TABLE_STATES:,}")
+        for key, row in table.items():
+            if len(key) != 9 or set(key) - set(MARKS):
+                raise UserError(f"{where} is damaged: {key[:20]!r} is not a board of 9 cells {', '.join(MARKS)}")
+            number_list(row, f"the row of {key}", where)
+            if len(row) != 9:
+                raise UserError(f"{where} is damaged: rows must have 9 values")
+            agent.q[key] = [float(x) for x in row]
+        agent.games_trained = whole(header.get("games_trained", 0), "games_trained", 0, 10**15, where)
         return agent

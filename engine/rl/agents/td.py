@@ -31,6 +31,8 @@ from engine.rl.agents.base import Agent, save_tensor_agent
 from engine.rl.backgammon import ROLL_PROBS, ROLLS, BackgammonState, legal_turns, tesauro_features
 from engine.rl.connect4 import COLS, H1, ROWS, ConnectFourState, has_four
 from engine.rl.game import State
+from engine.rl.limits import MAX_HIDDEN
+from engine.validate import choice, real, whole
 
 _C4_BITS = np.array([c * H1 + r for r in range(ROWS) for c in range(COLS)])  # row-major 6x7
 
@@ -231,16 +233,21 @@ class TDAgent(Agent):
 
     @classmethod
     def from_saved(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> TDAgent:
-        try:
-            agent = cls(header["game"], int(header["hidden"]), float(header["lr"]), float(header["lam"]),
-                        float(header.get("epsilon", 0.0)))
-            for name, p in zip(("W1", "b1", "w2", "b2"), agent.net.params(), strict=True):
-                a = arrays[name]
-                if a.shape != p.shape:
-                    raise ValueError(f"{name} has shape {a.shape}, expected {p.shape}")
-                p[...] = a
-            agent.games_trained = int(header.get("games_trained", 0))
-            agent.plies = int(header.get("plies", 1))
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"The saved TD agent is damaged ({e}).") from None
+        where = "the saved TD agent"
+        game = choice(header.get("game"), "game", cls.games, where)
+        hidden = whole(header.get("hidden"), "hidden", 1, MAX_HIDDEN, where)
+        n_in = 196 if game == "backgammon" else 84
+        expected = {"W1": (hidden, n_in), "b1": (hidden,), "w2": (hidden,), "b2": (1,)}
+        if not isinstance(arrays, dict) or set(arrays) != set(expected):
+            raise UserError(f"{where} is damaged (its tensors are not W1, b1, w2, b2)")
+        for name, shape in expected.items():  # before the network is built from `hidden`
+            if tuple(arrays[name].shape) != shape:
+                raise UserError(f"{where} is damaged ({name} has shape {tuple(arrays[name].shape)}, expected {shape})")
+        agent = cls(game, hidden, real(header.get("lr"), "lr", 0.0, 10.0, where),
+                    real(header.get("lam"), "lam", 0.0, 1.0, where),
+                    real(header.get("epsilon", 0.0), "epsilon", 0.0, 1.0, where))
+        for name, p in zip(("W1", "b1", "w2", "b2"), agent.net.params(), strict=True):
+            p[...] = arrays[name]
+        agent.games_trained = whole(header.get("games_trained", 0), "games_trained", 0, 10**15, where)
+        agent.plies = whole(header.get("plies", 1), "plies", 1, 2, where)
         return agent
