@@ -238,7 +238,8 @@ class AppContext(QObject):
         number = run.number
 
         def make(token: CancelToken) -> Iterator[Any]:
-            trainer = _make_trainer(cfg, resume, overwrite)  # reads the corpus, trains the tokenizer: here
+            # reads the corpus and trains the tokenizer: here, in the engine thread
+            trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
             handle = run_handle(trainer)
             yield Started(ref_for(handle, live=True, run_number=number))
             for event in trainer.run(token):
@@ -319,13 +320,3 @@ class AppContext(QObject):
         self.choicesChanged.emit()
         if live and run.ref is not None:
             self.set_model(run.ref)
-
-
-def _make_trainer(cfg: TrainConfig, resume: bool, overwrite: bool) -> Trainer:
-    """The trainer for a run the app starts (overwrite: the user agreed to replace the folder's run)."""
-    if overwrite and cfg.out and not resume:
-        try:
-            return Trainer(cfg, resume=False, overwrite=True)  # type: ignore[call-arg]
-        except TypeError:  # an engine without the overwrite guard replaces silently anyway
-            return Trainer(cfg)
-    return Trainer(cfg, resume=resume)

@@ -14,7 +14,7 @@ from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Saved
 from engine.files import atomic_write, check_output
-from engine.inference import attention_for_text, sample_text, score_text
+from engine.inference import attention_for_text, score_text
 from engine.signals import Interrupted, signal_name, stop_on_signals
 from engine.tasks import CancelToken
 from engine.training import CHANGEABLE_ON_RESUME, FLOAT_LIMITS, INT_LIMITS, TrainConfig, Trainer
@@ -93,9 +93,13 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
+    """``txe generate --method sample`` by a shorter name: the same cached decoder, the same result."""
+    from engine.decoding.sampling import sample
+
     loaded = load_checkpoint(args.checkpoint)
-    text = sample_text(loaded.model, loaded.tokenizer, args.prompt, args.max_new, args.temperature, args.seed)
-    return {"text": text, "checkpoint": str(loaded.path)}
+    gen = sample(loaded.model, loaded.tokenizer, args.prompt, args.max_new, args.temperature, args.top_k, args.top_p,
+                 args.seed)
+    return {"method": "sample", "checkpoint": str(loaded.path), **gen.to_dict()}
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,11 +187,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="final checkpoint without optimizer state (smaller, for shipping; cannot be resumed)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", parents=[common], help="continue a prompt by sampling")
+    p = sub.add_parser("sample", parents=[common],
+                       help="continue a prompt by sampling (txe generate --method sample, by a shorter name)")
     _checkpoint_option(p)
     p.add_argument("--prompt", required=True)
     p.add_argument("--max-new", type=int_flag(0, MAX_NEW_TOKENS), default=200)
     p.add_argument("--temperature", type=float_flag(0.0, 1e4), default=1.0)
+    p.add_argument("--top-k", type=int_flag(0, 10_000_000), default=0, help="keep the k most probable tokens (0: off)")
+    p.add_argument("--top-p", type=float_flag(0.0, 1.0, lo_open=True), default=1.0,
+                   help="nucleus: keep the top tokens with this mass (1: off)")
     p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_sample)
 

@@ -169,25 +169,3 @@ def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str 
     att = torch.stack(trace.attention)[:, 0].float().numpy().copy()  # (L, H, T, T)
     sc = torch.stack(trace.scores)[:, 0].float().numpy().copy() if scores else None
     return AttentionCapture([tokenizer.token_text(i) for i in full], [(0, 0)] + list(offsets), att, sc, dropped)
-
-
-@torch.no_grad()
-def sample_text(model: GPT, tokenizer: Tokenizer, prompt: str, max_new: int, temperature: float = 1.0,
-                seed: int | None = None) -> str:
-    """Ancestral sampling from p(x_{t+1} | ...), the prompt's last tokens kept when it outgrows the context."""
-    if max_new < 0:
-        raise UserError("--max-new must be 0 or more")
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    ids = [tokenizer.bos_id] + tokenizer.encode(prompt).ids
-    T = model.cfg.context
-    new: list[int] = []
-    for _ in range(max_new):
-        window = ids[-T:] if len(ids) <= T else [tokenizer.bos_id] + ids[-(T - 1):]
-        logits, _, _ = model(torch.tensor([window]))
-        logits = logits[0, -1]
-        logits[[tokenizer.bos_id, tokenizer.unk_id]] = float("-inf")  # never generate the special tokens
-        probs = torch.softmax(logits / max(temperature, 1e-6), dim=-1)
-        nxt = int(torch.multinomial(probs, 1, generator=gen))
-        ids.append(nxt)
-        new.append(nxt)
-    return prompt + tokenizer.decode(new)

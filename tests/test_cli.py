@@ -102,3 +102,14 @@ def test_binary_corpus_and_corrupt_checkpoint(tmp_path, tiny_checkpoint):
     (bad / "model.safetensors").write_bytes(b"\x00" * 100)
     r = txe("attention", "--checkpoint", str(bad), "--text", "hi", "--out", str(tmp_path / "a.npz"))
     assert r.returncode == 2 and "corrupt" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sample_is_generate_sample_by_a_shorter_name():
+    """One code path: ``txe sample`` goes through the cached decoder of ``txe generate --method sample``."""
+    common = ("--prompt", "HAMLET:", "--max-new", "300", "--seed", "7", "--temperature", "0.9", "--top-k", "20",
+              "--json")
+    a = txe("sample", *common)
+    b = txe("generate", "--method", "sample", *common)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    ja, jb = json.loads(a.stdout.strip().splitlines()[-1]), json.loads(b.stdout.strip().splitlines()[-1])
+    assert ja["text"] == jb["text"] and ja["logprob"] == jb["logprob"] and len(ja["tokens"]) == 300

@@ -6,7 +6,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import UserError
-from engine.inference import attention_for_text, next_token_distribution, sample_text, score_text
+from engine.inference import attention_for_text, next_token_distribution, score_text
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,9 @@ def test_unknown_tokens_and_empty_text(loaded):
 
 
 def test_sampling_is_seeded(loaded):
-    a = sample_text(loaded.model, loaded.tokenizer, "To", 50, seed=3)
-    b = sample_text(loaded.model, loaded.tokenizer, "To", 50, seed=3)
-    c = sample_text(loaded.model, loaded.tokenizer, "To", 50, seed=4)
+    from engine.decoding.sampling import sample
+
+    a, b, c = (sample(loaded.model, loaded.tokenizer, "To", 50, seed=seed).text for seed in (3, 3, 4))
     assert a == b and a != c and a.startswith("To") and len(a) == 52
     torch.manual_seed(0)
 

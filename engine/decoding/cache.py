@@ -14,7 +14,7 @@ window. Beyond it, the window grows from keep + 1 to T tokens and restarts. With
 re-fills the cache with one pass over its keep + 1 tokens and every other step feeds one token; without
 the cache every step runs the whole window. Both compute the same function of the sequence (equal up
 to float rounding), which the tests check over 200 generated tokens. ``keep = T - 1`` is the sliding
-window of ``inference.sample_text`` ([bos] + last T-1 tokens at every step), with no gain from the cache;
+window ([bos] + last T-1 tokens at every step, ``--window-keep T-1``), with no gain from the cache;
 a small ``keep`` restarts rarely but forgets more at each restart; T // 2 balances both.
 """
 

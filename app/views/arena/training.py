@@ -254,7 +254,7 @@ class TrainPanel(QWidget):
         if Path(out).exists() and not Path(out).is_dir():
             self.view.error(f"The output folder {out} is a file; choose a folder.")
             return
-        resume = False
+        resume = overwrite = False
         if (Path(out) / game_info(game).agent_file).exists():
             answer = self.ask_reuse(Path(out))
             if answer == "cancel":
@@ -262,17 +262,14 @@ class TrainPanel(QWidget):
             if answer == "new":
                 out = str(next_run_folder(Path(out).parent, f"{game}-{algo}"))
                 self.out.setText(out)
-            elif answer == "overwrite":
-                for name in (game_info(game).agent_file, f"best-{game_info(game).agent_file}", "stats.jsonl"):
-                    (Path(out) / name).unlink(missing_ok=True)  # the user chose to replace that run
-            resume = answer == "resume"
+            resume, overwrite = answer == "resume", answer == "overwrite"
         games = self.games.value() if self.budget.currentText() == "games" else None
         minutes = self.minutes.value() if games is None else None
         eval_every, eval_games = self.eval_every.value(), self.eval_games.value()
 
         def make(token):
             return train(game, algo, games=games, minutes=minutes, out=out, token=token, report_every_s=0.5,
-                         threads=0, eval_every=eval_every, eval_games=eval_games, resume=resume)
+                         threads=0, eval_every=eval_every, eval_games=eval_games, resume=resume, overwrite=overwrite)
 
         engine = self.view.ctx.engine
         task = engine.start_task(TASK, make, on_events=self.on_events, on_finished=self.on_finished)

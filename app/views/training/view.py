@@ -10,6 +10,7 @@ autoDownsample so a long run stays cheap to draw.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from app.widgets.names import named
 from engine.checkpoint import is_checkpoint, read_config
 from engine.errors import UserError
 from engine.events import Evaluation, Progress
-from engine.training import TrainConfig
+from engine.training import CHANGEABLE_ON_RESUME, TrainConfig
 from engine.workspace import next_run_folder
 
 if TYPE_CHECKING:
@@ -229,6 +230,8 @@ class TrainingView(View):
                 cfg.out = str(next_run_folder(out.parent, out.name.rsplit("-", 1)[0] if "-" in out.name else out.name))
                 self.out.setText(cfg.out)
             resume, overwrite = answer == "resume", answer == "overwrite"
+            if resume:  # the run's own settings; only what may change on resume comes from the form
+                cfg = self.resumed_config(out, cfg)
         elif out.is_dir() and any(out.iterdir()):
             self.show_error(f"{cfg.out} already holds other files; choose a new or empty folder")
             return
@@ -240,6 +243,25 @@ class TrainingView(View):
         self.reset_curves()
         self.summary.clear()
         self.use_btn.hide()
+
+    def resumed_config(self, out: Path, form: TrainConfig) -> TrainConfig:
+        """The checkpoint's training settings, with the form's values for what a resumed run may change
+        (engine.training.CHANGEABLE_ON_RESUME); the form then shows the settings the run goes on with."""
+        try:
+            saved = read_config(out).get("train") or {}
+        except UserError:
+            saved = {}
+        known = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+        cfg = replace(TrainConfig(**known), **{k: getattr(form, k) for k in CHANGEABLE_ON_RESUME})
+        self.show_form(cfg)
+        return cfg
+
+    def show_form(self, cfg: TrainConfig) -> None:
+        self.corpus.setText(cfg.corpus)
+        self.tokenizer.setCurrentText(cfg.tokenizer)
+        for box, value in ((self.vocab, cfg.vocab_size), (self.d, cfg.d), (self.H, cfg.H), (self.L, cfg.L),
+                           (self.m, cfg.m), (self.context, cfg.context), (self.batch, cfg.batch)):
+            box.setValue(int(value))
 
     def ask_reuse(self, out: Path) -> str:
         """A folder that holds a run: "resume", "overwrite", "new" or "cancel"."""
