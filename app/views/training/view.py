@@ -373,6 +373,8 @@ class TrainingView(View):
         self.rate.setText(f"tokens/s: {last.metrics['tokens_per_s']:,.0f}")
         self.eta.setText(f"time left: {fmt_seconds(last.eta or 0)}")
         run = self.ctx.run
+        if run is not None and run.state == "paused":  # the step under way when Pause was pressed has ended
+            self.state.setText(f"Paused at step {last.step:,} of {last.total:,}.")
         if run is not None and run.state == "running":
             self.state.setText(f"Training {short_path(run.folder) if run.folder else ''}: step {last.step:,} of "
                                f"{last.total:,}, loss {last.metrics['loss']:.3f}")
