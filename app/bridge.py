@@ -87,6 +87,7 @@ class Job:
     on_done: Callable[[Any], None] | None = None
     on_error: Callable[[str], None] | None = None
     on_end: Callable[[Job], None] | None = None
+    on_partial: Callable[[list[Any]], None] | None = None  # what it reports as it goes (token.report), in batches
     token: CancelToken = field(default_factory=CancelToken)
     state: str = "pending"  # pending | running | done | failed | superseded | cancelled
     submitted: float = field(default_factory=time.monotonic)
@@ -147,6 +148,7 @@ class EngineBridge(QObject):
         self._lock = threading.Lock()
         self._pending: dict[Any, Job] = {}  # key (or the job itself) -> job, oldest first
         self._done: list[tuple[Job, str, Any]] = []  # (job, state, value or error text)
+        self._partials: dict[Job, deque[Any]] = {}  # what running jobs reported since the last drain
         self._task: Task | None = None  # GUI thread's view of the task slot
         self._engine_task: Task | None = None  # the engine thread's
         self._generator: Iterator[Any] | None = None
@@ -163,9 +165,13 @@ class EngineBridge(QObject):
     # --- GUI side: jobs ---------------------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], *, key: str | None = None, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[str], None] | None = None, on_end: Callable[[Job], None] | None = None) -> Job:
-        """Run ``fn`` (or ``fn(token)``) in the engine thread; see the module docstring."""
-        job = Job(fn, key, on_done, on_error, on_end)
+               on_error: Callable[[str], None] | None = None, on_end: Callable[[Job], None] | None = None,
+               on_partial: Callable[[list[Any]], None] | None = None) -> Job:
+        """Run ``fn`` (or ``fn(token)``) in the engine thread; see the module docstring. What ``fn`` reports as
+        it goes (``token.report(value)``) reaches ``on_partial`` in batches, before ``on_done``."""
+        job = Job(fn, key, on_done, on_error, on_end, on_partial)
+        if on_partial is not None:
+            job.token.sink = lambda value, j=job: self._partial(j, value)
         superseded = None
         with self._lock:
             slot = key if key is not None else job
@@ -253,9 +259,14 @@ class EngineBridge(QObject):
         if job.on_end is not None:
             job.on_end(job)
 
+    def _partial(self, job: Job, value: Any) -> None:  # engine thread
+        with self._lock:
+            self._partials.setdefault(job, deque(maxlen=MAX_EVENTS)).append(value)
+
     def drain(self) -> None:
         """Hand what the engine produced to the callbacks that asked for it (GUI thread, 20 Hz)."""
         with self._lock:
+            partials, self._partials = self._partials, {}
             done, self._done = self._done, []
             task = self._task
             events: list[Any] = []
@@ -268,6 +279,9 @@ class EngineBridge(QObject):
                 task.events.clear()
                 task.latest = None
                 end, task.end = task.end, None
+        for job, values in partials.items():
+            if not job.token.cancelled and job.on_partial is not None:
+                job.on_partial(list(values))
         for job, state, value in done:
             if job.token.cancelled and state in ("done", "failed"):
                 state = "cancelled"  # asked to stop: what it returned is not wanted any more

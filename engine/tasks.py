@@ -8,6 +8,8 @@ it in a ``for`` loop, the GUI runs the same generator in its engine thread and c
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 
 class Cancelled(Exception):
@@ -21,6 +23,7 @@ class CancelToken:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.sink: Callable[[Any], None] | None = None  # where partial results go (the app's bridge)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -43,6 +46,12 @@ class CancelToken:
     def wait_if_paused(self, timeout: float | None = None) -> bool:
         """Block while paused; returns False if still paused after ``timeout`` seconds."""
         return self._running.wait(timeout)
+
+    def report(self, value: Any) -> None:
+        """A partial result of the work as it goes (Orange's ``set_partial_result``): a token of an answer that
+        streams, say. Handed to whoever runs the work; nobody listening (the CLI) costs nothing."""
+        if self.sink is not None:
+            self.sink(value)
 
     def check(self) -> None:
         """Wait while paused, raise :class:`Cancelled` if cancelled."""

@@ -68,7 +68,8 @@ class View(QWidget):
 
     def run(self, fn: Callable[..., Any], on_done: Callable[[Any], None], *, key: str | None = None,
             what: str = "computing", cancellable: bool = False,
-            on_error: Callable[[str], None] | None = None) -> Job:
+            on_error: Callable[[str], None] | None = None,
+            on_partial: Callable[[list[Any]], None] | None = None) -> Job:
         """Run ``fn`` in the engine thread; its value goes to ``on_done`` (after the view's error is cleared),
         its error to ``on_error`` or the header. A job with a ``key`` replaces the view's pending one of the
         same key."""
@@ -84,7 +85,7 @@ class View(QWidget):
                 self.show_error(text)
 
         job = self.ctx.engine.submit(fn, key=f"{self.key}:{key}" if key else None, on_done=done, on_error=failed,
-                                     on_end=self._job_ended)
+                                     on_end=self._job_ended, on_partial=on_partial)
         self._jobs.append(job)
         self.header.busy_started(job, what, (lambda: self.ctx.engine.cancel(job)) if cancellable else None)
         return job
