@@ -45,3 +45,15 @@ def to_indexed(values: np.ndarray, lo: float, hi: float, top: int = 254) -> np.n
     out = np.rint(scaled).astype(np.uint8)
     out[~finite] = MASKED
     return np.ascontiguousarray(out)
+
+
+def probability_color(p: float) -> str:
+    """A background for a token the model chose with probability ``p``: pale for an unsure choice, a deeper
+    blue for a sure one (light enough to read black text on)."""
+    t = max(0.0, min(1.0, p))
+    if t <= 0.5:  # salmon (0) to cream (0.5)
+        r, g, b = 255, 205 + 76 * t, 180 + 68 * t
+    else:  # cream (0.5) to blue (1)
+        u = (t - 0.5) * 2
+        r, g, b = 255 - 120 * u, 243 - 70 * u, 214 + 30 * u
+    return f"#{int(r):02x}{int(g):02x}{int(b):02x}"
