@@ -49,7 +49,8 @@ from engine.validate import check_memory, choice, flag_bool, real, whole
 
 MAX_PARAMETERS = 2_000_000_000
 MAX_VOCAB = 2**24
-MAX_CONTEXT = 1 << 20
+MAX_CONTEXT = 65_536  # what a model trained here may have
+MAX_MODEL_CONTEXT = 1 << 20  # what a model opened from another format may declare (Llama 3: 131,072)
 MAX_WIDTH = 65_536
 MAX_HEADS = 4_096
 MAX_LAYERS = 1_024
@@ -92,7 +93,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         where = "model settings"
         self.vocab_size = whole(self.vocab_size, "vocab_size", 1, MAX_VOCAB, where)
-        self.context = whole(self.context, "context", 1, MAX_CONTEXT, where)
+        self.context = whole(self.context, "context", 1, MAX_MODEL_CONTEXT, where)
         self.d = whole(self.d, "d", 1, MAX_WIDTH, where)
         self.H = whole(self.H, "H", 1, MAX_HEADS, where)
         self.L = whole(self.L, "L", 1, MAX_LAYERS, where)
@@ -358,6 +359,8 @@ class Transformer(nn.Module):
         :meth:`from_weights`)."""
         super().__init__()
         self.cfg = cfg
+        self.name = ""  # what messages call it ("smollm2"); set by engine.models.open_model
+        self.architecture = "txe-gpt"  # "llama", "bert", "gpt2", ... for models opened from other formats
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d, device=device)  # token embeddings (V, d)
         self.wpe = nn.Embedding(cfg.context, cfg.d, device=device) if cfg.positional == "learned" else None  # (T, d)
         if cfg.positional == "sinusoidal":
@@ -440,11 +443,14 @@ class Transformer(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, probe: Probe | None = None,
                 attention_mask: torch.Tensor | None = None, token_types: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, torch.Tensor | None, Trace | None]:
+                head: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, Trace | None]:
         """idx (B, T) token ids -> logits (B, T, V), the mean cross-entropy if targets, a Trace if probed.
 
-        ``attention_mask`` (B, T): 1 for real tokens, 0 for padding (pad on the right). A model without an
-        unembedding (``has_lm_head`` False) returns its final hidden states (B, T, d) in place of logits.
+        ``attention_mask`` (B, T): 1 for real tokens, 0 for padding (pad on the right). ``token_types``
+        (B, T): BERT's segment ids (zeros by default). A model without an unembedding (``has_lm_head``
+        False), or ``head=False``, returns its final hidden states (B, T, d) (after the final norm) in place
+        of logits: the unembedding of a large vocabulary at every position is the costliest product when
+        only the attention or the last position is wanted.
         """
         B, T = idx.shape
         if T > self.cfg.context:
@@ -465,10 +471,10 @@ class Transformer(nn.Module):
             if trace is not None and probe.residual:
                 trace.residual.append(x.detach())
         h = self.ln_f(x)
-        logits = self.lm_head(h) if self.lm_head is not None else h  # (B, T, V), or (B, T, d) without a head
+        logits = self.lm_head(h) if self.lm_head is not None and head else h  # (B, T, V), or (B, T, d)
         loss = None
         if targets is not None:
-            if self.lm_head is None:
+            if self.lm_head is None or not head:
                 raise UserError("this model has no unembedding: it cannot be trained to predict tokens")
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss, trace

@@ -57,10 +57,13 @@ def open_model(spec: str | Path | None = None) -> LoadedModel:
         loaded.config.setdefault("architecture", "txe-gpt")
         loaded.config.setdefault("name", name)
         loaded.config.setdefault("chat_template", None)
-        return loaded
-    if kind == "hf":
-        return _open_folder(path, name)
-    return _open_gguf(path, name)
+    elif kind == "hf":
+        loaded = _open_folder(path, name)
+    else:
+        loaded = _open_gguf(path, name)
+    loaded.model.name = name
+    loaded.model.architecture = str(loaded.config["architecture"])
+    return loaded
 
 
 def _summary(cfg: ModelConfig, arch: str, name: str, path: Path, fmt: str, template: Any, title: str) -> dict:
@@ -94,7 +97,7 @@ def _open_folder(path: Path, name: str) -> LoadedModel:
     if isinstance(template, list):  # named templates: the default one
         template = next((t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"),
                         None)
-    title = str(raw.get("_name_or_path") or path.name)[:200]
+    title = NAMED[name].title if name in NAMED else str(raw.get("_name_or_path") or path.name)[:200]
     return LoadedModel(model, tok, _summary(cfg, arch, name, path, "hf", template, title), path)
 
 
@@ -112,7 +115,7 @@ def _open_gguf(path: Path, name: str) -> LoadedModel:
         model = Transformer.from_weights(cfg, gguf_weights(g, cfg))
     finally:
         g.close()
-    title = str(g.get("general.name") or path.stem)[:200]
+    title = NAMED[name].title if name in NAMED else str(g.get("general.name") or path.stem)[:200]
     arch = str(g.get("general.architecture"))
     return LoadedModel(model, tok, _summary(cfg, arch, name, path, "gguf", g.get("tokenizer.chat_template"), title),
                        path)

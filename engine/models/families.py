@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import UserError
-from engine.model import MAX_CONTEXT, ModelConfig
+from engine.model import MAX_MODEL_CONTEXT, ModelConfig
 from engine.models.weights import Recipe, norm_recipes
 from engine.validate import real, whole
 
@@ -57,7 +57,7 @@ def model_config(raw: dict[str, Any], where: str) -> ModelConfig:
                               ("add_cross_attention", (False,), "cross-attention")):
             _no(raw, key, ok, where, what)
         d = _get(raw, "n_embd", where, 768)
-        return ModelConfig(vocab_size=V, context=_get(raw, "n_positions", where, 1024, hi=MAX_CONTEXT), d=d,
+        return ModelConfig(vocab_size=V, context=_get(raw, "n_positions", where, 1024, hi=MAX_MODEL_CONTEXT), d=d,
                            H=_get(raw, "n_head", where, 12), L=_get(raw, "n_layer", where, 12),
                            m=_get(raw, "n_inner", where, 4 * d) if raw.get("n_inner") is not None else 4 * d,
                            positional="learned", norm="pre",
@@ -67,7 +67,7 @@ def model_config(raw: dict[str, Any], where: str) -> ModelConfig:
     if kind == "bert":
         _no(raw, "position_embedding_type", ("absolute",), where, "relative position embeddings")
         _no(raw, "is_decoder", (False,), where, "a BERT decoder")
-        return ModelConfig(vocab_size=V, context=_get(raw, "max_position_embeddings", where, 512, hi=MAX_CONTEXT),
+        return ModelConfig(vocab_size=V, context=_get(raw, "max_position_embeddings", where, 512, hi=MAX_MODEL_CONTEXT),
                            d=_get(raw, "hidden_size", where), H=_get(raw, "num_attention_heads", where),
                            L=_get(raw, "num_hidden_layers", where), m=_get(raw, "intermediate_size", where),
                            positional="learned", norm="post", activation=_activation(raw.get("hidden_act", "gelu"),
@@ -96,11 +96,11 @@ def _llama_config(raw: dict, kind: str, V: int, where: str) -> ModelConfig:
     head_dim = raw.get("head_dim")
     if head_dim is not None and head_dim != d // H:
         raise UserError(f"{where}: a head size ({str(head_dim)[:12]}) other than hidden_size / heads is not supported")
-    context = _get(raw, "max_position_embeddings", where, 2048, hi=MAX_CONTEXT)
+    context = _get(raw, "max_position_embeddings", where, 2048, hi=MAX_MODEL_CONTEXT)
     window = raw.get("sliding_window")
     if window is not None and (kind == "mistral" or raw.get("use_sliding_window")):
         # attention over a window of W positions is full attention on inputs of at most W tokens
-        context = min(context, whole(window, "sliding_window", 1, MAX_CONTEXT, where))
+        context = min(context, whole(window, "sliding_window", 1, MAX_MODEL_CONTEXT, where))
     attention_bias = raw.get("attention_bias", False) is True
     if raw.get("mlp_bias", False) is True or attention_bias:
         raise UserError(f"{where}: biases in the attention output or feed-forward maps are not supported")

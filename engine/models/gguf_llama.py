@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from engine.errors import UserError
-from engine.model import MAX_CONTEXT, ModelConfig
+from engine.model import MAX_MODEL_CONTEXT, ModelConfig
 from engine.models.gguf_file import GGUFFile
 from engine.validate import real, whole
 
@@ -56,7 +56,8 @@ def gguf_config(g: GGUFFile) -> ModelConfig:
     if rope_dim != d // H:
         raise UserError(f"{where}: rotary positions on {str(rope_dim)[:12]} of {d // H} dimensions per head are not "
                         "supported")
-    return ModelConfig(vocab_size=V, context=_num(meta, a + "context_length", where, 2048, hi=MAX_CONTEXT), d=d, H=H,
+    context = _num(meta, a + "context_length", where, 2048, hi=MAX_MODEL_CONTEXT)
+    return ModelConfig(vocab_size=V, context=context, d=d, H=H,
                        L=_num(meta, a + "block_count", where), m=_num(meta, a + "feed_forward_length", where),
                        positional="rotary", norm="pre", activation="silu", tied="output.weight" not in g.tensors,
                        bias=False, norm_kind="rmsnorm",

@@ -66,13 +66,13 @@ def resolve(spec: str | Path | None) -> tuple[Path, str]:
         return path, text
     path = Path(text).expanduser()
     if not path.exists():
-        raise UserError(f"no model at {text[:200]}; give {', '.join(NAMED)}, a model folder or a .gguf file")
+        raise UserError(f"no checkpoint at {text[:200]} (give {', '.join(NAMED)}, a model folder or a .gguf file)")
     try:
         if path.resolve() == DEFAULT_CHECKPOINT.resolve():
             return DEFAULT_CHECKPOINT, "default"
     except OSError:
         pass
-    return path, path.stem if path.is_file() else path.name
+    return path, name_of(path)  # a named model's own file or folder keeps its name
 
 
 def name_of(path: Path) -> str:
