@@ -19,6 +19,7 @@ from engine.signals import Interrupted
 # Modules that add subcommands; each exposes register(subparsers).
 COMMAND_MODULES = [
     "engine.commands",
+    "engine.models.cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",
@@ -49,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_human(result: dict[str, Any]) -> None:
+def _print_human(result: dict[str, Any] | list[dict[str, Any]]) -> None:
+    if isinstance(result, list):  # a table: one line per item
+        for item in result:
+            print("  ".join(f"{k}={v}" for k, v in item.items()))
+        return
     for key, value in result.items():
         if isinstance(value, list | dict) and len(json.dumps(value)) > 200:
             value = json.dumps(value)[:200] + "..."

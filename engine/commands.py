@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.checkpoint import has_checkpoint, last_good, load_checkpoint, read_config, resolve_checkpoint
+from engine.checkpoint import has_checkpoint, last_good, read_config
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Saved
 from engine.files import atomic_write, check_output
 from engine.inference import attention_for_text, score_text
+from engine.models import open_model
 from engine.signals import Interrupted, signal_name, stop_on_signals
 from engine.tasks import CancelToken
 from engine.training import CHANGEABLE_ON_RESUME, FLOAT_LIMITS, INT_LIMITS, TrainConfig, Trainer
@@ -96,16 +97,17 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     """``txe generate --method sample`` by a shorter name: the same cached decoder, the same result."""
     from engine.decoding.sampling import sample
 
-    loaded = load_checkpoint(args.checkpoint)
+    loaded = open_model(args.checkpoint)
     gen = sample(loaded.model, loaded.tokenizer, args.prompt, args.max_new, args.temperature, args.top_k, args.top_p,
                  args.seed)
     return {"method": "sample", "checkpoint": str(loaded.path), **gen.to_dict()}
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
-    loaded = load_checkpoint(args.checkpoint)
+    loaded = open_model(args.checkpoint)
     score = score_text(loaded.model, loaded.tokenizer, _text_arg(args))
-    return {**score.to_dict(), "unknown_tokens": score.ids.count(loaded.tokenizer.unk_id)}
+    unk = loaded.tokenizer.unk_id
+    return {**score.to_dict(), "unknown_tokens": score.ids.count(unk) if unk is not None else 0}
 
 
 def cmd_attention(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,25 +115,35 @@ def cmd_attention(args: argparse.Namespace) -> dict[str, Any]:
     if out.suffix != ".npz":
         raise UserError(f"--out must end in .npz (got {out.name[:60]})")
     check_output(out)
-    loaded = load_checkpoint(args.checkpoint)
+    loaded = open_model(args.checkpoint)
     cap = attention_for_text(loaded.model, loaded.tokenizer, _text_arg(args), window=args.window, scores=True)
     atomic_write(out, lambda f: np.savez_compressed(
         f, attention=cap.attention.astype(np.float32), scores=cap.scores, tokens=np.array(cap.tokens),
         offsets=np.array(cap.offsets, dtype=np.int64)))
     L, H, T, _ = cap.attention.shape
-    return {"layers": L, "heads": H, "tokens": cap.tokens, "truncated": cap.truncated, "out": str(out)}
+    return {"layers": L, "heads": H, "tokens": cap.tokens, "truncated": cap.truncated, "causal": cap.causal,
+            "out": str(out)}
 
 
 def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
-    loaded = load_checkpoint(args.checkpoint)
-    return {"checkpoint": str(loaded.path), "step": loaded.step, "model": loaded.config["model"],
-            "tokenizer": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size,
-            "parameters": loaded.model.num_parameters(), "corpus": loaded.config.get("corpus")}
+    loaded = open_model(args.checkpoint)
+    c, tok = loaded.model.cfg, loaded.tokenizer
+    return {"checkpoint": str(loaded.path), "name": loaded.config.get("name"),
+            "architecture": loaded.config.get("architecture"), "title": loaded.config.get("title"),
+            "step": loaded.step, "model": loaded.config["model"], "tokenizer": tok.kind, "vocab_size": tok.vocab_size,
+            "parameters": loaded.model.num_parameters(), "layers": c.L, "heads": c.H, "kv_heads": c.kv_heads,
+            "d": c.d, "context": c.context, "causal": c.causal, "lm_head": loaded.model.has_lm_head,
+            "chat": bool(loaded.config.get("chat_template")),
+            "start_tokens": [tok.token_text(i) for i in tok.prefix_ids],
+            "end_tokens": [tok.token_text(i) for i in tok.eos_ids], "corpus": loaded.config.get("corpus")}
+
+
+MODEL_HELP = ("model: default (the embedded model), smollm2, minilm, a checkpoint or Hugging Face folder, or a "
+              ".gguf file")
 
 
 def _checkpoint_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", default=None,
-                   help=f"checkpoint folder (default: the embedded model, {resolve_checkpoint(None)})")
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", default=None, help=MODEL_HELP)
 
 
 def _text_options(p: argparse.ArgumentParser) -> None:

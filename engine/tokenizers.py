@@ -30,12 +30,26 @@ from engine.errors import UserError
 BOS = "<|bos|>"
 UNK = "<|unk|>"
 SPECIALS = [BOS, UNK]
-KINDS = ("char", "word", "bpe")
+KINDS = ("char", "word", "bpe")  # ours (trainable)
+FOREIGN_KINDS = ("byte-bpe", "sp-bpe", "wordpiece", "unigram", "word-level")  # real models' (see engine.models)
 MAX_VOCAB = 2**24
 MAX_TOKENIZER_BYTES = 1 << 30
 CHAR_PATTERN = r"[\s\S]"  # any one character, newlines included
 # word-level: a word with its leading space, a run of punctuation with its leading space, or white space
 WORD_PATTERN = r" ?[A-Za-z0-9\u00C0-\u024F']+| ?[^A-Za-z0-9\u00C0-\u024F'\s]+|\s+"
+
+
+@dataclass
+class Specials:
+    """The special tokens of a tokenizer and what the model expects of them (see :class:`Tokenizer`)."""
+
+    bos_id: int | None
+    unk_id: int | None
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+    eos_ids: list[int]
+    never_generate: list[int]
+    pad_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,24 +60,60 @@ class Encoded:
 
 
 class Tokenizer:
-    """One interface over the three kinds; wraps a Hugging Face ``tokenizers.Tokenizer``."""
+    """One interface over our three kinds and the tokenizers of real models; wraps a Hugging Face
+    ``tokenizers.Tokenizer``.
 
-    def __init__(self, hf: HFTokenizer, kind: str) -> None:
-        if kind not in KINDS:
-            raise UserError(f"unknown tokenizer kind {kind!r}; use one of {', '.join(KINDS)}")
+    What a model expects around a text: ``prefix_ids`` before it (ours: <|bos|>; BERT: [CLS]; SmolLM2:
+    nothing) and ``suffix_ids`` after it (BERT: [SEP]); :meth:`wrap` adds both. ``eos_ids`` end a
+    generation (SmolLM2: <|im_end|>, its end of turn); ``never_generate`` are never sampled (ours:
+    <|bos|> and <|unk|>; ids the model has but the tokenizer lacks).
+    """
+
+    def __init__(self, hf: HFTokenizer, kind: str, special: Specials | None = None) -> None:
         self.hf = hf
         self.kind = kind
-        self.bos_id = hf.token_to_id(BOS)
-        self.unk_id = hf.token_to_id(UNK)
-        if self.bos_id is None or self.unk_id is None:
-            raise UserError("tokenizer has no <|bos|> or <|unk|> token; it was not made by Transformer Explorer")
         vocab = hf.get_vocab(with_added_tokens=True)
-        if len(vocab) > MAX_VOCAB or max(vocab.values()) != len(vocab) - 1 or min(vocab.values()) < 0:
-            raise UserError(f"the tokenizer's token ids are not 0..{len(vocab) - 1}; it was not made by "
-                            "Transformer Explorer")
-        self._id_to_token = [""] * len(vocab)
+        if special is None:  # ours: checked strictly
+            if kind not in KINDS:
+                raise UserError(f"unknown tokenizer kind {kind!r}; use one of {', '.join(KINDS)}")
+            bos, unk = hf.token_to_id(BOS), hf.token_to_id(UNK)
+            if bos is None or unk is None:
+                raise UserError("tokenizer has no <|bos|> or <|unk|> token; it was not made by Transformer Explorer")
+            if len(vocab) > MAX_VOCAB or max(vocab.values()) != len(vocab) - 1 or min(vocab.values()) < 0:
+                raise UserError(f"the tokenizer's token ids are not 0..{len(vocab) - 1}; it was not made by "
+                                "Transformer Explorer")
+            special = Specials(bos, unk, [bos], [], [], [bos, unk])
+        elif kind not in KINDS + FOREIGN_KINDS:
+            raise UserError(f"unknown tokenizer kind {kind!r}")
+        self.ours = kind in KINDS and special.prefix_ids == [special.bos_id] and not special.eos_ids
+        self.bos_id, self.unk_id = special.bos_id, special.unk_id
+        self.prefix_ids, self.suffix_ids = list(special.prefix_ids), list(special.suffix_ids)
+        self.eos_ids, self.never_generate = list(special.eos_ids), list(special.never_generate)
+        self.pad_id = special.pad_id
+        size = max(vocab.values(), default=-1) + 1
+        if size > MAX_VOCAB or min(vocab.values(), default=0) < 0:
+            raise UserError(f"the tokenizer has token ids outside 0..{MAX_VOCAB - 1}")
+        self._id_to_token = [""] * size
         for tok, i in vocab.items():
             self._id_to_token[i] = tok
+        for i, tok in enumerate(self._id_to_token):
+            if not tok:
+                self._id_to_token[i] = f"<|unused {i}|>"
+        self.special_ids = sorted(i for i, t in hf.get_added_tokens_decoder().items() if t.special)
+        self._texts: list[str] | None = None
+
+    def pad_to(self, V: int) -> None:
+        """Extend the vocabulary to the model's V ids (a model may have more rows than its tokenizer has
+        tokens: the extra ids are shown as "<|unused N|>" and never generated)."""
+        n = len(self._id_to_token)
+        if V > n:
+            self._id_to_token += [f"<|unused {i}|>" for i in range(n, V)]
+            self.never_generate += list(range(n, V))
+            self._texts = None
+
+    def wrap(self, ids: list[int]) -> list[int]:
+        """The model's input for a text's ids: prefix + ids + suffix."""
+        return self.prefix_ids + list(ids) + self.suffix_ids
 
     # --- building ---------------------------------------------------------------------------
 
@@ -134,12 +184,17 @@ class Tokenizer:
         return self._id_to_token[i]
 
     def token_text(self, i: int) -> str:
-        """The token as the user reads it (BPE's byte-level symbols decoded, e.g. 'Ġthe' -> ' the')."""
-        if i in (self.bos_id, self.unk_id):
+        """The token as the user reads it: BPE's byte-level symbols decoded ('Ġthe' -> ' the'), SentencePiece's
+        '▁' as a space, a lone byte of an incomplete UTF-8 character as "<0xE2>"; special tokens as they are."""
+        if self.ours:
+            if i in (self.bos_id, self.unk_id):
+                return self._id_to_token[i]
+            if self.kind == "bpe":
+                return self.hf.decode([i], skip_special_tokens=False)
             return self._id_to_token[i]
-        if self.kind == "bpe":
-            return self.hf.decode([i], skip_special_tokens=False)
-        return self._id_to_token[i]
+        if self._texts is None:
+            self._texts = readable_tokens(self._id_to_token, self.kind, set(self.special_ids))
+        return self._texts[i]
 
     def encode(self, text: str) -> Encoded:
         enc = self.hf.encode(text, add_special_tokens=False)
@@ -184,7 +239,9 @@ class Tokenizer:
                               count=sum(len(e) for e in encs))
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.hf.decode([int(i) for i in ids if int(i) != self.bos_id], skip_special_tokens=False)
+        if self.ours:
+            return self.hf.decode([int(i) for i in ids if int(i) != self.bos_id], skip_special_tokens=False)
+        return self.hf.decode([int(i) for i in ids], skip_special_tokens=False)
 
     def unknown_count(self, text: str) -> int:
         return sum(1 for i in self.encode(text).ids if i == self.unk_id)
@@ -213,3 +270,58 @@ def _kind_of(raw: dict) -> str:
         raise UserError("the tokenizer.json was not made by Transformer Explorer (its pipeline is not a char, "
                         "word or BPE one)")
     return kind
+
+
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet: the printable character that stands for each of the 256 bytes."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + n)] = b
+            n += 1
+    return chars
+
+
+def readable_bytes(data: bytes) -> str:
+    """UTF-8 text, with each byte that is not part of a complete character shown as <0xNN>."""
+    out, i = [], 0
+    while i < len(data):
+        for n in (1, 2, 3, 4):
+            try:
+                out.append(data[i:i + n].decode("utf-8"))
+                i += n
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            out.append(f"<0x{data[i]:02X}>")
+            i += 1
+    return "".join(out)
+
+
+def readable_tokens(tokens: list[str], kind: str, special: set[int]) -> list[str]:
+    """Each vocabulary entry as the user reads it (see :meth:`Tokenizer.token_text`)."""
+    if kind == "byte-bpe":
+        table = byte_decoder()
+        out = []
+        for i, tok in enumerate(tokens):
+            if i in special or not all(c in table for c in tok):
+                out.append(tok)
+            else:
+                out.append(readable_bytes(bytes(table[c] for c in tok)))
+        return out
+    if kind in ("sp-bpe", "unigram"):
+        out = []
+        for i, tok in enumerate(tokens):
+            if i not in special and len(tok) == 6 and tok.startswith("<0x") and tok.endswith(">"):
+                try:
+                    out.append(readable_bytes(bytes([int(tok[3:5], 16)])))  # a byte-fallback token
+                    continue
+                except ValueError:
+                    pass
+            out.append(tok if i in special else tok.replace("\u2581", " "))
+        return out
+    return list(tokens)

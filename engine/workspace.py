@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from engine.checkpoint import DEFAULT_CHECKPOINT
 from engine.corpus import load_corpus
 from engine.errors import UserError
 from engine.model import GPT
@@ -42,13 +42,30 @@ class ModelHandle:
     def is_default(self) -> bool:
         return self.path is not None and Path(self.path).resolve() == DEFAULT_CHECKPOINT.resolve()
 
+    @property
+    def name(self) -> str:
+        """"default", "smollm2", "minilm", or the folder's or file's name."""
+        return str(self.config.get("name") or (Path(self.path).name if self.path else "run"))
+
+    @property
+    def architecture(self) -> str:
+        return str(self.config.get("architecture") or "txe-gpt")
+
+    @property
+    def chat(self) -> bool:
+        """An instruct model (it has a chat template: engine.chat works on it)."""
+        return bool(self.config.get("chat_template"))
+
     def describe(self) -> dict[str, Any]:
         """Plain facts for the GUI thread (which never touches the model itself)."""
-        c = self.model.cfg
+        c, tok = self.model.cfg, self.tokenizer
         return {"L": c.L, "H": c.H, "d": c.d, "d_k": c.d_k, "m": c.m, "context": c.context,
                 "positional": c.positional, "norm": c.norm, "activation": c.activation,
-                "tokenizer": self.tokenizer.kind, "vocab_size": c.vocab_size,
-                "parameters": self.model.num_parameters(), "corpus": self.corpus}
+                "tokenizer": tok.kind, "vocab_size": c.vocab_size,
+                "parameters": self.model.num_parameters(), "corpus": self.corpus,
+                "name": self.name, "architecture": self.architecture, "title": self.config.get("title") or self.name,
+                "H_kv": c.kv_heads, "causal": c.causal, "lm_head": self.model.has_lm_head, "chat": self.chat,
+                "norm_kind": c.norm_kind, "mlp": c.mlp, "start_tokens": len(tok.prefix_ids)}
 
     def frozen(self) -> ModelHandle:
         """The same weights, no longer tied to a run (after the run has ended)."""
@@ -56,9 +73,12 @@ class ModelHandle:
         return ModelHandle(self.model, self.tokenizer, {**self.config, "step": step}, self.path)
 
 
-def open_model(path: str | Path | None) -> ModelHandle:
-    """A checkpoint folder as a handle (the embedded default model when ``path`` is None)."""
-    loaded = load_checkpoint(path)
+def open_model(spec: str | Path | None) -> ModelHandle:
+    """A model as a handle: a name ("default", "smollm2", "minilm"), a checkpoint or Hugging Face folder, or a
+    .gguf file (the embedded default model when ``spec`` is None); see :func:`engine.models.open_model`."""
+    from engine.models import open_model as open_any
+
+    loaded = open_any(spec)
     return ModelHandle(loaded.model, loaded.tokenizer, loaded.config, loaded.path)
 
 
@@ -97,11 +117,16 @@ class Workspace:
         return self._vocab[key][1]
 
     def open(self, path: str | Path | None) -> ModelHandle:
-        """:func:`open_model`, cached by folder while its files are unchanged (a re-saved run is read again)."""
-        folder = Path(path).resolve() if path else DEFAULT_CHECKPOINT.resolve()
+        """:func:`open_model`, cached by folder (or file) while its files are unchanged (a re-saved run is read
+        again). ``path`` may also be a model's name ("smollm2")."""
+        from engine.models.registry import resolve
+
         try:
-            stamp = tuple(f.stat().st_mtime_ns for f in sorted(folder.iterdir()) if f.is_file())
-        except OSError:
+            where, _ = resolve(path)
+            folder = where.resolve()
+            files = sorted(folder.iterdir()) if folder.is_dir() else [folder]
+            stamp = tuple(f.stat().st_mtime_ns for f in files if f.is_file())
+        except (OSError, UserError):
             return open_model(path)  # missing, not a folder, ...: open_model says what is wrong
         key = (str(folder), stamp)
         if key not in self._models:

@@ -3,7 +3,8 @@
 The window rule (our models have learned positions 0..T-1, T = ``context``; generation may go on
 beyond T). Let s be the prompt and generated tokens (without <|bos|>), n = len(s), P = the prompt's
 length, and ``keep`` a number of history tokens in [1, T-1] (default T // 2). The model predicts the
-next token from the window ``[<|bos|>] + s[start:]``, where
+next token from the window ``[<|bos|>] + s[start:]`` (a model's own start tokens in place of <|bos|>,
+``tokenizer.prefix_ids``; none for SmolLM2, and T - 1 below is then T), where
 
 - at the start ``start = max(0, P - (T - 1))``: the prompt's last T - 1 tokens, as ``prompt_ids`` does;
 - after each appended token, if the window would be longer than T, ``start = n - keep``: the window
@@ -26,27 +27,31 @@ from engine.errors import UserError
 from engine.model import GPT, KVCache
 
 
-def default_keep(context: int) -> int:
-    return max(1, context // 2)
+def default_keep(context: int, prefix: int = 1) -> int:
+    return min(context - prefix, max(1, context // 2))
 
 
-def check_keep(context: int, keep: int | None) -> int:
-    if context < 2:
-        raise UserError(f"decoding needs a model context of at least 2 (<|bos|> and one token); got {context}")
-    keep = default_keep(context) if keep is None else int(keep)
-    if not 1 <= keep <= context - 1:
-        raise UserError(f"the window history must be between 1 and {context - 1} tokens (got {keep})")
+def check_keep(context: int, keep: int | None, prefix: int = 1) -> int:
+    """The window history, in [1, context - prefix] (``prefix``: the start tokens every window begins with)."""
+    room = context - prefix
+    if room < 1 or context < 2:
+        raise UserError(f"decoding needs a model context of at least 2 (its start and one token); got {context}")
+    keep = default_keep(context, prefix) if keep is None else int(keep)
+    if not 1 <= keep <= room:
+        raise UserError(f"the window history must be between 1 and {room} tokens (got {keep})")
     return keep
 
 
-def window_start(prompt_len: int, n: int, context: int, keep: int) -> int:
-    """Where the window of a sequence of n tokens (prompt of prompt_len) starts, by the rule above."""
-    start = max(0, prompt_len - (context - 1))
-    if n - start <= context - 1:
+def window_start(prompt_len: int, n: int, context: int, keep: int, prefix: int = 1) -> int:
+    """Where the window of a sequence of n tokens (prompt of prompt_len) starts, by the rule above (with
+    ``prefix`` start tokens in front of every window: T - 1 in the rule is then T - prefix)."""
+    room = context - prefix
+    start = max(0, prompt_len - room)
+    if n - start <= room:
         return start
-    period = context - keep  # tokens between two restarts
-    restarts = (n - start - context) // period + 1
-    return start + context - keep + (restarts - 1) * period
+    period = room + 1 - keep  # tokens between two restarts
+    restarts = (n - start - room - 1) // period + 1
+    return start + room + 1 - keep + (restarts - 1) * period
 
 
 class Decoder:
@@ -57,12 +62,15 @@ class Decoder:
     ``use_cache=False`` recomputes the whole window every step: the reference the cache must equal.
     """
 
-    def __init__(self, model: GPT, bos_id: int, prompt_len: int, keep: int | None = None,
+    def __init__(self, model: GPT, prefix: int | list[int], prompt_len: int, keep: int | None = None,
                  use_cache: bool = True) -> None:
+        from engine.inference import require_decoder
+
+        require_decoder(model)
         self.model = model
-        self.bos_id = bos_id
+        self.prefix = [prefix] if isinstance(prefix, int) else [int(i) for i in prefix]  # <|bos|>, or none
         self.T = model.cfg.context
-        self.keep = check_keep(self.T, keep)
+        self.keep = check_keep(self.T, keep, len(self.prefix))
         self.prompt_len = prompt_len
         self.use_cache = use_cache
         self.seqs = torch.zeros(1, 0, dtype=torch.long)  # (B, n) without <|bos|>
@@ -75,23 +83,28 @@ class Decoder:
         return self.seqs.shape[1]
 
     def _window(self) -> torch.Tensor:
-        bos = torch.full((self.seqs.shape[0], 1), self.bos_id, dtype=torch.long)
-        return torch.cat([bos, self.seqs[:, self.start:]], dim=1)  # (B, <= T)
+        pre = torch.tensor(self.prefix, dtype=torch.long).expand(self.seqs.shape[0], -1)
+        return torch.cat([pre, self.seqs[:, self.start:]], dim=1)  # (B, <= T)
 
     def _full(self) -> torch.Tensor:
         window = self._window()
+        if window.shape[1] == 0:
+            raise UserError(f"{self.model.name or 'this model'} has no start token: the prompt must hold at "
+                            "least one token")
         self.refills += 1
         if not self.use_cache:
-            logits, _, _ = self.model(window)
-            return logits[:, -1]
+            if window.numel() * self.model.cfg.vocab_size <= 1 << 24:  # small: the whole pass, as always
+                return self.model(window)[0][:, -1]
+            h, _, _ = self.model(window, head=False)  # a large vocabulary: unembed the last position only
+            return self.model.lm_head(h[:, -1])
         self.cache = KVCache(self.model.cfg, window.shape[0], device=window.device,
-                             dtype=self.model.wte.weight.dtype)
+                             dtype=self.model.wte.weight.dtype, capacity=window.shape[1] + 256)
         return self.model.forward_cached(window, self.cache)
 
     @torch.inference_mode()
     def prefill(self, seqs: torch.Tensor | list[list[int]]) -> torch.Tensor:
         self.seqs = torch.as_tensor(seqs, dtype=torch.long).reshape(len(seqs), -1)
-        self.start = window_start(self.prompt_len, self.length, self.T, self.keep)
+        self.start = window_start(self.prompt_len, self.length, self.T, self.keep, len(self.prefix))
         return self._full()
 
     @torch.inference_mode()
@@ -101,7 +114,7 @@ class Decoder:
             parents = torch.as_tensor(parents, dtype=torch.long)
             self.seqs = self.seqs.index_select(0, parents)
         self.seqs = torch.cat([self.seqs, tokens], dim=1)
-        start = window_start(self.prompt_len, self.length, self.T, self.keep)
+        start = window_start(self.prompt_len, self.length, self.T, self.keep, len(self.prefix))
         if start != self.start or not self.use_cache or self.cache is None:
             self.start = start
             return self._full()  # a restart (or no cache): one pass over the whole window

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.checkpoint import load_checkpoint, resolve_checkpoint
 from engine.clikit import common_parent
 from engine.decoding.sampling import check_sampling, sample
 from engine.decoding.search import EARLY_STOPPING, BeamSearch, greedy
@@ -50,7 +49,9 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_new < 0:
         raise UserError(f"--max-new must be 0 or more (got {args.max_new})")
     eos = [unescape(e) for e in args.eos or []]
-    loaded = load_checkpoint(args.checkpoint)
+    from engine.models import open_model
+
+    loaded = open_model(args.checkpoint)
     model, tok = loaded.model, loaded.tokenizer
     common = dict(eos=eos, window_keep=args.window_keep)
     out: dict[str, Any] = {"method": args.method, "checkpoint": str(loaded.path)}
@@ -76,8 +77,9 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", parents=[common_parent()],
                        help="continue a prompt by greedy search, beam search or sampling")
-    p.add_argument("--checkpoint", default=None,
-                   help=f"checkpoint folder (default: the embedded model, {resolve_checkpoint(None)})")
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", default=None,
+                   help="model: default (the embedded model), smollm2, a checkpoint or Hugging Face folder, or a "
+                        ".gguf file")
     p.add_argument("--prompt", default="", help="the text to continue (default: empty, from <|bos|> alone)")
     p.add_argument("--method", default="greedy", help="greedy | beam | sample")
     p.add_argument("--max-new", type=int_flag(0, MAX_NEW_TOKENS), default=100, help="tokens to generate at most")

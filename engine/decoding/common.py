@@ -35,11 +35,13 @@ def prompt_text(tokenizer: Tokenizer, prompt: Prompt) -> str:
 
 
 def special_ids(tokenizer: Tokenizer) -> list[int]:
-    return [i for i in (tokenizer.bos_id, tokenizer.unk_id) if i is not None]
+    """The tokens never generated: our <|bos|> and <|unk|>; ids a model has beyond its tokenizer's."""
+    return list(tokenizer.never_generate)
 
 
 def special_mask(tokenizer: Tokenizer) -> torch.Tensor:
-    """(V,) float64: 0, and -inf at <|bos|> and <|unk|> (added to log-probabilities: one cheap op per step)."""
+    """(V,) float64: 0, and -inf at the tokens never generated (our <|bos|> and <|unk|>), added to
+    log-probabilities: one cheap op per step."""
     return as_mask(special_ids(tokenizer), tokenizer.vocab_size)
 
 
@@ -65,14 +67,15 @@ def check_max_new(max_new: int) -> int:
 class EosRule:
     """When a hypothesis ends: single end tokens, or stop strings of several tokens.
 
-    The models have no end-of-sequence token, so ``eos`` is a set of token ids or texts. A text that is
+    Our models have no end-of-sequence token, so ``eos`` is a set of token ids or texts. A text that is
     one token (e.g. "\\n" for a char model) is an end token; a longer one (e.g. "\\n\\n", two tokens for a
     char model) is a stop sequence, matched on the generated token ids (not across the prompt). The end
-    token(s) stay in the hypothesis and count in its length, as an <eos> token would.
+    token(s) stay in the hypothesis and count in its length, as an <eos> token would. A model's own end
+    tokens (``tokenizer.eos_ids``: SmolLM2's <|im_end|>, the end of its turn) always end a hypothesis.
     """
 
     def __init__(self, tokenizer: Tokenizer, eos: Iterable[int | str] | None = None) -> None:
-        self.ids: set[int] = set()
+        self.ids: set[int] = set(tokenizer.eos_ids)
         self.sequences: list[tuple[int, ...]] = []
         for item in eos or ():
             if isinstance(item, str):
@@ -86,7 +89,8 @@ class EosRule:
                 if not 0 <= ids[0] < tokenizer.vocab_size:
                     raise UserError(f"end-of-sequence id {ids[0]} is outside the vocabulary")
             if any(i in special_ids(tokenizer) for i in ids):
-                raise UserError("<|bos|> and <|unk|> cannot end a sequence: they are never generated")
+                raise UserError("<|bos|> and <|unk|> cannot end a sequence: they are never generated"
+                                if tokenizer.ours else "that token is never generated: it cannot end a sequence")
             if len(ids) == 1:
                 self.ids.add(ids[0])
             else:

@@ -112,7 +112,7 @@ def next_token_panel(model: GPT, tokenizer: Tokenizer, prompt: Prompt, temperatu
                      top_p: float = 1.0, window_keep: int | None = None) -> NextTokenPanel:
     check_sampling(temperature, top_k, top_p)
     ids = prompt_tokens(tokenizer, prompt)
-    logits = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache=False).prefill([ids])[0]
+    logits = Decoder(model, tokenizer.prefix_ids, len(ids), window_keep, use_cache=False).prefill([ids])[0]
     f = filter_distribution(logits, special_mask(tokenizer), temperature, top_k, top_p)
     probs = torch.softmax(logits.double(), dim=-1)
     order = torch.argsort(f.tempered, descending=True, stable=True)

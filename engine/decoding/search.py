@@ -58,7 +58,7 @@ def decode_one_path(model: GPT, tokenizer: Tokenizer, prompt: Prompt, max_new: i
     rule = EosRule(tokenizer, eos)
     ids = prompt_tokens(tokenizer, prompt)
     specials = special_mask(tokenizer)
-    dec = Decoder(model, tokenizer.bos_id, len(ids), window_keep, use_cache)
+    dec = Decoder(model, tokenizer.prefix_ids, len(ids), window_keep, use_cache)
     new: list[int] = []
     logps: list[float] = []
     end = "length"
@@ -152,7 +152,7 @@ class BeamSearch:
         self.prompt = prompt_text(tokenizer, prompt)
         self.prompt_ids = prompt_tokens(tokenizer, prompt)
         self.specials = special_mask(tokenizer)
-        self.decoder = Decoder(model, tokenizer.bos_id, len(self.prompt_ids), window_keep, use_cache)
+        self.decoder = Decoder(model, tokenizer.prefix_ids, len(self.prompt_ids), window_keep, use_cache)
         self.tree = BeamTree()
         self.tree.add(BeamNode(0, None, "", None, 0, 0.0, 0.0, 0.0, KEPT, 0))
         self.round = 0

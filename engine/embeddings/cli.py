@@ -16,7 +16,8 @@ from engine.validate import check_memory, float_flag, int_flag, seed_flag
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vectors", required=True,
-                   help="word2vec/GloVe text file, or a transformer checkpoint folder")
+                   help="word2vec/GloVe text file, or a transformer: a checkpoint or Hugging Face folder, a .gguf "
+                        "file, or a model name (default, smollm2, minilm)")
     p.add_argument("--matrix", choices=["embedding", "unembedding"], default="embedding",
                    help="for a checkpoint: token embedding W_E or unembedding W_U")
 
@@ -152,15 +153,15 @@ def cmd_positional(args: argparse.Namespace) -> dict[str, Any]:
     """The Embeddings view's positional tab, headless: cosine of every pair of position vectors."""
     import numpy as np
 
-    from engine.checkpoint import load_checkpoint
     from engine.embeddings.explore import mean_by_offset, positional_similarities
+    from engine.models import open_model
 
     out = Path(args.out) if args.out is not None else None
     if out is not None:  # before the work
         if out.suffix != ".npz":
             raise UserError(f"--out must end in .npz (got {out.name[:60]})")
         check_output(out)
-    loaded = load_checkpoint(args.checkpoint)
+    loaded = open_model(args.checkpoint)
     ps = positional_similarities(loaded.model)
     if out is not None:
         atomic_write(out, lambda f: np.savez_compressed(f, model=ps.model, sinusoidal=ps.sinusoidal))
@@ -231,6 +232,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("positional-similarity", parents=[common_parent()],
                        help="cosine of every pair of position vectors, learned and sinusoidal")
-    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", default=None,
+                   help="model: default (the embedded model), a checkpoint or Hugging Face folder")
     p.add_argument("--out", default=None, help=".npz with the (T, T) matrices 'model' and 'sinusoidal'")
     p.set_defaults(func=cmd_positional)

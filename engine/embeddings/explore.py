@@ -103,10 +103,10 @@ def space_from_file(path: str, matrix: str = "embedding") -> Space:
     from engine.embeddings.io import load_vectors
 
     p = Path(path)
-    if p.is_dir() and (p / "config.json").is_file():
-        from engine.checkpoint import load_checkpoint
+    if (p.is_dir() and (p / "config.json").is_file()) or p.suffix.lower() == ".gguf":
+        from engine.models import open_model
 
-        loaded = load_checkpoint(p)
+        loaded = open_model(p)
         counts = corpus_counts(loaded.tokenizer, loaded.config.get("corpus") or "shakespeare")
         return space_from_model(loaded.model, loaded.tokenizer, matrix, counts, f"{loaded.path} ({matrix})")
     return frequency_order(load_vectors(p, matrix), None, "file")

@@ -150,6 +150,9 @@ def model_vectors(model, tokenizer, matrix: str = "embedding", source: str = "")
     unembedding W_U (``lm_head``; seed 003), one per token of its tokenizer, copied out of the model."""
     if matrix not in ("embedding", "unembedding"):
         raise UserError(f"unknown matrix {matrix!r}; use embedding or unembedding")
+    if matrix == "unembedding" and model.lm_head is None:
+        raise UserError(f"{getattr(model, 'name', '') or 'this model'} has no unembedding (an encoder outputs its "
+                        "hidden states); use its token embedding")
     layer = model.wte if matrix == "embedding" else model.lm_head
     weights = layer.weight.detach().float().cpu().numpy().copy()  # (V, d) for both: Linear stores (out, in)
     words = [tokenizer.token_text(i) for i in range(tokenizer.vocab_size)]
@@ -158,11 +161,11 @@ def model_vectors(model, tokenizer, matrix: str = "embedding", source: str = "")
 
 def read_checkpoint_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
     """Token vectors (W_E or W_U) of a transformer checkpoint folder; see :func:`model_vectors`."""
-    from engine.checkpoint import load_checkpoint  # the transformer side is imported only when asked
+    from engine.models import open_model  # the transformer side is imported only when asked
 
     if matrix not in ("embedding", "unembedding"):
         raise UserError(f"unknown matrix {matrix!r}; use embedding or unembedding")
-    loaded = load_checkpoint(path)
+    loaded = open_model(path)
     return model_vectors(loaded.model, loaded.tokenizer, matrix, f"{loaded.path} ({matrix})")
 
 
@@ -170,8 +173,9 @@ def load_vectors(path: str | Path, matrix: str = "embedding") -> Vectors:
     """A word2vec/GloVe text file, or a transformer checkpoint folder (``config.json`` +
     ``model.safetensors``), whose token ``matrix`` is "embedding" (W_E) or "unembedding" (W_U)."""
     p = Path(path)
-    if p.is_dir() and ((p / "config.json").is_file() or (p / "model.safetensors").is_file()):
-        return read_checkpoint_vectors(p, matrix)
+    if (p.is_dir() and ((p / "config.json").is_file() or (p / "model.safetensors").is_file())) \
+            or p.suffix.lower() == ".gguf" or str(path) in ("default", "smollm2", "minilm"):
+        return read_checkpoint_vectors(path, matrix)
     if p.is_dir():
         raise UserError(f"{p} is a folder but not a checkpoint (no config.json); give a vectors file")
     return read_word2vec(p)
@@ -182,12 +186,15 @@ def positional_matrix(model) -> tuple[np.ndarray, str]:  # type: ignore[no-untyp
     sinusoidal table, with its kind ("learned" | "sinusoidal")."""
     if model.wpe is not None:
         return model.wpe.weight.detach().float().cpu().numpy().copy(), "learned"
+    if model.cfg.positional != "sinusoidal":
+        raise UserError(f"{getattr(model, 'name', '') or 'this model'} has {model.cfg.positional} positions: no "
+                        "position vectors are added to its embeddings (rotary positions turn q and k instead)")
     return model.positions(0, model.cfg.context).detach().float().cpu().numpy().copy(), "sinusoidal"
 
 
 def read_positional_matrix(path: str | Path | None = None) -> tuple[np.ndarray, str]:
     """The position vectors of a transformer checkpoint (None: the embedded default model), see
     :func:`positional_matrix`. Feed it to :func:`engine.embeddings.analysis.positional_similarity`."""
-    from engine.checkpoint import load_checkpoint
+    from engine.models import open_model
 
-    return positional_matrix(load_checkpoint(path).model)
+    return positional_matrix(open_model(path).model)
