@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from app.bridge import EngineBridge, Job
 from engine.checkpoint import DEFAULT_CHECKPOINT, is_checkpoint
 from engine.events import Evaluation, Finished, Progress, Saved, Snapshot, Started
+from engine.models.registry import NAMED
 from engine.tasks import CancelToken
 from engine.training import TrainConfig, Trainer
 from engine.workspace import ModelHandle, Workspace, run_handle
@@ -50,9 +51,9 @@ def short_path(path: str | Path) -> str:
 class ModelRef:
     """Which model: what every view's header names, and the handle its jobs compute with."""
 
-    key: str  # "default", "checkpoint:<folder>" or "run:<n>" (a live run)
+    key: str  # "default", "named:<name>" (smollm2, minilm), "checkpoint:<folder>" or "run:<n>" (a live run)
     name: str  # as the user reads it
-    source: str  # "default" | "checkpoint" | "run"
+    source: str  # "default" | "named" | "checkpoint" | "run"
     step: int  # training steps behind the weights (of a live run: when the ref was made)
     facts: dict[str, Any] = field(default_factory=dict, compare=False)  # ModelHandle.describe()
     path: str | None = None
@@ -60,7 +61,10 @@ class ModelRef:
     handle: ModelHandle | None = field(default=None, compare=False, repr=False)  # engine thread only
 
     def label(self, step: int | None = None) -> str:
-        """"default model, step 2,000": the model and the step a picture is of."""
+        """"default model, step 2,000": the model and the step a picture is of (a pretrained model by its
+        name alone: it has no training steps of ours)."""
+        if self.source == "named" or self.facts.get("architecture", "txe-gpt") != "txe-gpt":
+            return self.name
         s = self.step if step is None else step
         live = " (training)" if self.live else ""
         return f"{self.name}{live}, step {s:,}"
@@ -69,13 +73,24 @@ class ModelRef:
         f = self.facts
         if not f:
             return self.name
-        return (f"{f['tokenizer']} tokenizer, L={f['L']} layers, H={f['H']} heads, d={f['d']}, "
-                f"context {f['context']}, {f['parameters']:,} parameters")
+        kv = f" ({f['H_kv']} key/value)" if f.get("H_kv") and f["H_kv"] != f["H"] else ""
+        arch = f"{f['architecture']}, " if f.get("architecture") and f["architecture"] != "txe-gpt" else ""
+        return (f"{arch}{f['tokenizer']} tokenizer, L={f['L']} layers, H={f['H']} heads{kv}, d={f['d']}, "
+                f"context {f['context']:,}, {f['parameters']:,} parameters")
+
+
+def short_title(title: str) -> str:
+    """"SmolLM2-135M-Instruct (Llama architecture, Q4_1 GGUF)" -> "SmolLM2-135M-Instruct"."""
+    return title.split(" (")[0].strip() or title
 
 
 def ref_for(handle: ModelHandle, live: bool = False, run_number: int = 0) -> ModelRef:
     """A ModelRef for a handle (made in the engine thread, where the handle may be read)."""
     facts = handle.describe()
+    named = handle.config.get("name")
+    if not live and not handle.is_default and named in NAMED and named != "default":  # a packaged model
+        return ModelRef(f"named:{named}", short_title(str(facts.get("title") or named)), "named", handle.step, facts,
+                        str(handle.path) if handle.path else None, False, handle)
     if live:
         where = short_path(handle.path) if handle.path else "unsaved run"
         return ModelRef(f"run:{run_number}", f"run {where}", "run", handle.step, facts,
@@ -146,6 +161,7 @@ class AppContext(QObject):
         self.default: ModelRef | None = None
         self.corpus = "shakespeare"
         self.run: Run | None = None
+        self.catalog: list[dict[str, Any]] = []  # the named models installed here (engine.models.list_models)
         self._runs = 0
         self._opening: Job | None = None
 
@@ -162,7 +178,7 @@ class AppContext(QObject):
         def done(ref: ModelRef) -> None:
             if ref.source == "default":
                 self.default = ref
-            else:
+            elif ref.source == "checkpoint":  # named models are always on the list; folders and files are recent
                 self.remember(ref.path or "")
             self.set_model(ref)
             self.message.emit("info", f"model: {ref.name} ({ref.summary()})")
@@ -173,6 +189,17 @@ class AppContext(QObject):
 
         self._opening = self.engine.submit(job, key="context:open", on_done=done, on_error=failed)
         return self._opening
+
+    def load_catalog(self) -> None:
+        """Read what the named models are (SmolLM2, MiniLM: settings only, no weights) for the picker."""
+
+        def done(catalog: list[dict[str, Any]]) -> None:
+            self.catalog = catalog
+            self.choicesChanged.emit()
+
+        from engine.models import list_models
+
+        self.engine.submit(list_models, key="context:catalog", on_done=done)
 
     def load_default(self) -> None:
         """Load the default model behind the scenes (it stays one click away) without switching to it."""

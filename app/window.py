@@ -30,6 +30,7 @@ from app.context import AppContext, Run, short_path
 from app.views.arena import ArenaView
 from app.views.attention import AttentionView
 from app.views.base import View
+from app.views.chat import ChatView
 from app.views.decoding import DecodingView
 from app.views.embeddings import EmbeddingsView
 from app.views.nexttoken import NextTokenView
@@ -39,7 +40,7 @@ from app.widgets.names import named
 from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
-                                  EmbeddingsView, ArenaView]
+                                  ChatView, EmbeddingsView, ArenaView]
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 
@@ -116,9 +117,10 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.tabs.setCurrentIndex(int(self.settings.value("tab", 0) or 0))
         self.refresh_side()
+        self.ctx.open_model(checkpoint or None)  # every view waits for a model: it comes first
         if checkpoint:
             self.ctx.load_default()  # one click away, loaded behind the model asked for
-        self.ctx.open_model(checkpoint or None)  # every view waits for a model
+        self.ctx.load_catalog()  # the real models the picker offers
 
     # --- menus -------------------------------------------------------------------------------
 
@@ -205,13 +207,21 @@ class MainWindow(QMainWindow):
             parts.append("<b>Model</b><br>loading\u2026")
         else:
             f = m.facts
-            where = ("the embedded default model (assets/default-model)" if m.source == "default"
-                     else html.escape(m.path or m.name))
-            parts.append(f"<b>Model</b> (every view uses it)<br>{html.escape(m.label())}<br>{where}<br>"
-                         f"L={f['L']} layers, H={f['H']} heads, d={f['d']}, d_k={f['d_k']}, m={f['m']}<br>"
-                         f"context T={f['context']}, {f['positional']} positions, {f['norm']}-LN, "
-                         f"{f['activation']}<br>{f['tokenizer']} tokenizer, V={f['vocab_size']}<br>"
-                         f"{f['parameters']:,} parameters<br>trained on {html.escape(str(f['corpus']))}")
+            pretrained = f.get("architecture", "txe-gpt") != "txe-gpt"
+            where = html.escape("the embedded default model (assets/default-model)" if m.source == "default" else
+                                str(f.get("title") or m.name) if m.source == "named" else m.path or m.name)
+            kv = f" sharing {f['H_kv']} key/value heads" if f.get("H_kv") and f["H_kv"] != f["H"] else ""
+            kind = ("encoder (bidirectional)" if not f.get("causal", True) else "decoder (causal)")
+            mlp = f["activation"] if f.get("mlp", "plain") == "plain" else f["mlp"]
+            parts.append(
+                f"<b>Model</b> (every view uses it)<br>{html.escape(m.label())}<br>{where}<br>"
+                f"{html.escape(str(f.get('architecture', 'txe-gpt')))} {kind}<br>"
+                f"L={f['L']} layers, H={f['H']} heads{kv}, d={f['d']}, d_k={f['d_k']}, m={f['m']}<br>"
+                f"context T={f['context']:,}, {f['positional']} positions, {f.get('norm_kind', 'layernorm')} "
+                f"({f['norm']}), {mlp}<br>{f['tokenizer']} tokenizer, V={f['vocab_size']:,}<br>"
+                f"{f['parameters']:,} parameters<br>"
+                + ("pretrained by its authors (token counts from the corpus below)" if pretrained else
+                   f"trained on {html.escape(str(f['corpus']))}"))
         run = ctx.run
         if run is not None:
             folder = html.escape(short_path(run.folder)) if run.folder else "(not saved)"

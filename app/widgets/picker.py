@@ -1,7 +1,8 @@
-"""The model picker (``model.picker``): the model every view computes with, always in sight in the toolbar.
+"""The model picker (``model.picker``): the model every view computes with, always in sight in the menu bar.
 
-Its items: the embedded default model, the training run (its live weights while it trains, its saved
-checkpoint after), recent checkpoints, and Open... . Choosing one loads it in the engine thread; until it
+Its items: the embedded default model, the real models installed with the app (SmolLM2-135M-Instruct,
+all-MiniLM-L6-v2), the training run (its live weights while it trains, its saved checkpoint after), recent
+checkpoints, folders and .gguf files, and Open... . Choosing one loads it in the engine thread; until it
 has loaded (or if it cannot be), the picker shows the model still in use."""
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
 
-from app.context import AppContext, short_path
+from app.context import AppContext, short_path, short_title
 from app.widgets.names import named
 
-OPEN = "open"
+OPEN, OPEN_FILE = "open", "open-file"
 
 
 class ModelPicker(QComboBox):
@@ -36,6 +37,11 @@ class ModelPicker(QComboBox):
         d = ctx.default
         out.append((f"Default model ({d.facts['tokenizer']}, {d.facts['L']} layers, step {d.step:,})" if d
                     else "Default model (built in)", ("default", None)))
+        for m in ctx.catalog:
+            if m["name"] != "default":
+                kind = "encoder" if not m["causal"] else ("instruct" if m["chat"] else "decoder")
+                out.append((f"{short_title(m['title'])} ({m['architecture']} {kind}, {m['layers']} layers, "
+                            f"{m['parameters'] / 1e6:.0f}M)", ("named", m["name"])))
         run = ctx.run
         shown_run = None
         if run is not None and run.ref is not None:
@@ -52,7 +58,8 @@ class ModelPicker(QComboBox):
         for folder in folders:
             if folder and folder != shown_run:
                 out.append((short_path(folder), ("checkpoint", folder)))
-        out.append(("Open checkpoint\u2026", (OPEN, None)))
+        out.append(("Open a model folder (checkpoint or Hugging Face)\u2026", (OPEN, None)))
+        out.append(("Open a .gguf file\u2026", (OPEN_FILE, None)))
         return out
 
     def current_entry(self) -> tuple[str, str | None] | None:
@@ -61,6 +68,8 @@ class ModelPicker(QComboBox):
             return None
         if m.source == "default":
             return ("default", None)
+        if m.source == "named":
+            return ("named", m.key.partition(":")[2])
         run = self.ctx.run
         if run is not None and run.ref is not None and run.ref.key == m.key:
             return ("run", None)
@@ -89,14 +98,18 @@ class ModelPicker(QComboBox):
             self.ctx.use_default()
         elif what == "run":
             self.ctx.use_run_model()
-        elif what == "checkpoint" and folder:
+        elif what in ("checkpoint", "named") and folder:
             self.ctx.open_model(folder)
-        elif what == OPEN:
+        elif what in (OPEN, OPEN_FILE):
             self.fill()  # show the model in use while the dialog is open
-            self.open_dialog()
+            self.open_dialog(file=what == OPEN_FILE)
 
-    def open_dialog(self) -> None:
-        start = self.ctx.recent()[0] if self.ctx.recent() else str(Path("runs").resolve())
-        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder", str(Path(start).parent))
+    def open_dialog(self, file: bool = False) -> None:
+        start = str(Path(self.ctx.recent()[0] if self.ctx.recent() else "runs").resolve().parent)
+        if file:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model (llama architecture)", start,
+                                                  "GGUF models (*.gguf);;All files (*)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Open a model folder (checkpoint or Hugging Face)", start)
         if path:
             self.ctx.open_model(path)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPen
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from app.colors import BACKGROUND, GRID_TOP, MASKED, grid_lut, head_color, heat_lut, to_indexed
@@ -30,7 +30,7 @@ class TileAxis(pg.AxisItem):
         self.what = what
         self.items: list[int] = []  # the layer or head of each tile row / column
         self.pitch = 1.0
-        self.setStyle(tickFont=QFont("sans", 8))
+        self.setStyle(tickFont=QFont("sans", 8), textFillLimits=[(0, 1.0)])  # every label we pick is drawn
         self.setTextPen("#333")
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
@@ -168,7 +168,18 @@ class TokenAxis(pg.AxisItem):
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         self.tokens: list[str] = []
-        self.setStyle(tickFont=QFont("monospace", 8))
+        self.font = QFont("monospace", 8)
+        self.setStyle(tickFont=self.font, textFillLimits=[(0, 1.0)])  # every label we pick is drawn
+        self.setTextPen("#333")
+
+    def room(self, lo: int, hi: int) -> float:
+        """Pixels a label needs along the axis: its height on a vertical axis, the widest visible token's width
+        (BPE and word tokens are several characters) on a horizontal one."""
+        fm = QFontMetricsF(self.font)
+        if self.orientation in ("left", "right"):
+            return fm.height() + 2
+        visible = self.tokens[lo: hi + 1][:2000]
+        return max((fm.horizontalAdvance(shown_token(t)) for t in visible), default=8.0) + 6
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
         if not self.tokens:
@@ -176,8 +187,8 @@ class TokenAxis(pg.AxisItem):
         minVal, maxVal = sorted((minVal, maxVal))  # an inverted axis passes them the other way round
         span = max(1.0, maxVal - minVal)
         px_per_tick = size / span
-        step = max(1, int(np.ceil(14 / max(px_per_tick, 1e-6))))
         lo, hi = max(0, int(minVal)), min(len(self.tokens) - 1, int(maxVal) + 1)
+        step = max(1, int(np.ceil(self.room(lo, hi) / max(px_per_tick, 1e-6))))
         return [(step, [i + 0.5 for i in range(lo - lo % step, hi + 1, step)])]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802

@@ -20,6 +20,7 @@ class HeadAxis(pg.AxisItem):
         self.heads = 1
         self.layers = 0
         self.setTextPen("#333")
+        self.setStyle(textFillLimits=[(0, 1.0)])  # every label we pick is drawn
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
         if not self.layers:
@@ -63,9 +64,10 @@ class FocusPlot(pg.GraphicsLayoutWidget):
         self.image.setImage(to_indexed(flat, 0.0, float(max(flat.max(), 1e-6))), levels=(0, 255), autoLevels=False)
         self.image.setRect(QRectF(0, 0, T, L * H))
         self.bottom.tokens = self.tokens
-        self.bottom.picture = None
         self.left.layers, self.left.heads = L, H
-        self.left.picture = None
+        for axis in (self.bottom, self.left):
+            axis.picture = None
+            axis.update()
         self.plot.setRange(QRectF(max(0, T - 80), 0, min(T, 80), L * H), padding=0.01)  # the nearest tokens first
 
     def _hover(self, ev) -> None:

@@ -93,19 +93,24 @@ class ChatView(View):
         self.focus_label = named(QLabel("Click a token of an answer to see which tokens it attended to."),
                                  "chat.focus-label", "About the attention shown")
         self.focus_label.setWordWrap(True)
+        self.focus_label.setMinimumHeight(3 * self.focus_label.fontMetrics().lineSpacing() + 4)
         row = QHBoxLayout()
         row.addWidget(self.input, 1)
-        for w in (self.send_btn, self.stop_btn, self.new_btn):
+        for w in (self.send_btn, self.stop_btn):
             row.addWidget(w)
-        row.addWidget(QLabel("temperature"))
-        row.addWidget(self.temperature)
-        row.addWidget(QLabel("max tokens"))
-        row.addWidget(self.max_new)
+        options = QHBoxLayout()
+        options.addWidget(QLabel("temperature"))
+        options.addWidget(self.temperature)
+        options.addWidget(QLabel("max tokens"))
+        options.addWidget(self.max_new)
+        options.addStretch(1)
+        options.addWidget(self.new_btn)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.transcript, 1)
         ll.addLayout(row)
+        ll.addLayout(options)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -176,9 +181,9 @@ class ChatView(View):
         self.answer_model = ref.label()
 
         def job(token: CancelToken) -> bool:
-            from engine.chat import chat_prompt_ids, chat_stream
+            from engine.chat import chat_ids, chat_stream
 
-            token.report(("prompt", chat_prompt_ids(handle, messages)))
+            token.report(("prompt", chat_ids(handle, messages)))
             for t in chat_stream(handle, messages, max_new=max_new, temperature=temperature, token=token):
                 token.report(("token", (t.text, t.token_id, t.prob)))
             return True
@@ -250,7 +255,8 @@ class ChatView(View):
                                                                " <i>\u2026</i>")
             parts.append(f"<p style='margin:0 0 8px 0'><b>Model:</b> {''.join(spans)}{state}</p>")
         legend = ("<p style='color:#667; font-size:small'>Each answer token is coloured by the probability the model "
-                  "gave it (dark: sure, pale: unsure). Click one to see where it looked.</p>") if self.turns else ""
+                  "gave it: blue when it was sure (p near 1), cream at p = 0.5, salmon when it was unsure. Hover for "
+                  "the probability, click to see where it looked.</p>") if self.turns else ""
         self.transcript.setHtml(f"<div style='font-size:11pt'>{''.join(parts)}{legend}</div>")
         self.transcript.verticalScrollBar().setValue(self.transcript.verticalScrollBar().maximum())
         ref = self.ctx.model

@@ -112,10 +112,14 @@ class NextTokenView(View):
         self.bars.setYRange(-0.5, len(probs) - 0.5)
         # surprisal strip
         self.tokens = result.tokens
-        bits = np.array([-math.log2(max(p, 1e-300)) for p in result.probs])
+        # a first token that nothing predicts (a model without a start token) has no probability: NaN
+        bits = np.array([math.nan if math.isnan(p) else -math.log2(max(p, 1e-300)) for p in result.probs])
+        scored = bits[~np.isnan(bits)]
         cmap = colormap()
-        hi = max(8.0, float(bits.max()) if len(bits) else 1.0)
-        brushes = [pg.mkBrush(cmap.map(min(b / hi, 1.0), mode="qcolor")) for b in bits]
+        hi = max(8.0, float(scored.max()) if len(scored) else 1.0)
+        brushes = [pg.mkBrush("#d0d4da") if math.isnan(b) else pg.mkBrush(cmap.map(min(b / hi, 1.0), mode="qcolor"))
+                   for b in bits]
+        bits = np.nan_to_num(bits, nan=0.0)
         if 0 <= result.position < len(brushes):
             brushes[result.position] = pg.mkBrush("#d62728")
         self.strip_bars.setOpts(x=np.arange(len(bits)), height=bits, brushes=brushes)
@@ -130,12 +134,17 @@ class NextTokenView(View):
             self.strip_labels.append(t)
         self.strip.getPlotItem().vb.setRange(QRectF(-0.6, -1.5, min(len(bits), 80) + 0.2, hi + 1.5), padding=0)
         n = len(result.probs)
+        unscored = sum(1 for p in result.probs if math.isnan(p))
         k = result.position
-        where = ("after the whole prompt" if k < 0 else
-                 f"before token {k} ({shown_token(self.tokens[k])!r}, which had p = {result.probs[k]:.4f})")
+        p_k = result.probs[k] if k >= 0 else math.nan
+        had = "which nothing predicts: the model has no start token" if math.isnan(p_k) else f"which had p = {p_k:.4f}"
+        where = ("after the whole prompt" if k < 0 else f"before token {k} ({shown_token(self.tokens[k])!r}, {had})")
+        what = (f"log p(x_1..x_{n})" if not unscored else
+                f"log p(x_2..x_{n} | x_1) (the model has no start token, so nothing predicts x_1)")
         self.summary.setText(
-            f"Next token {where}.   Sentence: log p(x_1..x_{n}) = {result.logprob:.3f} nats "
-            f"= {result.logprob / math.log(2):.2f} bits; perplexity {math.exp(-result.logprob / max(n, 1)):.2f}. "
+            f"Next token {where}.   Sentence: {what} = {result.logprob:.3f} nats "
+            f"= {result.logprob / math.log(2):.2f} bits; perplexity "
+            f"{math.exp(-result.logprob / max(n - unscored, 1)):.2f}. "
             "Click a token below to see the distribution before it.")
         self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft)
         T = self.ctx.model.facts.get("context", 0) if self.ctx.model is not None else 0
