@@ -226,14 +226,16 @@ LayerCallback = Callable[[int, np.ndarray, np.ndarray | None], None]
 
 @torch.no_grad()
 def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str = "error",
-                       scores: bool = False, on_layer: LayerCallback | None = None) -> AttentionCapture:
+                       scores: bool = False, on_layer: LayerCallback | None = None,
+                       max_tokens: int | None = None) -> AttentionCapture:
     """Every layer's and head's attention weights (Eq. 11.13) on ``text``, per query head (H of them, also
     for grouped-query models). With ``on_layer``, each layer is passed as ``on_layer(layer, attention
     (H, T, T), scores (H, T, T) or None)`` float32 arrays as soon as it is computed and is not kept (the
-    capture's ``attention`` and ``scores`` are then None)."""
+    capture's ``attention`` and ``scores`` are then None). ``max_tokens`` bounds the input below the
+    model's context (the window rule applies to it as to the context)."""
     _check_text(text)
     enc = tokenizer.encode(text)
-    T = model.cfg.context
+    T = model.cfg.context if max_tokens is None else max(1, min(model.cfg.context, int(max_tokens)))
     prefix, suffix = tokenizer.prefix_ids, tokenizer.suffix_ids
     room = T - len(prefix) - len(suffix)
     if room < 1:

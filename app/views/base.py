@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from app.context import AppContext, ModelRef
 
 
+class ExportLater(Exception):  # noqa: N818 (not an error: a way out of export())
+    """Raised by an export writer that goes on in the engine thread: its job says when the file is written."""
+
+
 class View(QWidget):
     key: ClassVar[str] = ""  # also the prefix of its controls' objectNames: "attention.text", ...
     title: ClassVar[str] = ""
@@ -154,6 +158,8 @@ class View(QWidget):
                 raise UserError(f"export to {p.suffix or 'a file without extension'} is not supported; "
                                 f"use {', '.join(writers)}")
             writers[p.suffix](p)
+        except ExportLater:
+            return
         except (UserError, OSError) as e:
             self.show_error(str(e))
             return

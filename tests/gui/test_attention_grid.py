@@ -41,10 +41,12 @@ def test_270_heads_of_a_long_input_in_one_zoomable_grid(window, qtbot, wide_mode
     view = window.attention
     text = ("To be, or not to be, that is the question. " * 20)[:511]
     view.set_text(text)
-    qtbot.waitUntil(lambda: view.current is not None and view.current.attention.shape == (30, 9, 512, 512)
-                    and view.settled, timeout=60_000)
+    qtbot.waitUntil(lambda: view.current is not None and view.current.shape == (30, 9, 512) and view.settled,
+                    timeout=60_000)
     grid = view.grid
     assert grid.shape == (30, 9) and grid.tiles.shape == (30, 9, 128, 128)
+    # 270 heads x 512^2 weights and scores would be 570 MB: the picture keeps thumbnails and one layer in full
+    assert set(view.current.picture.layers) == {0}
     tile = grid.tile_image(29, 8)
     assert tile[0, 100] == 255 and tile[100, 0] != 255  # pooled, and the future still masked
     # a click on a tile selects that head, wherever the user has zoomed to
@@ -53,7 +55,8 @@ def test_270_heads_of_a_long_input_in_one_zoomable_grid(window, qtbot, wide_mode
     centre = grid.plot.vb.mapViewToScene(QPointF(5 * grid.pitch + 0.5, 21 * grid.pitch + 0.5))
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=grid.mapFromScene(centre))
     qtbot.waitUntil(lambda: view.selected == (21, 5), timeout=5_000)
-    assert view.detail.title.startswith("layer 21, head 5") and view.detail.values.shape == (512, 512)
+    qtbot.waitUntil(lambda: view.detail.title.startswith("layer 21, head 5"), timeout=30_000)  # computed again
+    assert view.detail.values.shape == (512, 512) and set(view.current.picture.layers) <= {0, 21}
     # filters: a few layers, a few heads
     view.layers_filter.setText("0-3, 29")
     view.heads_filter.setText("2-4")

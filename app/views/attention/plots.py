@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -256,16 +254,17 @@ class HeadView(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setMinimumSize(300, 200)
-        self.data: Any = None  # what it shows: tokens and attention (L, H, T, T)
+        self.tokens: list[str] = []
+        self.weights: np.ndarray | None = None  # (H, T, T): one layer's heads
         self.layer = 0
         self.query = 0
         self.heads_on: list[bool] = []
         self.setMouseTracking(True)
 
-    def set_data(self, data: Any, layer: int) -> None:
-        self.data = data
-        L, H, T, _ = data.attention.shape
-        self.layer = min(layer, L - 1)
+    def set_layer(self, tokens: list[str], weights: np.ndarray, layer: int) -> None:
+        """One layer's heads (H, T, T) on ``tokens``."""
+        self.tokens, self.weights, self.layer = tokens, weights, layer
+        H, T, _ = weights.shape
         if len(self.heads_on) != H:
             self.heads_on = [True] * H
         self.query = min(self.query, T - 1) if self.query else T - 1
@@ -276,9 +275,9 @@ class HeadView(QWidget):
         return top + (bottom - top) * (i + 0.5) / max(T, 1)
 
     def mousePressEvent(self, ev) -> None:  # noqa: N802
-        if self.data is None:
+        if self.weights is None:
             return
-        T = self.data.attention.shape[-1]
+        T = self.weights.shape[-1]
         y = ev.position().y()
         best = min(range(T), key=lambda i: abs(self._row_y(i, T) - y))
         self.query = best
@@ -287,10 +286,10 @@ class HeadView(QWidget):
     def paintEvent(self, ev) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), Qt.GlobalColor.white)
-        if self.data is None:
+        if self.weights is None:
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        att = self.data.attention[self.layer]  # (H, T, T)
+        att = self.weights  # (H, T, T)
         H, T, _ = att.shape
         font = QFont("monospace", max(6, min(11, int((self.height() - 36) / max(T, 1)) - 2)))
         p.setFont(font)
@@ -298,7 +297,7 @@ class HeadView(QWidget):
         p.setPen(Qt.GlobalColor.black)
         p.drawText(QPointF(x_left - 70, 14), "query")
         p.drawText(QPointF(x_right + 10, 14), "key")
-        for i, tok in enumerate(self.data.tokens):
+        for i, tok in enumerate(self.tokens):
             y = self._row_y(i, T)
             p.setPen(QPen(Qt.GlobalColor.red if i == self.query else Qt.GlobalColor.black))
             label = shown_token(tok)

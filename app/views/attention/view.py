@@ -35,15 +35,22 @@ from PySide6.QtWidgets import (
 )
 
 from app.colors import head_color
-from app.views.attention.plots import AttentionDetail, AttentionGrid, HeadView, masked
-from app.views.base import View
+from app.views.attention.plots import AttentionDetail, AttentionGrid, HeadView
+from app.views.base import ExportLater, View
 from app.widgets.names import named
 from app.widgets.ranges import parse_indices
 from app.widgets.text import shown_token
+from engine.capture import (
+    AttentionPicture,
+    LayerMatrices,
+    attention_picture,
+    layer_matrices,
+    picture_of,
+    write_attention_npz,
+)
 from engine.errors import UserError
 from engine.events import Snapshot
-from engine.inference import attention_for_text
-from engine.tiles import TILE, thumbnails
+from engine.tiles import masked
 from engine.training import PROBE_TEXT
 
 if TYPE_CHECKING:
@@ -52,19 +59,44 @@ if TYPE_CHECKING:
 MAX_SNAPSHOTS = 400
 
 
-@dataclass
+@dataclass(eq=False)
 class AttentionData:
-    """What the view shows: one text's matrices, from an analysis or a training run's probe snapshot."""
+    """What the view shows: one text's attention (engine.capture: every head as a thumbnail, the full matrices
+    of some layers), from an analysis or a training run's probe snapshot."""
 
-    tokens: list[str]
-    attention: np.ndarray  # (L, H, T, T) float32
-    scores: np.ndarray | None  # (L, H, T, T), -inf where masked
     model: str  # the model and step it is of ("default model, step 2,000")
     text: str  # the input
     step: int | None = None  # the training step of a run's snapshot
-    truncated: int = 0
-    tiles: np.ndarray | None = None  # long inputs: the weights (masked) and scores as thumbnails for the grid
-    score_tiles: np.ndarray | None = None  # (L, H, t, t), made in the engine thread (engine.tiles)
+    made: AttentionPicture | None = None  # the picture (an analysis brings it from the engine thread)
+    raw: tuple | None = None  # a snapshot's (tokens, attention, scores): its picture is made when first shown
+
+    @property
+    def picture(self) -> AttentionPicture:
+        if self.made is None:
+            assert self.raw is not None
+            self.made = picture_of(*self.raw)
+            self.raw = None
+        return self.made
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.picture.tokens if self.raw is None else list(self.raw[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.picture.shape
+
+    @property
+    def truncated(self) -> int:
+        return self.picture.truncated
+
+    @property
+    def attention(self) -> np.ndarray:
+        """(L, H, T, T): every layer's weights (a picture that kept them all: small models, snapshots)."""
+        p = self.picture
+        if not p.all_layers:
+            raise ValueError("this picture keeps only some layers' full matrices")
+        return np.stack([p.layers[i].weights for i in range(p.shape[0])])
 
 
 def quoted(text: str, n: int = 48) -> str:
@@ -221,14 +253,11 @@ class AttentionView(View):
             return
         handle = ref.handle
 
+        keep = {self.selected[0], max(0, self.layer_combo.currentIndex())}
+
         def job() -> AttentionData:
-            cap = attention_for_text(handle.model, handle.tokenizer, text, window="last", scores=True)
-            data = AttentionData(cap.tokens, cap.attention, cap.scores, ref.label(handle.step), text, None,
-                                 cap.truncated)
-            if len(cap.tokens) > TILE:  # shrink every head here, not in the GUI thread
-                data.tiles = thumbnails(cap.attention, causal=True)
-                data.score_tiles = thumbnails(cap.scores, causal=False)
-            return data
+            picture = attention_picture(handle.model, handle.tokenizer, text, keep=keep)
+            return AttentionData(ref.label(handle.step), text, made=picture)
 
         self.run(job, self._analysed, key="analyse", what="computing attention")
 
@@ -244,7 +273,7 @@ class AttentionView(View):
 
     def _layer_changed(self, i: int) -> None:
         if self.current is not None and i >= 0:
-            self.head_view.set_data(self.current, i)
+            self._draw_head_view()
 
     # --- following a training run --------------------------------------------------------------------
 
@@ -271,9 +300,9 @@ class AttentionView(View):
     def add_snapshot(self, snap: Snapshot) -> None:
         """A training run's newest probe snapshot: kept for scrubbing, shown when following."""
         probe = snap.data
-        data = AttentionData(probe.tokens, probe.attention, probe.scores, f"{self.snapshot_run}, step {snap.step:,}",
-                             probe.text, snap.step)
-        if self.snapshots and self.snapshots[-1].attention.shape != data.attention.shape:
+        data = AttentionData(f"{self.snapshot_run}, step {snap.step:,}", probe.text, snap.step,
+                             raw=(probe.tokens, probe.attention, probe.scores))
+        if self.snapshots and len(self.snapshots[-1].tokens) != len(probe.tokens):
             self.snapshots.clear()
         self.snapshots.append(data)
         if len(self.snapshots) > MAX_SNAPSHOTS:  # thin out the middle of long runs, keep first and newest
@@ -332,22 +361,23 @@ class AttentionView(View):
 
     def display(self, data: AttentionData) -> None:
         self.current = data
-        L, H, T, _ = data.attention.shape
+        L, H, T = data.shape
         if data.step is not None:  # a run's probe sentence: the box shows what the picture is of
             self.text.setText(data.text)
             self.text.setToolTip("The training run's probe sentence; type, or untick \u201cfollow training\u201d, "
                                  "for your own text on the model in use")
         else:
             self.text.setToolTip("")
-        shown = " | ".join(shown_token(t) for t in data.tokens)
-        note = f"  ({data.truncated} earlier tokens not shown: the context is {T})" if data.truncated else ""
+        shown = " | ".join(shown_token(t) for t in data.tokens[:400])
+        note = f"  ({data.truncated:,} earlier tokens not shown: {T:,} fit)" if data.truncated else ""
         line = f"{T} tokens: {shown}"
         self.tokens_label.setText((line if len(line) <= 300 else line[:299] + "\u2026") + note)  # two lines at most
         self.tokens_label.setToolTip(line[:5000])
         what = "probe sentence" if data.step is not None else "text"
-        cut = f", the last {T}" if data.truncated else ""
+        cut = f", the last {T:,}" if data.truncated else ""
+        kind = "" if data.picture.causal else ", bidirectional: every pair"
         model = data.model if data.step is None else f"{self.snapshot_run}, step {data.step:,}"  # (the run may
-        self.show_source(model, f"{what} {quoted(data.text)} ({T} tokens{cut})",  # have ended since it came)
+        self.show_source(model, f"{what} {quoted(data.text)} ({T:,} tokens{cut}{kind})",  # have ended since)
                          f"{model}\n{what}: {data.text[:500]}")
         if self.layer_combo.count() != L:
             self.layer_combo.blockSignals(True)
@@ -374,22 +404,18 @@ class AttentionView(View):
             self.head_view.heads_on[h] = on
             self.head_view.update()
 
-    def matrices(self) -> tuple[np.ndarray, float, float, bool]:
-        """What is drawn: the weights or the scores (L, H, T, T), their colour range, and whether the cells
-        above the diagonal are to be drawn as masked (the causal mask; scores carry it as -inf already).
-        The arrays are not copied: a long input's matrices are large, and each head is masked as drawn."""
-        data = self.current
-        assert data is not None
-        if self.show_scores and data.scores is not None:
-            finite = data.scores[np.isfinite(data.scores)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            return data.scores, lo, hi, False
-        return data.attention, 0.0, 1.0, True
+    @property
+    def showing_scores(self) -> bool:
+        return self.show_scores and self.current is not None and self.current.picture.score_tiles is not None
+
+    def value_range(self) -> tuple[float, float]:
+        assert self.current is not None
+        return self.current.picture.score_range if self.showing_scores else (0.0, 1.0)
 
     def shown_heads(self) -> tuple[list[int], list[int]] | None:
         """The layers and heads the filters name (None, with the reason in the header, when they cannot be read)."""
         assert self.current is not None
-        L, H = self.current.attention.shape[:2]
+        L, H, _ = self.current.shape
         try:
             return (parse_indices(self.layers_filter.text(), L), parse_indices(self.heads_filter.text(), H))
         except ValueError as e:
@@ -403,28 +429,67 @@ class AttentionView(View):
         if shown is None:
             return
         self.header.clear_error()
-        mats, lo, hi, causal = self.matrices()
-        tiles = self.current.score_tiles if self.show_scores and self.current.scores is not None \
-            else self.current.tiles
-        if tiles is not None:
-            self.grid.show_matrices(tiles, lo, hi, *shown)  # already shrunk and masked
-        else:
-            self.grid.show_matrices(mats, lo, hi, *shown, causal=causal)
+        picture = self.current.picture
+        lo, hi = self.value_range()
+        tiles = picture.score_tiles if self.showing_scores else picture.tiles  # already shrunk and masked
+        self.grid.show_matrices(tiles, lo, hi, *shown)
         if self.selected[0] not in shown[0] or self.selected[1] not in shown[1]:
             self.selected = (shown[0][0], shown[1][0])  # the enlarged head is one of those shown
         self.grid.mark_selected(self.selected)
         self._draw_detail()
-        self.head_view.set_data(self.current, max(0, self.layer_combo.currentIndex()))
+        self._draw_head_view()
+
+    def layer_of(self, layer: int, then) -> LayerMatrices | None:  # noqa: ANN001
+        """The full matrices of ``layer`` if the picture has them; else they are computed in the engine thread
+        and ``then()`` is called when they are there (a long input's picture keeps only the layers shown)."""
+        data = self.current
+        assert data is not None
+        picture = data.picture
+        if layer in picture.layers:
+            return picture.layers[layer]
+        ref = self.ctx.model
+        if ref is None or data.step is not None:
+            return None
+        handle, text = ref.handle, data.text
+
+        def job() -> LayerMatrices:
+            return layer_matrices(handle.model, handle.tokenizer, text, layer)
+
+        def got(matrices: LayerMatrices) -> None:
+            if self.current is not data:
+                return  # another picture meanwhile
+            needed = {self.selected[0], max(0, self.layer_combo.currentIndex()), layer}
+            for other in [k for k in picture.layers if k not in needed]:  # one or two layers at a time
+                del picture.layers[other]
+            picture.layers[layer] = matrices
+            then()
+
+        self.run(job, got, key=f"layer-{layer}", what=f"computing layer {layer}")
+        return None
 
     def _draw_detail(self) -> None:
         if self.current is None:
             return
-        mats, lo, hi, causal = self.matrices()
         layer, head = self.selected
-        what = "scores" if self.show_scores and self.current.scores is not None else "attention"
+        matrices = self.layer_of(layer, self._draw_detail)
+        if matrices is None:
+            return
+        lo, hi = self.value_range()
+        scores = self.showing_scores and matrices.scores is not None
+        mat = matrices.scores[head] if scores else matrices.weights[head]
+        if not scores and self.current.picture.causal:
+            mat = masked(mat)
+        what = "scores" if scores else "attention"
         step = f", step {self.current.step:,}" if self.current.step is not None else ""
-        self.detail.show_matrix(masked(mats[layer, head]) if causal else mats[layer, head], self.current.tokens, lo,
-                                hi, f"layer {layer}, head {head} {what}{step}")
+        self.detail.show_matrix(mat, self.current.tokens, lo, hi, f"layer {layer}, head {head} {what}{step}")
+
+    def _draw_head_view(self) -> None:
+        if self.current is None:
+            return
+        layer = max(0, self.layer_combo.currentIndex())
+        matrices = self.layer_of(layer, self._draw_head_view)
+        if matrices is not None:
+            self.head_view.set_layer(self.current.tokens, matrices.weights, layer)
 
     def model_changed(self, ref: ModelRef) -> None:
         if self.follow_box.isChecked():  # the user picked a model: show it, not the run's snapshots
@@ -441,10 +506,24 @@ class AttentionView(View):
         return {".npz": self.write_npz}
 
     def write_npz(self, path: Path) -> None:
-        """The attention matrices (and scores) shown, with their tokens, model and text."""
+        """The attention matrices (and scores) of every layer and head, with their tokens, model and text
+        (a long input's are computed again in the engine thread: the picture keeps only some layers)."""
         data = self.current
         if data is None:
             raise UserError("no attention to export yet")
-        extra = {"scores": data.scores} if data.scores is not None else {}
-        np.savez_compressed(path, attention=data.attention, tokens=np.array(data.tokens), model=np.array(data.model),
-                            text=np.array(data.text), **extra)
+        picture = data.picture
+        if picture.all_layers:
+            write_attention_npz(path, picture, data.model, data.text)
+            return
+        ref = self.ctx.model
+        if ref is None:
+            raise UserError("no model to compute the attention with")
+        handle = ref.handle
+
+        def job() -> str:
+            full = attention_picture(handle.model, handle.tokenizer, data.text, keep=range(picture.shape[0]))
+            write_attention_npz(path, full, data.model, data.text)
+            return str(path)
+
+        self.run(job, lambda p: self.show_info(f"exported {p}"), key="export", what="computing every layer to export")
+        raise ExportLater()

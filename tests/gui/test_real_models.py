@@ -1,0 +1,78 @@
+"""Every view on the real models installed with the app: SmolLM2-135M-Instruct (Llama: rotary positions, 9 query
+heads sharing 3 key/value heads, byte-level BPE, a chat template) and all-MiniLM-L6-v2 (a BERT encoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QUrl
+
+
+def pick(window, qtbot, name: str) -> None:
+    """Choose a packaged model in the picker, as a user does."""
+    picker = window.picker
+    qtbot.waitUntil(lambda: any(picker.itemData(i) == ("named", name) for i in range(picker.count())),
+                    timeout=30_000)
+    index = next(i for i in range(picker.count()) if picker.itemData(i) == ("named", name))
+    picker.setCurrentIndex(index)
+    picker.activated.emit(index)
+    qtbot.waitUntil(lambda: window.ctx.model.key == f"named:{name}", timeout=60_000)
+
+
+def show(window, qtbot, key: str, timeout: int = 120_000):
+    view = window.views[key]
+    window.tabs.setCurrentIndex(window.view_index(key))
+    qtbot.waitUntil(lambda: view.settled and view.painted > 0, timeout=timeout)
+    return view
+
+
+def test_smollm2_in_every_view(window, qtbot):
+    pick(window, qtbot, "smollm2")
+    assert window.picker.currentText().startswith("SmolLM2-135M-Instruct") and "llama" in window.side.text()
+    att = show(window, qtbot, "attention")
+    qtbot.waitUntil(lambda: att.current.shape[:2] == (30, 9), timeout=60_000)
+    assert att.header.source_text().startswith("SmolLM2-135M-Instruct") and att.grid.shape == (30, 9)
+    assert att.current.tokens[:2] == ["To", " be"]  # byte-level pieces read as text, no start token
+    nt = show(window, qtbot, "next-token")
+    assert "nothing predicts x_1" in nt.summary.text() and len(nt.top_tokens) == 21
+    tok = show(window, qtbot, "tokens", timeout=180_000)
+    assert tok.model.rowCount() == 49_152 and " be" in tok.text.split.tokens
+    dec = show(window, qtbot, "decoding")
+    assert dec.state.done and dec.header.source_text().startswith("SmolLM2-135M-Instruct")
+    emb = show(window, qtbot, "embeddings")
+    assert emb.shown is not None and len(emb.shown) == 500 and emb.header.source_text().startswith("SmolLM2")
+
+
+def test_chat_answers_streaming_and_shows_where_a_token_looked(window, qtbot):
+    chat = show(window, qtbot, "chat")
+    assert chat.use_chat_btn.isVisible() and not chat.input.isEnabled()  # the default model cannot chat
+    chat.use_chat_btn.click()
+    qtbot.waitUntil(lambda: chat.input.isEnabled(), timeout=60_000)
+    chat.input.setText("What is the capital of France?")
+    chat.send_btn.click()
+    qtbot.waitUntil(lambda: chat.job is None and chat.turns and chat.turns[0].done, timeout=120_000)
+    turn = chat.turns[0]
+    assert "Paris" in turn.answer and all(0.0 < p <= 1.0 for _, _, p in turn.tokens)
+    assert "Paris" in chat.transcript.toPlainText() and turn.prompt_ids
+    k = next(i for i, (text, _, _) in enumerate(turn.tokens) if "Paris" in text)
+    chat._token_clicked(QUrl(f"tok:0:{k}"))
+    qtbot.waitUntil(lambda: chat.focus.rows is not None, timeout=60_000)
+    L, H, n = chat.focus.rows.shape
+    assert (L, H) == (30, 9) and n == len(turn.prompt_ids) + k + 1
+    assert np.allclose(chat.focus.rows.sum(-1), 1.0, atol=1e-3)  # each head's weights over the earlier tokens
+
+
+def test_minilm_is_an_encoder(window, qtbot):
+    pick(window, qtbot, "minilm")
+    att = show(window, qtbot, "attention")
+    qtbot.waitUntil(lambda: att.current.shape[:2] == (6, 12), timeout=60_000)
+    assert att.current.tokens[0] == "[CLS]" and att.current.tokens[-1] == "[SEP]"
+    tile = att.grid.tile_image(0, 0)
+    assert tile[0, -1] != 255  # bidirectional: the first token looks at the last one too (nothing masked)
+    assert "bidirectional" in att.header.source_text()
+    nt = window.views["next-token"]
+    window.tabs.setCurrentIndex(window.view_index("next-token"))
+    qtbot.waitUntil(lambda: "encoder" in nt.header.error_text, timeout=60_000)
+    chat = window.views["chat"]
+    window.tabs.setCurrentIndex(window.view_index("chat"))
+    qtbot.waitUntil(lambda: chat.painted > 0, timeout=10_000)
+    assert "no chat template" in chat.notice.text() and not chat.input.isEnabled()
