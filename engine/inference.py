@@ -219,6 +219,8 @@ class AttentionCapture:
     scores: np.ndarray | None  # (L, H, T, T) float32 pre-softmax q.k / sqrt(d_k), -inf where masked
     truncated: int  # tokens dropped from the start (window="last")
     causal: bool = True  # False for an encoder: every matrix is full (no mask above the diagonal)
+    q: np.ndarray | None = None  # (L, H, T, d_k) queries after rotary positions (with ``qk=True``)
+    k: np.ndarray | None = None  # (L, H, T, d_k) keys, expanded to the H query heads they serve
 
 
 LayerCallback = Callable[[int, np.ndarray, np.ndarray | None], None]
@@ -227,12 +229,14 @@ LayerCallback = Callable[[int, np.ndarray, np.ndarray | None], None]
 @torch.no_grad()
 def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str = "error",
                        scores: bool = False, on_layer: LayerCallback | None = None,
-                       max_tokens: int | None = None) -> AttentionCapture:
+                       max_tokens: int | None = None, qk: bool = False) -> AttentionCapture:
     """Every layer's and head's attention weights (Eq. 11.13) on ``text``, per query head (H of them, also
     for grouped-query models). With ``on_layer``, each layer is passed as ``on_layer(layer, attention
     (H, T, T), scores (H, T, T) or None)`` float32 arrays as soon as it is computed and is not kept (the
     capture's ``attention`` and ``scores`` are then None). ``max_tokens`` bounds the input below the
-    model's context (the window rule applies to it as to the context)."""
+    model's context (the window rule applies to it as to the context). With ``qk``, the queries and keys
+    every layer's scores came from are kept too, so any layer's matrices can be made again without a
+    forward pass (engine.capture)."""
     _check_text(text)
     enc = tokenizer.encode(text)
     T = model.cfg.context if max_tokens is None else max(1, min(model.cfg.context, int(max_tokens)))
@@ -262,10 +266,15 @@ def attention_for_text(model: GPT, tokenizer: Tokenizer, text: str, window: str 
         def hook(layer: int, att: torch.Tensor, sc: torch.Tensor | None) -> None:
             on_layer(layer, att[0].float().numpy().copy(), None if sc is None else sc[0].float().numpy().copy())
 
-    _, _, trace = model(torch.tensor([full]), probe=Probe(scores=scores, on_layer=hook), head=False)
+    _, _, trace = model(torch.tensor([full]), probe=Probe(scores=scores, on_layer=hook, qkv=qk), head=False)
     att = sc = None
     if on_layer is None:
         att = torch.stack(trace.attention)[:, 0].float().numpy().copy()  # (L, H, T, T)
         sc = torch.stack(trace.scores)[:, 0].float().numpy().copy() if scores else None
+    q = k = None
+    if qk:
+        q = torch.stack(trace.q)[:, 0].float().numpy().copy()  # (L, H, T, d_k)
+        k = torch.stack(trace.k)[:, 0].float().numpy().copy()
+        trace.v.clear()
     spans = [(0, 0)] * len(prefix) + list(offsets) + [(0, 0)] * len(suffix)
-    return AttentionCapture([tokenizer.token_text(i) for i in full], spans, att, sc, dropped, cfg.causal)
+    return AttentionCapture([tokenizer.token_text(i) for i in full], spans, att, sc, dropped, cfg.causal, q, k)

@@ -50,6 +50,7 @@ from engine.capture import (
 )
 from engine.errors import UserError
 from engine.events import Snapshot
+from engine.tasks import CancelToken
 from engine.tiles import masked
 from engine.training import PROBE_TEXT
 
@@ -255,11 +256,11 @@ class AttentionView(View):
 
         keep = {self.selected[0], max(0, self.layer_combo.currentIndex())}
 
-        def job() -> AttentionData:
-            picture = attention_picture(handle.model, handle.tokenizer, text, keep=keep)
+        def job(token: CancelToken) -> AttentionData:
+            picture = attention_picture(handle.model, handle.tokenizer, text, keep=keep, token=token)
             return AttentionData(ref.label(handle.step), text, made=picture)
 
-        self.run(job, self._analysed, key="analyse", what="computing attention")
+        self.run(job, self._analysed, key="analyse", what="computing attention", cancellable=True)
 
     def _analysed(self, data: AttentionData) -> None:
         if self.following:  # a snapshot took over meanwhile
@@ -453,7 +454,7 @@ class AttentionView(View):
         handle, text = ref.handle, data.text
 
         def job() -> LayerMatrices:
-            return layer_matrices(handle.model, handle.tokenizer, text, layer)
+            return layer_matrices(handle.model, handle.tokenizer, text, layer, picture=picture)
 
         def got(matrices: LayerMatrices) -> None:
             if self.current is not data:

@@ -1,0 +1,56 @@
+"""The Attention view's pictures (engine.capture): thumbnails of every head, full matrices of some layers, any
+other layer made again from the kept queries and keys exactly as the forward pass computed it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine.capture as capture
+from engine.checkpoint import load_checkpoint
+from engine.inference import attention_for_text
+from engine.tasks import Cancelled, CancelToken
+
+TEXT = "To be, or not to be: that is the question."
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint)
+
+
+def test_a_small_picture_keeps_every_layer(tiny):
+    pic = capture.attention_picture(tiny.model, tiny.tokenizer, TEXT)
+    full = attention_for_text(tiny.model, tiny.tokenizer, TEXT, window="last", scores=True)
+    L, H, T = pic.shape
+    assert pic.all_layers and pic.q is None and pic.tiles.shape == (L, H, T, T)
+    assert np.allclose(np.stack([pic.layers[i].weights for i in range(L)]), full.attention)
+    assert np.isnan(pic.tiles[0, 0, 0, 1]) and not np.isnan(pic.tiles[0, 0, 1, 0])  # the future, masked
+    finite = full.scores[np.isfinite(full.scores)]
+    assert pic.score_range == (pytest.approx(finite.min()), pytest.approx(finite.max()))
+
+
+def test_a_large_picture_remakes_any_layer_from_queries_and_keys(tiny, monkeypatch):
+    monkeypatch.setattr(capture, "KEEP_ALL_BYTES", 0)  # as for a real model on a long input
+    pic = capture.attention_picture(tiny.model, tiny.tokenizer, TEXT, keep=[0])
+    full = attention_for_text(tiny.model, tiny.tokenizer, TEXT, window="last", scores=True)
+    assert set(pic.layers) == {0} and pic.q is not None and pic.q.shape[:2] == pic.shape[:2]
+    for layer in range(pic.shape[0]):
+        made = capture.layer_matrices(tiny.model, tiny.tokenizer, TEXT, layer, picture=pic)
+        assert np.allclose(made.weights, full.attention[layer], atol=1e-5)
+        finite = np.isfinite(full.scores[layer])
+        assert np.array_equal(finite, np.isfinite(made.scores))
+        assert np.allclose(made.scores[finite], full.scores[layer][finite], atol=1e-4)
+
+
+def test_a_picture_can_be_cancelled_between_layers(tiny):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        capture.attention_picture(tiny.model, tiny.tokenizer, TEXT, token=token)
+
+
+def test_long_inputs_are_cut_to_their_last_tokens(tiny):
+    T = tiny.model.cfg.context
+    pic = capture.attention_picture(tiny.model, tiny.tokenizer, TEXT * 5, max_tokens=20)
+    assert pic.shape[2] == 20 and pic.truncated == len(TEXT * 5) - 19 and pic.shape[2] < T
