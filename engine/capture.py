@@ -22,7 +22,7 @@ from engine.errors import UserError
 from engine.files import atomic_write
 from engine.inference import attention_for_text
 from engine.tasks import CancelToken
-from engine.tiles import TILE, masked, pooled
+from engine.tiles import TILE, pooled
 
 KEEP_ALL_BYTES = 256 * 2**20  # below this, a picture keeps every layer's full matrices
 KEEP_QK_BYTES = 512 * 2**20  # below this, a picture keeps every layer's queries and keys (a layer in ~0.1 s)
@@ -76,11 +76,12 @@ def attention_picture(model, tokenizer, text: str, keep: Iterable[int] = (0,), s
         if not keep_all:
             keep_all.append(cfg.L * H * T * T * 4 * (2 if sc is not None else 1) <= KEEP_ALL_BYTES)
         causal = bool(getattr(cfg, "causal", True))
-        tiles.append(pooled(masked(att) if causal else att, size))
+        tiles.append(pooled(att, size, causal))
         if sc is not None:
-            finite = sc[np.isfinite(sc)]
-            if finite.size:
-                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+            t = torch.from_numpy(sc)
+            top = float(t.max())  # the diagonal is never masked: the largest score is finite
+            if math.isfinite(top):
+                lo, hi = min(lo, float(torch.where(torch.isneginf(t), top, t).min())), max(hi, top)
             score_tiles.append(pooled(sc, size))
         if keep_all[0] or layer in wanted:
             kept[layer] = LayerMatrices(att, sc)
@@ -136,7 +137,7 @@ def picture_of(tokens: list[str], attention: np.ndarray, scores: np.ndarray | No
     L, H, T, _ = attention.shape
     finite = scores[np.isfinite(scores)] if scores is not None else np.zeros(0)
     rng = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    tiles = np.stack([pooled(masked(a) if causal else a, size) for a in attention])
+    tiles = np.stack([pooled(a, size, causal) for a in attention])
     score_tiles = np.stack([pooled(s, size) for s in scores]) if scores is not None else None
     layers = {i: LayerMatrices(attention[i], None if scores is None else scores[i]) for i in range(L)}
     return AttentionPicture(list(tokens), causal, (L, H, T), tiles, score_tiles, rng, layers)

@@ -4,7 +4,11 @@ memory) while a sharp peak (attention to one token) stays visible."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 TILE = 128  # pixels a side of one head's thumbnail at most
 
@@ -18,28 +22,24 @@ def masked(mat: np.ndarray) -> np.ndarray:
     return out
 
 
-def pooled(mats: np.ndarray, size: int) -> np.ndarray:
+def pooled(mats: np.ndarray, size: int, causal: bool = False) -> np.ndarray:
     """(..., T, T) matrices shrunk to at most (size, size) by max-pooling blocks, so a sharp peak (attention to
-    one token) stays visible in a thumbnail; a block that is all masked (non-finite) stays masked."""
+    one token) stays visible in a thumbnail; a block that is all masked (non-finite, or above the diagonal
+    with ``causal``) is NaN. Matrices that already fit are returned as they are (masked when ``causal``)."""
     T = mats.shape[-1]
     b = -(-T // size)  # ceil: block side
     if b <= 1:
-        return mats
-    n = -(-T // b)
+        return masked(mats) if causal else mats
     lead = mats.shape[:-2]
-    padded = np.full((*lead, n * b, n * b), -np.inf, dtype=np.float32)
-    padded[..., :T, :T] = np.where(np.isfinite(mats), mats, -np.inf)
-    cols = padded[..., 0::b].copy()  # (..., n b, n): the max of each run of b columns, then of b rows;
-    for k in range(1, b):  # elementwise maxima of strided slices (numpy's max over a tiny axis is slow)
-        np.maximum(cols, padded[..., k::b], out=cols)
-    out = cols[..., 0::b, :].copy()
-    for k in range(1, b):
-        np.maximum(out, cols[..., k::b, :], out=out)
-    out[np.isneginf(out)] = np.nan
-    return out
+    t = torch.from_numpy(np.ascontiguousarray(mats, dtype=np.float32)).reshape(-1, 1, T, T)
+    if causal:  # the future loses to any real cell, in the same pass as the copy
+        t = t.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), -math.inf)
+    t = torch.nan_to_num(t, nan=-math.inf, neginf=-math.inf)
+    out = F.max_pool2d(t, b, b, ceil_mode=True)  # (N, 1, n, n): torch's pooling, far quicker than numpy's
+    out.masked_fill_(torch.isneginf(out), math.nan)
+    return out.reshape(*lead, *out.shape[-2:]).numpy()
 
 
 def thumbnails(mats: np.ndarray, causal: bool, size: int = TILE) -> np.ndarray:
-    """(L, H, T, T) -> (L, H, t, t) with t = min(T, size) (padded with masked cells to a whole block), a layer
-    at a time so the temporary copies stay small."""
-    return np.stack([pooled(masked(m) if causal else np.asarray(m, dtype=np.float32), size) for m in mats])
+    """(L, H, T, T) -> (L, H, t, t) with t = min(T, size), a layer at a time so the temporary copies stay small."""
+    return np.stack([pooled(m, size, causal) for m in mats])

@@ -54,11 +54,26 @@ class Space:
     def words(self) -> list[str]:
         return self.vectors.words
 
-    def top(self, n: int) -> Space:
-        """The ``n`` most frequent words."""
+    def top(self, n: int, extra: list[int] | tuple[int, ...] = ()) -> Space:
+        """The ``n`` most frequent words, and after them the rows ``extra`` (words searched for in a large
+        vocabulary) that are not among them."""
         n = max(0, min(n, len(self)))
-        counts = None if self.counts is None else self.counts[:n]
-        return Space(self.vectors.subset(n), counts, self.ids[:n], self.kind, self.note)
+        rows = list(range(n)) + [i for i in dict.fromkeys(extra) if n <= i < len(self)]
+        if len(rows) == n:
+            counts = None if self.counts is None else self.counts[:n]
+            return Space(self.vectors.subset(n), counts, self.ids[:n], self.kind, self.note)
+        vec = Vectors([self.vectors.words[i] for i in rows], self.vectors.matrix[rows], self.vectors.source)
+        counts = None if self.counts is None else self.counts[rows]
+        return Space(vec, counts, self.ids[rows], self.kind, self.note)
+
+    def find(self, text: str) -> int | None:
+        """The row of a word as the user types it: exactly, lowercased, or (a model's tokens carry their
+        leading space) with a space before it."""
+        for candidate in (text, " " + text, "\u0120" + text):
+            row = self.vectors.find(candidate)
+            if row is not None:
+                return row
+        return None
 
 
 def frequency_order(vectors: Vectors, counts: np.ndarray | None, kind: str, note: str = "") -> Space:

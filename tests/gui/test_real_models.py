@@ -40,6 +40,13 @@ def test_smollm2_in_every_view(window, qtbot):
     assert dec.state.done and dec.header.source_text().startswith("SmolLM2-135M-Instruct")
     emb = show(window, qtbot, "embeddings")
     assert emb.shown is not None and len(emb.shown) == 500 and emb.header.source_text().startswith("SmolLM2")
+    # a token of the 49k vocabulary beyond the 500 most frequent: searched, it joins the picture, selected
+    rank = emb.space.find("Paris")
+    assert rank is not None and rank >= 500
+    emb.search.setText("Paris")
+    emb.find_word()
+    qtbot.waitUntil(lambda: emb.shown is not None and len(emb.shown) == 501 and emb.selected == 500, timeout=60_000)
+    assert emb.shown.words[500].strip() == "Paris" and not emb.header.error_text
 
 
 def test_chat_answers_streaming_and_shows_where_a_token_looked(window, qtbot):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from app.colors import BACKGROUND, GRID_TOP, MASKED, grid_lut, head_color, heat_lut, to_indexed
 from app.widgets.text import shown_token
-from engine.tiles import TILE, masked, pooled
+from engine.tiles import TILE, pooled
 
 
 class TileAxis(pg.AxisItem):
@@ -107,7 +107,7 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
         tiles = np.full((rows, cols, t, t), MASKED, dtype=np.uint8)
         for r, layer in enumerate(self.layers):  # a layer at a time: all its heads in one go, bounded memory
             block = mats[layer, self.heads]  # (heads, T, T)
-            tile = pooled(masked(block) if causal else block, self.TILE)
+            tile = pooled(block, self.TILE, causal)
             tiles[r, :, : tile.shape[-2], : tile.shape[-1]] = to_indexed(tile, lo, hi, top=GRID_TOP)
         self.tiles = tiles
         gap = max(1, round(self.GAP * t))

@@ -121,6 +121,7 @@ class TrainingRunsMixin:
                                  f"{ev.tokens:,} tokens; frames of the {n:,} most frequent")
         if self.current_source() == "skip-gram":
             self.space = None
+            self.searched = []
             self.final_frame = None
             self.clear_analogy()
             self.completer.model().setStringList(sorted(self.run_shown.words))
@@ -148,7 +149,7 @@ class TrainingRunsMixin:
         self.skipgram.status.setText(f"{how}: {len(space):,} words, {s.get('epochs', 0)} epochs in "
                                      f"{s.get('seconds', 0):.1f} s")
         if self.current_source() == "skip-gram":
-            self.space = space
+            self.space, self.searched = space, []
             if self.frames is self.run_frames:
                 self.shown = self.run_shown
                 self.final_frame = self.frames[-1]

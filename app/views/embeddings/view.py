@@ -114,6 +114,8 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
         self._tsne_task = None
         self._w2v_task = None
         self.space_model = ""  # the model (and step) the model source's vectors are of
+        self.searched: list[int] = []  # rows of the source the user searched for beyond the most frequent
+        self._select_after_projection: str | None = None
         self._build()
         self._connect()
         self.show_source("loading the model\u2026")
@@ -370,6 +372,8 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
             self.open_vectors(path)
 
     def install_space(self, space: Space) -> None:
+        if space is not self.space:
+            self.searched = []  # rows of another source
         self.space = space
         counts = "corpus counts" if space.counts is not None else "no counts (file order stands for frequency)"
         self.source_info.setText(f"{space.vectors.source}: {len(space):,} words, d = {space.vectors.dim}; {counts}")
@@ -396,7 +400,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
         if space is None:
             self.error("nothing to project yet: wait for the vectors (skip-gram is still training?)")
             return
-        shown = space.top(self.projection.words.value())
+        shown = space.top(self.projection.words.value(), self.searched)
         cfg = self.projection_config(len(shown))
         try:
             cfg.validate(len(shown))  # the same checks the engine makes, answered at once
@@ -468,6 +472,12 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
             self.install_frames(self._pending[generation], [frame])
 
     def install_frames(self, shown: Space, frames: list[Frame], keep_range: bool = False) -> None:
+        wanted, self._select_after_projection = self._select_after_projection, None
+        self._install_frames(shown, frames, keep_range)
+        if wanted is not None and wanted in shown.vectors.index:
+            self.find_word(wanted)
+
+    def _install_frames(self, shown: Space, frames: list[Frame], keep_range: bool = False) -> None:
         previous = self.shown.words[self.selected] if self.shown is not None and self.selected is not None \
             and self.selected < len(self.shown) else None
         self.shown = shown
@@ -654,7 +664,7 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
                 return candidates.index(text)
         lower = text.lower()
         for i, w in enumerate(words):
-            if w.lower() == lower:
+            if w.lower() in (lower, " " + lower):  # a model's tokens carry their leading space
                 return i
         return None
 
@@ -664,10 +674,16 @@ class EmbeddingsView(TrainingRunsMixin, AnalogyMixin, View):
             return
         row = self.find_row(text)
         if row is None:
-            full = self.space.vectors if self.space is not None else None
-            rank = full.find(text) if full is not None else None
+            rank = self.space.find(text) if self.space is not None else None
             n = len(self.shown) if self.shown is not None else 0
-            if rank is not None:
+            frame = self.current_frame()
+            if rank is not None and frame is not None and frame.method == "pca" and frame.step is None:
+                # a large vocabulary: the word joins the projection (PCA is quick), then it is selected
+                self.searched.append(rank)
+                self._select_after_projection = self.space.words[rank]
+                self.info(f"{text!r} is word {rank + 1:,} by frequency: projecting it with the {n:,} shown")
+                self.run_projection()
+            elif rank is not None:
                 self.error(f"{text!r} is word {rank + 1:,} by frequency, not among the {n:,} shown; "
                            f"raise 'words' to {rank + 1} or more and run the projection")
             else:
