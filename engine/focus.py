@@ -32,3 +32,12 @@ def attention_row(model: torch.nn.Module, ids: list[int], position: int) -> np.n
 
     model(torch.tensor([ids[:n] if causal else ids]), probe=Probe(on_layer=keep))
     return np.stack(rows)  # (L, H, n)
+
+
+def most_attended(rows: np.ndarray, n: int = 5, skip_first: bool = True) -> list[tuple[int, float]]:
+    """The ``n`` positions with the most weight averaged over every layer and head, as (position, weight).
+    The first position is left out by default: many heads park their weight there when nothing else is
+    relevant (an "attention sink"), and it would top every list."""
+    mean = rows.mean(axis=(0, 1))  # (T,)
+    order = [int(j) for j in np.argsort(-mean, kind="stable") if not (skip_first and j == 0)]
+    return [(j, float(mean[j])) for j in order[:n]]

@@ -54,3 +54,16 @@ def test_long_inputs_are_cut_to_their_last_tokens(tiny):
     T = tiny.model.cfg.context
     pic = capture.attention_picture(tiny.model, tiny.tokenizer, TEXT * 5, max_tokens=20)
     assert pic.shape[2] == 20 and pic.truncated == len(TEXT * 5) - 19 and pic.shape[2] < T
+
+
+def test_most_attended_averages_heads_and_leaves_the_sink_out():
+    from engine.focus import most_attended
+
+    rows = np.zeros((2, 3, 5), dtype=np.float32)
+    rows[..., 0] = 0.5  # the sink
+    rows[0, :, 3] = 0.5
+    rows[1, :, 2] = 0.3
+    rows[1, :, 4] = 0.2
+    top = most_attended(rows, n=2)
+    assert [j for j, _ in top] == [3, 2] and abs(top[0][1] - 0.25) < 1e-6
+    assert most_attended(rows, n=1, skip_first=False)[0][0] == 0

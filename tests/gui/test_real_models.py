@@ -36,6 +36,15 @@ def test_smollm2_in_every_view(window, qtbot):
     assert "nothing predicts x_1" in nt.summary.text() and len(nt.top_tokens) == 21
     tok = show(window, qtbot, "tokens", timeout=180_000)
     assert tok.model.rowCount() == 49_152 and " be" in tok.text.split.tokens
+    # a character split into byte tokens is shown once, its further bytes as small "<0x..>" pieces
+    painted = tok.painted
+    tok.input.setPlainText("Tokyo is 東京.")
+    qtbot.waitUntil(lambda: tok.painted > painted and tok.text.split.tokens[:2] == ["To", "kyo"], timeout=30_000)
+    shown = tok.text.toPlainText()
+    assert shown.count("東") == 1 and shown.count("京") == 1 and "<0x" in shown
+    assert len(tok.text.widths) == len(tok.text.split.ids) and sum(tok.text.widths) == len(shown)
+    last = shown.index("京")
+    assert tok.text.split.tokens[tok.text.token_at_char(last)].strip().startswith(("京", "<0x"))
     dec = show(window, qtbot, "decoding")
     assert dec.state.done and dec.header.source_text().startswith("SmolLM2-135M-Instruct")
     emb = show(window, qtbot, "embeddings")
@@ -66,6 +75,7 @@ def test_chat_answers_streaming_and_shows_where_a_token_looked(window, qtbot):
     L, H, n = chat.focus.rows.shape
     assert (L, H) == (30, 9) and n == len(turn.prompt_ids) + k + 1
     assert np.allclose(chat.focus.rows.sum(-1), 1.0, atol=1e-3)  # each head's weights over the earlier tokens
+    assert "Most attended, averaged over the 270 heads" in chat.focus_label.text()
 
 
 def test_minilm_is_an_encoder(window, qtbot):

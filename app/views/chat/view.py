@@ -298,12 +298,18 @@ class ChatView(View):
             return [tokenizer.token_text(i) for i in ids], attention_row(handle.model, ids, position)
 
         def show(value: tuple[list[str], Any]) -> None:
+            from engine.focus import most_attended
+
             tokens, rows = value
             chosen = shown_token(tokens[-1])
             self.focus.show_rows(tokens, rows)
+            L, H, _ = rows.shape
+            top = ", ".join(f"<b>{html.escape(shown_token(tokens[j]))}</b> {w:.2f}" for j, w in most_attended(rows))
             self.focus_label.setText(f"Where <b>{html.escape(chosen)}</b> (answer token {at[1] + 1} of question "
                                      f"{at[0] + 1}) looked: each row a head (layer by layer), each column an earlier "
-                                     "token; brighter = more attention. Hover for the weight.")
+                                     "token; brighter = more attention. Hover for the weight.<br>"
+                                     f"Most attended, averaged over the {L * H} heads (the first token left out: "
+                                     f"heads rest on it): {top}")
             self.mark_painted()
 
         self.run(job, show, key="focus", what="reading where it looked")

@@ -80,34 +80,41 @@ class VocabModel(QAbstractTableModel):
 
 
 class TokenText(QTextBrowser):
-    """Text with one background colour per token; hovering shows the token's id and text."""
+    """Text with one background colour per token; hovering shows the token's id and text.
+
+    A byte-level BPE splits a rare character into several byte tokens that all point at the same character:
+    the character is shown once, with its first token, and each further byte token as its byte ("<0x9D>") in
+    small print, so every token has its own coloured piece and nothing is shown twice."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setMouseTracking(True)
         self.split: Split | None = None
-        self.starts: np.ndarray = np.zeros(0)
-        self.plain = ""
+        self.widths: list[int] = []  # characters each token takes in the rendered document
 
     def show_split(self, text: str, split: Split) -> None:
-        self.split, self.plain = split, text
-        parts = []
+        self.split = split
+        parts, self.widths = [], []
+        shown_to = 0  # the text is shown up to here
         for n, ((s, e), tid) in enumerate(zip(split.offsets[:MAX_SHOWN], split.ids[:MAX_SHOWN], strict=False)):
             bg = "#ffb3b3" if tid == -1 else TOKEN_BACKGROUNDS[n % len(TOKEN_BACKGROUNDS)]
-            piece = html.escape(text[s:e]).replace("\n", "\u21b5<br>").replace(" ", "&nbsp;")
+            if s < shown_to:  # a further byte of a character already shown
+                label = split.tokens[n].strip() or "·"
+                parts.append(f'<span style="background:{bg}; font-size:8pt">{html.escape(label)}</span>')
+                self.widths.append(len(label))
+                continue
+            raw = text[max(s, shown_to):e]
+            shown_to = max(shown_to, e)
+            piece = html.escape(raw).replace("\n", "\u21b5<br>").replace(" ", "&nbsp;")
             parts.append(f'<span style="background:{bg}">{piece}</span>')
+            self.widths.append(len(raw) + raw.count("\n"))  # a newline is shown as an arrow and a line break
         more = f"<p><i>... {len(split.ids) - MAX_SHOWN} more tokens</i></p>" if len(split.ids) > MAX_SHOWN else ""
         self.setHtml(f'<div style="font-family:monospace; font-size:12pt">{"".join(parts)}</div>{more}')
-        self.starts = np.array([s for s, _ in split.offsets[:MAX_SHOWN]])
 
     def token_at_char(self, pos: int) -> int | None:
         """Index of the token covering character ``pos`` of the displayed text."""
-        if self.split is None or not len(self.starts):
-            return None
-        # the rendered document shows each newline as two characters (arrow + line break)
         shown = 0
-        for k, (s, e) in enumerate(self.split.offsets[:MAX_SHOWN]):
-            width = (e - s) + self.plain[s:e].count("\n")
+        for k, width in enumerate(self.widths):
             if shown <= pos < shown + width:
                 return k
             shown += width
