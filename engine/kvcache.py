@@ -118,7 +118,8 @@ class _Math:
 
 def _step_pre_ln(model: Transformer, idx: torch.Tensor, cache: KVCache, pos: int) -> torch.Tensor:
     """One new token per row at position ``pos`` of a pre-LN model, on (B, d) rows: the fewest ops (the hot
-    path of generation)."""
+    path of generation; a one-token step of a 30-layer model is some 600 small torch calls besides its
+    matrix products, so each saved call counts). The same computation as :class:`engine.model.Block`."""
     cfg = model.cfg
     B, H, H_kv, d_k, n = idx.shape[0], cfg.H, cfg.kv_heads, cfg.d_k, pos + 1
     G, Hd, KVd = H // H_kv, H * d_k, H_kv * d_k
@@ -132,24 +133,36 @@ def _step_pre_ln(model: Transformer, idx: torch.Tensor, cache: KVCache, pos: int
         x = x + model.wtt.weight.select(0, 0)
     if model.ln_e is not None:
         x = model.ln_e(x)
-    rope = model.rotary.tables(pos, n, x.device) if model.rotary is not None else None
+    rotary = model.rotary is not None
+    if rotary:  # rotate_half(z) * sin = roll(z, d_k / 2) * [-sin, sin]: q and k of all heads at once
+        cos, sin = model.rotary.tables(pos, n, x.device)
+        half = d_k // 2
+        sin = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)
     for layer, (g1, b1, Wqkv, bqkv, Wc, bc, g2, b2, W1, bW1, W2, bW2, _) in enumerate(cache.weights):
         qkv = F.linear(fn.norm(x, g1, b1), Wqkv, bqkv)  # (B, (H + 2 H_kv) d_k)
-        q = qkv.narrow(1, 0, Hd).view(B, H, d_k)
-        k = qkv.narrow(1, Hd, KVd).view(B, H_kv, d_k)
+        if rotary:
+            qk = qkv.narrow(1, 0, Hd + KVd).view(B, H + H_kv, d_k)
+            qk = torch.addcmul(qk * cos, qk.roll(half, -1), sin)
+            q, k = qk.narrow(1, 0, H), qk.narrow(1, H, H_kv)
+        else:
+            q = qkv.narrow(1, 0, Hd).view(B, H, d_k)
+            k = qkv.narrow(1, Hd, KVd).view(B, H_kv, d_k)
         v = qkv.narrow(1, Hd + KVd, KVd).view(B, H_kv, d_k)
-        if rope is not None:
-            cos, sin = rope
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
         buf = cache.kv.select(0, layer)  # (2, B, H_kv, capacity, d_k); methods: [...] indexing costs more here
         keys, values = buf.select(0, 0), buf.select(0, 1)
         keys.select(2, pos).copy_(k)
         values.select(2, pos).copy_(v)
         # the G query heads of a group as G "positions" against their shared keys: no copy of K or V
-        y = F.scaled_dot_product_attention(q.view(B, H_kv, G, d_k), keys.narrow(2, 0, n), values.narrow(2, 0, n))
-        u = x + F.linear(y.reshape(B, Hd), Wc, bc)
-        x = u + fn.ffn(fn.norm(u, g2, b2), W1, bW1, W2, bW2)
+        y = F.scaled_dot_product_attention(q.reshape(B, H_kv, G, d_k), keys.narrow(2, 0, n), values.narrow(2, 0, n))
+        y = y.reshape(B, Hd)
+        u = torch.addmm(x, y, Wc.t()) if bc is None else x + F.linear(y, Wc, bc)  # x + W_c^T y (Eq. 11.14)
+        z = F.linear(fn.norm(u, g2, b2), W1, bW1)
+        if fn.gated:
+            g, h = z.split(fn.m, dim=-1)
+            z = fn.act(g).mul_(h)
+        else:
+            z = fn.act(z)
+        x = torch.addmm(u, z, W2.t()) if bW2 is None else u + F.linear(z, W2, bW2)
     return x
 
 
