@@ -1,6 +1,7 @@
 """``transformer-explorer`` (also ``python -m app``): the desktop app.
 
-``--screenshot FILE.png [--view KEY] [--text TEXT]`` opens the real window on the default model, waits until
+``--model NAME|FOLDER|FILE.gguf`` opens the window on that model (the default model one click away).
+``--screenshot FILE.png [--view KEY] [--text TEXT]`` opens the real window (on the default model), waits until
 the view has drawn what it was asked for, saves a PNG of the whole window and exits 0.
 :func:`build` makes the QApplication and the main window without entering the event loop, so that tests and
 scripts can drive the real app.
@@ -22,7 +23,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from app.window import all_view_keys
 
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the embedded model)")
+    ap.add_argument("--model", "--checkpoint", dest="checkpoint", default=None,
+                    help="the model to open: default, smollm2, minilm, a checkpoint or Hugging Face folder, or a "
+                         ".gguf file (default: the embedded model)")
     ap.add_argument("--screenshot", metavar="FILE.png", help="save a PNG of the window and exit")
     ap.add_argument("--view", default="attention", choices=["heads", *all_view_keys()],
                     help="heads: the attention view's head view")

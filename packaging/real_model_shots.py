@@ -16,6 +16,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 PARAGRAPH = ("The quick brown fox jumps over the lazy dog. The dog did not move; it had seen foxes before, "
              "and it knew that the fox would jump again tomorrow, and the day after that.")
 
+TOKENS_TEXT = "Tokenization splits unbelievably long words — and café, naïve, 東京 — into byte pieces."
+
 
 def previous_token_head(attention: np.ndarray) -> tuple[int, int]:
     """The head (layer, head) that puts the most weight on the token just before each query: a clear pattern."""
@@ -58,8 +60,8 @@ def real_model_shots(out: Path) -> None:
         win.grab().save(str(out / "smollm2-attention.png"))
 
         tok = show("tokens")
-        tok.input.setPlainText("Tokenization splits unbelievably long words — and café, naïve, 東京 — into byte pieces.")
-        until(lambda: tok.settled and tok.text.split is not None and "".join(tok.text.split.tokens).startswith("Token"))
+        tok.input.setPlainText(TOKENS_TEXT)
+        until(lambda: tok.settled and f"for {len(TOKENS_TEXT)} characters" in tok.summary.text())
         wait(app, 1.0)
         win.grab().save(str(out / "smollm2-tokens.png"))
 

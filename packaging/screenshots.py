@@ -196,6 +196,9 @@ def main() -> None:
     from packaging.embedding_shots import embedding_shots
 
     embedding_shots(out)
+    from packaging.real_model_shots import real_model_shots
+
+    real_model_shots(out)
     print(f"screenshots in {out}")
 
 

@@ -93,3 +93,25 @@ def test_minilm_is_an_encoder(window, qtbot):
     window.tabs.setCurrentIndex(window.view_index("chat"))
     qtbot.waitUntil(lambda: chat.painted > 0, timeout=10_000)
     assert "no chat template" in chat.notice.text() and not chat.input.isEnabled()
+
+
+def test_the_window_opens_on_a_named_model(qtbot, tmp_path):
+    """``transformer-explorer --model minilm`` opens on the encoder, the default model one click away."""
+    from PySide6.QtCore import QSettings
+
+    from app.main import parse_args
+    from app.window import MainWindow
+
+    args = parse_args(["--model", "minilm"])
+    assert args.checkpoint == "minilm" and parse_args(["--checkpoint", "x"]).checkpoint == "x"
+    win = MainWindow(args.checkpoint, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        qtbot.waitUntil(lambda: win.ctx.model is not None and win.ctx.default is not None, timeout=60_000)
+        assert win.ctx.model.key == "named:minilm" and win.ctx.default.source == "default"
+        qtbot.waitUntil(lambda: win.attention.painted > 0 and win.attention.settled, timeout=60_000)
+        assert win.attention.header.source_text().startswith("all-MiniLM-L6-v2")
+        assert not win.attention.current.picture.causal  # an encoder: the full square
+    finally:
+        win.bridge.shutdown(timeout=30)

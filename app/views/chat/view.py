@@ -32,7 +32,7 @@ from app.colors import probability_color
 from app.views.base import View
 from app.views.chat.focus import FocusPlot
 from app.widgets.names import named
-from app.widgets.text import shown_token
+from app.widgets.text import plural, shown_token
 from engine.tasks import CancelToken
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ class ChatView(View):
         ref = self.ctx.model
         if ref is not None and self.turns:
             n = sum(len(t.tokens) for t in self.turns)
-            self.show_source(self.answer_model or ref.label(), f"{len(self.turns)} questions, {n} answer tokens")
+            self.show_source(self.answer_model or ref.label(), plural(len(self.turns), "question") + ", " + plural(n, "answer token"))
 
     def _token_at(self, url: QUrl) -> tuple[int, int] | None:
         text = url.toString()
