@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import engine.capture as capture
 from engine.checkpoint import load_checkpoint
@@ -67,3 +68,22 @@ def test_most_attended_averages_heads_and_leaves_the_sink_out():
     top = most_attended(rows, n=2)
     assert [j for j, _ in top] == [3, 2] and abs(top[0][1] - 0.25) < 1e-6
     assert most_attended(rows, n=1, skip_first=False)[0][0] == 0
+
+
+def test_causal_weights_pool_as_if_the_future_were_masked():
+    """Softmax weights are pooled as they are (their future is 0): the same thumbnails as with the future masked
+    explicitly, the blocks wholly in the future NaN, for lengths that do and do not divide into blocks."""
+    from engine.tiles import pooled
+
+    rng = np.random.default_rng(0)
+    for T in (129, 300, 512):
+        future = np.triu(np.ones((T, T), dtype=bool), 1)
+        scores = rng.standard_normal((3, T, T)).astype(np.float32)
+        scores[:, future] = -np.inf
+        weights = torch.softmax(torch.from_numpy(scores), -1).numpy()
+        explicit = weights.copy()
+        explicit[:, future] = -np.inf
+        fast, ref = pooled(weights, 128, causal=True), pooled(explicit, 128)
+        assert fast.shape == ref.shape and np.array_equal(np.isnan(fast), np.isnan(ref))
+        assert np.isnan(fast[:, 0, -1]).all() and not np.isnan(fast[:, -1, 0]).any()
+        assert np.allclose(np.nan_to_num(fast), np.nan_to_num(ref))

@@ -262,7 +262,8 @@ class ChatView(View):
         ref = self.ctx.model
         if ref is not None and self.turns:
             n = sum(len(t.tokens) for t in self.turns)
-            self.show_source(self.answer_model or ref.label(), plural(len(self.turns), "question") + ", " + plural(n, "answer token"))
+            said = f"{plural(len(self.turns), 'question')}, {plural(n, 'answer token')}"
+            self.show_source(self.answer_model or ref.label(), said)
 
     def _token_at(self, url: QUrl) -> tuple[int, int] | None:
         text = url.toString()
