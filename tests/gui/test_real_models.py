@@ -76,6 +76,13 @@ def test_chat_answers_streaming_and_shows_where_a_token_looked(window, qtbot):
     assert (L, H) == (30, 9) and n == len(turn.prompt_ids) + k + 1
     assert np.allclose(chat.focus.rows.sum(-1), 1.0, atol=1e-3)  # each head's weights over the earlier tokens
     assert "Most attended, averaged over the 270 heads" in chat.focus_label.text()
+    # a question longer than the context: one line in the view, the question back in the input, nothing lost
+    long_question = "東京 " * 6000
+    chat.input.setText(long_question)
+    chat.send_btn.click()
+    qtbot.waitUntil(lambda: "context is 8,192" in chat.header.error_text, timeout=60_000)
+    assert chat.input.text() == long_question.strip() and len(chat.turns) == 1 and chat.turns[0] is turn
+    assert "Paris" in chat.transcript.toPlainText() and chat.send_btn.isEnabled()
 
 
 def test_minilm_is_an_encoder(window, qtbot):
@@ -115,3 +122,30 @@ def test_the_window_opens_on_a_named_model(qtbot, tmp_path):
         assert not win.attention.current.picture.causal  # an encoder: the full square
     finally:
         win.bridge.shutdown(timeout=30)
+
+
+def test_models_that_cannot_be_opened_say_so_in_the_window(window, qtbot, tmp_path):
+    """A truncated GGUF, an unsupported architecture, a folder without a tokenizer: one line in the window, the
+    model in use stays, and the views go on working."""
+    import json
+    import shutil
+
+    from engine.models.registry import NAMED
+
+    cut = tmp_path / "cut.gguf"
+    with open(NAMED["smollm2"].path(), "rb") as f:
+        cut.write_bytes(f.read(5_000_000))
+    t5 = tmp_path / "t5"
+    t5.mkdir()
+    (t5 / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 64}))
+    bare = tmp_path / "bare"
+    shutil.copytree(NAMED["minilm"].path(), bare, ignore=shutil.ignore_patterns("tokenizer.json", "*.safetensors"))
+    for path, want in ((cut, "truncated"), (t5, "model_type t5 is not supported"), (bare, "has no tokenizer.json")):
+        window.ctx.open_model(str(path))
+        qtbot.waitUntil(lambda w=want: w in window.status_error.text(), timeout=30_000)
+        assert "\n" not in window.status_error.text() and "Traceback" not in window.status_error.text()
+        assert window.ctx.model.source == "default" and "default" in window.picker.currentText().lower()
+    before = window.painted["attention"]
+    window.attention.set_text("still alive")
+    qtbot.waitUntil(lambda: window.painted["attention"] > before, timeout=10_000)
+    assert window.attention.current.tokens[1:3] == ["s", "t"]

@@ -213,6 +213,10 @@ class ChatView(View):
     def _failed(self, turn: Turn, text: str) -> None:
         turn.done, turn.stopped = True, True
         self.job = None
+        if not turn.tokens and turn in self.turns:  # refused before a word (too long, say): the question comes
+            self.turns.remove(turn)  # back to the input to be edited, and the conversation is as it was
+            if not self.input.text():
+                self.input.setText(turn.question)
         self.set_busy(False)
         self.show_error(text)
         self.render()
