@@ -83,6 +83,14 @@ def test_chat_answers_streaming_and_shows_where_a_token_looked(window, qtbot):
     qtbot.waitUntil(lambda: "context is 8,192" in chat.header.error_text, timeout=60_000)
     assert chat.input.text() == long_question.strip() and len(chat.turns) == 1 and chat.turns[0] is turn
     assert "Paris" in chat.transcript.toPlainText() and chat.send_btn.isEnabled()
+    # another model for a while: its chat is its own; back on SmolLM2, the conversation is as it was
+    window.ctx.use_default()
+    qtbot.waitUntil(lambda: chat.notice.isVisible() and "Paris" not in chat.transcript.toPlainText(), timeout=30_000)
+    assert chat.header.source_text().startswith("default model")
+    pick(window, qtbot, "smollm2")
+    qtbot.waitUntil(lambda: "Paris" in chat.transcript.toPlainText(), timeout=30_000)
+    assert chat.turns == [turn] and chat.header.source_text().startswith("SmolLM2-135M-Instruct")
+    assert chat.input.isEnabled() and "1 question" in chat.header.source_text()
 
 
 def test_minilm_is_an_encoder(window, qtbot):

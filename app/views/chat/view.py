@@ -38,6 +38,7 @@ from engine.tasks import CancelToken
 if TYPE_CHECKING:
     from app.context import AppContext, ModelRef
 
+CLICK_HINT = "Click a token of an answer to see which tokens it attended to."
 CHAT_MODEL = "smollm2"  # what "Use SmolLM2" opens when the model in use cannot chat
 
 
@@ -65,6 +66,8 @@ class ChatView(View):
         self.turns: list[Turn] = []
         self.job = None
         self.answer_model = ""  # the model (and step) the answers are from
+        self.turns_of = ""  # the key of the model the turns were with
+        self.kept: dict[str, tuple[list[Turn], str]] = {}  # other models' conversations, back when they are
         self.notice = named(QLabel(), "chat.notice", "Why this model cannot chat")
         self.notice.setWordWrap(True)
         self.use_chat_btn = named(QPushButton("Use SmolLM2-135M-Instruct"), "chat.use-instruct",
@@ -90,7 +93,7 @@ class ChatView(View):
         self.max_new.setRange(1, 2048)
         self.max_new.setValue(200)
         self.focus = named(FocusPlot(), "chat.focus", "Where the chosen token looked")
-        self.focus_label = named(QLabel("Click a token of an answer to see which tokens it attended to."),
+        self.focus_label = named(QLabel(CLICK_HINT),
                                  "chat.focus-label", "About the attention shown")
         self.focus_label.setWordWrap(True)
         self.focus_label.setMinimumHeight(3 * self.focus_label.fontMetrics().lineSpacing() + 4)
@@ -146,10 +149,22 @@ class ChatView(View):
         if not chat:
             self.notice.setText(f"{ref.name} has no chat template: it continues text rather than answering "
                                 "questions (try it in Decoding). Chat with an instruct model:")
-        if self.turns and self.answer_model and not self.answer_model.startswith(ref.label()):
-            self.new_chat()  # the answers were another model's
-        self.show_source(ref.label(), "chat" if chat else "cannot chat")
+        if self.turns_of != ref.key:
+            self._switch_conversation(ref)
+        if not self.turns:
+            self.show_source(ref.label(), "chat" if chat else "cannot chat")
         self.mark_painted()
+
+    def _switch_conversation(self, ref: ModelRef) -> None:
+        """Each model keeps its own conversation: another model's answers would not be its own, and switching
+        models (to look at the default one, say) must not lose what was said; it is back when the model is."""
+        if self.turns:
+            self.kept[self.turns_of] = (self.turns, self.answer_model)
+        self.turns, self.answer_model = self.kept.pop(ref.key, ([], ""))
+        self.turns_of = ref.key
+        self.focus.clear()
+        self.focus_label.setText(CLICK_HINT)
+        self.render()
 
     def model_changed(self, ref: ModelRef) -> None:
         self.stop()
@@ -235,7 +250,7 @@ class ChatView(View):
         self.stop()
         self.turns = []
         self.focus.clear()
-        self.focus_label.setText("Click a token of an answer to see which tokens it attended to.")
+        self.focus_label.setText(CLICK_HINT)
         self.render()
 
     def set_busy(self, busy: bool) -> None:
