@@ -239,6 +239,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("train", "summary"):
         if config.get(key) is not None:
             mapping(config[key], key, where)
+    objective = config.get("objective") or (config.get("train") or {}).get("objective") or "next"
+    config["objective"] = choice(objective, "objective", ("next", "mlm"), where)
     return config
 
 
@@ -303,6 +305,7 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
                 params[name].copy_(tensor)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise UserError(f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]})") from None
+    model.objective = config["objective"]  # "mlm": a masked model (bidirectional, with its unembedding)
     model.eval()
     return LoadedModel(model, tokenizer, config, p)
 

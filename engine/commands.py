@@ -38,7 +38,7 @@ def _text_arg(args: argparse.Namespace) -> str:
 RUN_FLAGS = {"corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size", "split": "split",
              "context": "context", "d_model": "d", "heads": "H", "layers": "L", "d_ff": "m",
              "positional": "positional", "norm": "norm", "activation": "activation", "dropout": "dropout",
-             "batch": "batch", "seed": "seed"}
+             "batch": "batch", "seed": "seed", "objective": "objective", "tokenizer_from": "tokenizer_from"}
 OTHER_FLAGS = {"steps": "steps", "lr": "lr", "min_lr": "min_lr", "warmup": "warmup", "eval_every": "eval_every",
                "snapshot_every": "snapshot_every", "autosave_every": "autosave_every"}
 CLI_DEFAULTS = {"snapshot_every": 0}  # the CLI has no one to show probe snapshots to
@@ -57,6 +57,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     settings = {k: v for k, v in saved.items() if k in fields and k not in CHANGEABLE_ON_RESUME}
     settings |= CLI_DEFAULTS | given
     settings |= {"out": args.out, "weights_only": args.weights_only}
+    if settings.get("objective") == "mlm" and "tokenizer" not in settings:
+        settings["tokenizer"] = "bpe"  # a masked model's default: BPE (subword tokens, as BERT's)
     return TrainConfig(**settings)
 
 
@@ -76,7 +78,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                     tok_s=f"{event.metrics['tokens_per_s']:,.0f}")
                 elif isinstance(event, Evaluation):
                     m = event.metrics
-                    bar.write(f"step {event.step}: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}",
+                    acc = f"  val accuracy {m['val_accuracy']:.3f}" if "val_accuracy" in m else ""
+                    bar.write(f"step {event.step}: train {m['train_loss']:.4f}  val {m['val_loss']:.4f}{acc}",
                               file=sys.stderr)
                 elif isinstance(event, Saved):
                     bar.set_description(f"train (saved at {event.step})")
@@ -138,8 +141,8 @@ def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
             "end_tokens": [tok.token_text(i) for i in tok.eos_ids], "corpus": loaded.config.get("corpus")}
 
 
-MODEL_HELP = ("model: default (the embedded model), smollm2, minilm, a checkpoint or Hugging Face folder, or a "
-              ".gguf file")
+MODEL_HELP = ("model: default (the embedded model), default-mlm, default-bpe, smollm2, minilm, a checkpoint or "
+              "Hugging Face folder, or a .gguf file")
 
 
 def _checkpoint_option(p: argparse.ArgumentParser) -> None:
@@ -168,7 +171,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p.add_argument("--corpus", default=None,
                    help="shakespeare (default), shakespeare:GENRE[,GENRE] or a UTF-8 file")
-    p.add_argument("--tokenizer", default=None, choices=["char", "word", "bpe"], help="default char")
+    p.add_argument("--tokenizer", default=None, choices=["char", "word", "bpe"],
+                   help="default char (bpe with --objective mlm)")
+    p.add_argument("--tokenizer-from", default=None, metavar="DIR|NAME",
+                   help="use this checkpoint's tokenizer (e.g. the twin of a masked model) instead of training one")
+    p.add_argument("--objective", default=None, choices=["next", "mlm"],
+                   help="next (default): next-token prediction; mlm: a masked language model (BERT)")
     p.add_argument("--vocab-size", type=whole_number("vocab_size"), default=None,
                    help="0 (default): all characters/words; BPE default 1024")
     p.add_argument("--split", default=None, choices=["auto", "play", "block"], help="default auto")

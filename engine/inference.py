@@ -43,7 +43,11 @@ def model_label(model: GPT) -> str:
 
 
 def require_decoder(model: GPT) -> None:
-    """A UserError for a model that cannot predict a next token (an encoder, or one without unembedding)."""
+    """A UserError for a model that cannot predict a next token (a masked model, an encoder, or one without
+    unembedding)."""
+    if getattr(model, "objective", "next") == "mlm":
+        raise UserError(f"{model_label(model)} is a masked language model: it fills blanks ([MASK]) rather than "
+                        "predicting the next token")
     if not model.cfg.causal:
         arch = getattr(model, "architecture", "") or "bidirectional"
         raise UserError(f"{model_label(model)} is an encoder ({arch.upper() if arch == 'bert' else arch}): "

@@ -361,6 +361,7 @@ class Transformer(nn.Module):
         self.cfg = cfg
         self.name = ""  # what messages call it ("smollm2"); set by engine.models.open_model
         self.architecture = "txe-gpt"  # "llama", "bert", "gpt2", ... for models opened from other formats
+        self.objective = "next"  # what it was trained for: "next" token, or "mlm" (masked; engine.mlm)
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d, device=device)  # token embeddings (V, d)
         self.wpe = nn.Embedding(cfg.context, cfg.d, device=device) if cfg.positional == "learned" else None  # (T, d)
         if cfg.positional == "sinusoidal":

@@ -10,6 +10,10 @@ Special tokens (ids 0 and 1 in every vocabulary):
 - ``<|bos|>``: the start. Every training window and every prompt begins with it, so the first real
   token's probability is p(x_1 | start) (seed 000: "assign probability to sentence").
 - ``<|unk|>``: a character or word not in the vocabulary (BPE never needs it: it covers all bytes).
+
+A tokenizer trained for the masked objective (engine.mlm, seed 001, Figure 11.5) has a third special
+token, ``[MASK]`` (id 2, after the two above; ``extra_specials`` of :meth:`Tokenizer.train`), so every
+other tokenizer keeps exactly its ids.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from engine.errors import UserError
 BOS = "<|bos|>"
 UNK = "<|unk|>"
 SPECIALS = [BOS, UNK]
+MASK = "[MASK]"  # the masked objective's blank (engine.mlm)
 KINDS = ("char", "word", "bpe")  # ours (trainable)
 FOREIGN_KINDS = ("byte-bpe", "sp-bpe", "wordpiece", "unigram", "word-level")  # real models' (see engine.models)
 MAX_VOCAB = 2**24
@@ -82,7 +87,8 @@ class Tokenizer:
             if len(vocab) > MAX_VOCAB or max(vocab.values()) != len(vocab) - 1 or min(vocab.values()) < 0:
                 raise UserError(f"the tokenizer's token ids are not 0..{len(vocab) - 1}; it was not made by "
                                 "Transformer Explorer")
-            special = Specials(bos, unk, [bos], [], [], [bos, unk])
+            mask = hf.token_to_id(MASK)
+            special = Specials(bos, unk, [bos], [], [], [bos, unk] + ([mask] if mask is not None else []))
         elif kind not in KINDS + FOREIGN_KINDS:
             raise UserError(f"unknown tokenizer kind {kind!r}")
         self.ours = kind in KINDS and special.prefix_ids == [special.bos_id] and not special.eos_ids
@@ -102,6 +108,11 @@ class Tokenizer:
         self.special_ids = sorted(i for i, t in hf.get_added_tokens_decoder().items() if t.special)
         self._texts: list[str] | None = None
 
+    @property
+    def mask_id(self) -> int | None:
+        """The id of ``[MASK]`` (ours when trained for the masked objective; BERT's), None when absent."""
+        return self.hf.token_to_id(MASK)
+
     def pad_to(self, V: int) -> None:
         """Extend the vocabulary to the model's V ids (a model may have more rows than its tokenizer has
         tokens: the extra ids are shown as "<|unused N|>" and never generated)."""
@@ -118,17 +129,20 @@ class Tokenizer:
     # --- building ---------------------------------------------------------------------------
 
     @classmethod
-    def train(cls, kind: str, texts: Iterable[str], vocab_size: int = 0, min_frequency: int = 1) -> Tokenizer:
-        """Learn a vocabulary from ``texts``. ``vocab_size`` 0 means: all characters / words seen."""
+    def train(cls, kind: str, texts: Iterable[str], vocab_size: int = 0, min_frequency: int = 1,
+              extra_specials: Iterable[str] = ()) -> Tokenizer:
+        """Learn a vocabulary from ``texts``. ``vocab_size`` 0 means: all characters / words seen.
+        ``extra_specials`` (e.g. ``[MASK]``) follow <|bos|> and <|unk|> as ids 2, 3, ..."""
+        specials = SPECIALS + [t for t in extra_specials if t not in SPECIALS]
         if kind == "char":  # counting characters is quicker in Python than via the regex trainer
             counts: Counter[str] = Counter()
             for text in texts:
                 counts.update(text)
-            chars = [c for c, n in counts.most_common(vocab_size - len(SPECIALS) if vocab_size else None)
+            chars = [c for c, n in counts.most_common(vocab_size - len(specials) if vocab_size else None)
                      if n >= min_frequency]
-            vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(chars))}
+            vocab = {tok: i for i, tok in enumerate(specials + sorted(chars))}
             hf = HFTokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-            hf.add_special_tokens(SPECIALS)
+            hf.add_special_tokens(specials)
             hf.pre_tokenizer = pre_tokenizers.Split(Regex(CHAR_PATTERN), behavior="isolated")
             hf.decoder = decoders.Fuse()
             return cls(hf, kind)
@@ -138,13 +152,13 @@ class Tokenizer:
             hf.decoder = decoders.Fuse()
             trainer = trainers.WordLevelTrainer(vocab_size=vocab_size or 1_000_000,
                                                 min_frequency=max(min_frequency, 1),
-                                                special_tokens=SPECIALS, show_progress=False)
+                                                special_tokens=specials, show_progress=False)
         elif kind == "bpe":
             hf = HFTokenizer(models.BPE(unk_token=None))
             hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
             hf.decoder = decoders.ByteLevel()
             trainer = trainers.BpeTrainer(vocab_size=vocab_size or 1024, min_frequency=max(min_frequency, 2),
-                                          special_tokens=SPECIALS, show_progress=False,
+                                          special_tokens=specials, show_progress=False,
                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         else:
             raise UserError(f"unknown tokenizer {kind!r}; use one of {', '.join(KINDS)}")
@@ -187,7 +201,7 @@ class Tokenizer:
         """The token as the user reads it: BPE's byte-level symbols decoded ('Ġthe' -> ' the'), SentencePiece's
         '▁' as a space, a lone byte of an incomplete UTF-8 character as "<0xE2>"; special tokens as they are."""
         if self.ours:
-            if i in (self.bos_id, self.unk_id):
+            if i in (self.bos_id, self.unk_id) or self._id_to_token[i] == MASK:
                 return self._id_to_token[i]
             if self.kind == "bpe":
                 return self.hf.decode([i], skip_special_tokens=False)

@@ -9,6 +9,12 @@ AdamW, linear warm-up then cosine decay, gradient clipping, the cross-entropy of
 Every training window starts with ``<|bos|>``: x = [bos, w_0 .. w_{T-2}], y = [w_0 .. w_{T-1}], so the
 model also learns p(first token | start), which sentence scoring needs.
 
+``objective="mlm"`` trains a masked language model instead (seed 001, "Masking", Figure 11.5; engine.mlm):
+a bidirectional model (``causal=False``, unembedding kept), a tokenizer with ``[MASK]`` (BPE unless
+another is chosen), windows [bos, w_0 .. w_{T-2}] with no shift, about 15% of their tokens chosen and
+corrupted (80% [MASK], 10% random, 10% kept) and the cross-entropy on the chosen positions only;
+evaluations add ``val_accuracy``, the masked-token accuracy on fixed masked validation batches.
+
 Runs are seeded and reproducible: the same config gives the same losses, and a run resumed from a
 checkpoint continues exactly as if it had not stopped (model, optimizer and sampler states are saved).
 """
@@ -39,6 +45,7 @@ from engine.corpus import Corpus, open_corpus
 from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
 from engine.files import check_output
+from engine.mlm import MASK, MaskedBatches, masked_accuracy
 from engine.model import GPT, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ModelConfig, Probe
 from engine.tasks import CancelToken
 from engine.tokenfile import token_file
@@ -50,13 +57,16 @@ __all__ = ["PROBE_TEXT", "AttentionProbe", "Batches", "Evaluation", "Finished", 
            "Saved", "Snapshot", "TrainConfig", "Trainer", "check_resume", "lr_at", "prepare_out", "probe_attention"]
 
 PROBE_TEXT = "To be, or not to be: that is the question."
+OBJECTIVES = ("next", "mlm")  # next-token prediction (GPT) | masked language model (BERT; engine.mlm)
 
 
 @dataclass
 class TrainConfig:
     corpus: str = "shakespeare"
-    tokenizer: str = "char"
+    tokenizer: str = "char"  # the CLI takes "bpe" for objective "mlm" when none is given
     vocab_size: int = 0  # 0: every character / word; BPE defaults to 1024
+    tokenizer_from: str = ""  # a checkpoint folder or model name whose tokenizer is used (no new one is trained)
+    objective: str = "next"  # "next" (next-token prediction) | "mlm" (masked language model, engine.mlm)
     split: str = "auto"  # "play" | "block" | "auto" (see engine.corpus)
     val_fraction: float = 0.1
     # model (names as in the lecture)
@@ -93,7 +103,7 @@ class TrainConfig:
     def model_config(self, vocab_size: int) -> ModelConfig:
         return ModelConfig(vocab_size=vocab_size, context=self.context, d=self.d, H=self.H, L=self.L, m=self.m,
                            positional=self.positional, norm=self.norm, activation=self.activation,
-                           tied=self.tied, dropout=self.dropout)
+                           tied=self.tied, dropout=self.dropout, causal=self.objective != "mlm")
 
     def validate(self) -> None:
         """Check every field's type and range (see :data:`LIMITS`); one UserError naming the first bad one."""
@@ -101,6 +111,8 @@ class TrainConfig:
         text(self.corpus, "corpus", where)
         text(self.out, "out", where)
         text(self.probe_text, "probe_text", where)
+        text(self.tokenizer_from, "tokenizer_from", where)
+        choice(self.objective, "objective", OBJECTIVES, where)
         if self.tokenizer not in KINDS:
             raise UserError(f"unknown tokenizer {self.tokenizer!r}; use one of {', '.join(KINDS)}")
         choice(self.split, "split", ("auto", "play", "block"), where)
@@ -185,16 +197,35 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None) -> tuple[Tokeniz
     plain file is streamed: the tokenizer is trained on its pieces and the ids go to a memory-mapped
     token file, so memory stays bounded whatever the corpus size (``tokenizer`` given: a resumed run's)."""
     source = open_corpus(cfg.corpus)
+    extra = [MASK] if cfg.objective == "mlm" else []
     if isinstance(source, Corpus):
         train_text, val_text = source.split(cfg.val_fraction, cfg.split)
-        tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size)
+        tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, [train_text], cfg.vocab_size, extra_specials=extra)
         return tokenizer, tokenizer.encode_ids(train_text), tokenizer.encode_ids(val_text)
     if cfg.split == "play":
         raise UserError("this corpus has no plays to split by; use --split block")
     cut = source.split_point(cfg.val_fraction)
-    tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, source.pieces(0, cut), cfg.vocab_size)
+    tokenizer = tokenizer or Tokenizer.train(cfg.tokenizer, source.pieces(0, cut), cfg.vocab_size,
+                                             extra_specials=extra)
     tokens = token_file(source, tokenizer, cut)
     return tokenizer, tokens.train, tokens.val
+
+
+def tokenizer_from(cfg: TrainConfig) -> Tokenizer:
+    """The tokenizer of the checkpoint ``cfg.tokenizer_from`` names (a folder or a model name), for a run
+    that must share another's vocabulary (default-bpe, the causal twin of default-mlm); ``cfg.tokenizer``
+    and ``cfg.vocab_size`` are set to what it is, so the saved settings say it."""
+    from engine.models.registry import resolve
+
+    path, _ = resolve(cfg.tokenizer_from)
+    if not (path / "tokenizer.json").is_file():
+        raise UserError(f"--tokenizer-from {cfg.tokenizer_from[:200]}: no tokenizer.json there")
+    tok = Tokenizer.load(path / "tokenizer.json")
+    if cfg.objective == "mlm" and tok.mask_id is None:
+        raise UserError(f"--tokenizer-from {cfg.tokenizer_from[:200]}: its tokenizer has no {MASK} token, which "
+                        "the masked objective needs")
+    cfg.tokenizer, cfg.vocab_size = tok.kind, tok.vocab_size
+    return tok
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -285,7 +316,10 @@ class Trainer:
         else:  # refuse an absurd model before the corpus is read
             guess = cfg.vocab_size or VOCAB_GUESS[cfg.tokenizer]
             cfg.model_config(guess).check_size("training", cfg.batch)
-        self.tokenizer, train_ids, val_ids = prepare_data(cfg, loaded.tokenizer if loaded else None)
+        given = loaded.tokenizer if loaded else (tokenizer_from(cfg) if cfg.tokenizer_from else None)
+        self.tokenizer, train_ids, val_ids = prepare_data(cfg, given)
+        if cfg.objective == "mlm" and self.tokenizer.mask_id is None:
+            raise UserError(f"the tokenizer has no {MASK} token; the masked objective needs one")
         if loaded is not None:
             self.model = loaded.model
         else:
@@ -293,13 +327,22 @@ class Trainer:
             model_cfg.check_size("training", cfg.batch)
             torch.manual_seed(cfg.seed)
             self.model = GPT(model_cfg)
-        self.train_data = Batches(train_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
-        self.val_data = (Batches(val_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
-                         if len(val_ids) > cfg.context else None)
+        self.model.objective = cfg.objective
+        self.val_ids = val_ids
+        if cfg.objective == "mlm":
+            self.train_data = MaskedBatches(train_ids, cfg.context, cfg.batch, self.tokenizer)
+            self.val_data = (MaskedBatches(val_ids, cfg.context, cfg.batch, self.tokenizer)
+                             if len(val_ids) > cfg.context else None)
+        else:
+            self.train_data = Batches(train_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
+            self.val_data = (Batches(val_ids, cfg.context, cfg.batch, self.tokenizer.bos_id)
+                             if len(val_ids) > cfg.context else None)
         self.optimizer = self._make_optimizer()
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "train_loss": [], "val_loss": []}
+        if cfg.objective == "mlm":
+            self.history["val_accuracy"] = []
         self.first_loss: float | None = None
         self.train_seconds = 0.0
         self.tokens_seen = 0
@@ -322,6 +365,9 @@ class Trainer:
         self.gen.set_state(rng)
         self.step = state["step"]
         self.history = state["history"]
+        if self.cfg.objective == "mlm":
+            self.history["val_accuracy"] = [float(a) for a in trainer_raw.get("val_accuracy", [])
+                                            if isinstance(a, int | float) and not isinstance(a, bool)]
         self.first_loss = state["first_loss"]
         self.train_seconds = state["train_seconds"]
         self.tokens_seen = state["tokens_seen"]
@@ -356,19 +402,26 @@ class Trainer:
     def save(self, path: str | Path | None = None, weights_only: bool = False) -> Path:
         if not (path or self.cfg.out):
             raise UserError("no checkpoint folder given")
-        trainer_state = {"step": self.step, "history": self.history, "first_loss": self.first_loss,
+        history = {k: v for k, v in self.history.items() if k != "val_accuracy"}
+        trainer_state = {"step": self.step, "history": history, "first_loss": self.first_loss,
                          "train_seconds": self.train_seconds, "tokens_seen": self.tokens_seen}
+        if "val_accuracy" in self.history:
+            trainer_state["val_accuracy"] = self.history["val_accuracy"]
         return save_checkpoint(
             Path(path or self.cfg.out), self.model, self.tokenizer,
             extra={"step": self.step, "train": asdict(self.cfg), "corpus": self.cfg.corpus,
-                   "summary": self.summary()},
+                   "objective": self.cfg.objective, "summary": self.summary()},
             optimizer_state=None if weights_only else {"optimizer": self.optimizer.state_dict(),
                                                        "rng": self.gen.get_state()},
             trainer_state=None if weights_only else trainer_state)
 
     def summary(self) -> dict[str, Any]:
         val = self.history["val_loss"][-1] if self.history["val_loss"] else None
-        return {"steps": self.step, "first_loss": self.first_loss,
+        extra: dict[str, Any] = {}
+        if self.cfg.objective == "mlm":
+            acc = self.history["val_accuracy"]
+            extra = {"objective": "mlm", "val_accuracy": acc[-1] if acc else None}
+        return {**extra, "steps": self.step, "first_loss": self.first_loss,
                 "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
                 "val_loss": val, "tokens_per_s": self.tokens_seen / self.train_seconds if self.train_seconds else 0.0,
                 "train_seconds": self.train_seconds, "parameters": self.model.num_parameters(),
@@ -426,9 +479,20 @@ class Trainer:
             yield Saved(self.step, str(self.save(weights_only=cfg.weights_only and not stopped)))
         yield Finished({**self.summary(), "stopped": stopped}, stopped)
 
+    def val_accuracy(self) -> float:
+        """Masked-token accuracy on ``eval_batches`` fixed masked validation batches (objective "mlm")."""
+        if self.val_data is None:
+            return float("nan")
+        return masked_accuracy(self.model, self.tokenizer, self.val_ids, self.cfg.eval_batches, self.cfg.context,
+                               self.cfg.seed + 1, batch=self.cfg.batch)["accuracy"]
+
     def _evaluation(self) -> Evaluation:
         train_loss, val_loss = self.evaluate()
         self.history["eval_step"].append(self.step)
         self.history["train_loss"].append(train_loss)
         self.history["val_loss"].append(val_loss)
-        return Evaluation(self.step, {"train_loss": train_loss, "val_loss": val_loss})
+        metrics = {"train_loss": train_loss, "val_loss": val_loss}
+        if self.cfg.objective == "mlm":
+            metrics["val_accuracy"] = self.val_accuracy()
+            self.history["val_accuracy"].append(metrics["val_accuracy"])
+        return Evaluation(self.step, metrics)

