@@ -26,10 +26,11 @@ from engine.errors import UserError
 from engine.model import GPT, Probe
 from engine.tokenizers import MASK, Tokenizer
 
-__all__ = ["MASK", "FillMask", "GptVsBert", "MaskedBatches", "fill_mask", "mask_batch", "masked_accuracy",
-           "never_ids", "side_by_side", "require_masked", "unigram_counts"]
+__all__ = ["HAMLET_LINE", "MASK", "FillMask", "GptVsBert", "MaskedBatches", "fill_mask", "mask_batch",
+           "masked_accuracy", "never_ids", "require_masked", "side_by_side", "unigram_counts"]
 
 IGNORE = -100  # targets the cross-entropy skips (torch's ignore_index)
+HAMLET_LINE = "To be, or not to [MASK], that is the question."  # the shipped model's check (README)
 MASK_RATE = 0.15
 
 
