@@ -20,6 +20,7 @@ from engine.signals import Interrupted
 COMMAND_MODULES = [
     "engine.commands",
     "engine.models.cli",
+    "engine.finetune_cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",
