@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "engine.commands",
     "engine.models.cli",
     "engine.mlm_cli",
+    "engine.finetune_cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",
