@@ -33,6 +33,8 @@ from app.views.base import View
 from app.views.chat import ChatView
 from app.views.decoding import DecodingView
 from app.views.embeddings import EmbeddingsView
+from app.views.fillmask import FillMaskView
+from app.views.finetune import FineTuneView
 from app.views.nexttoken import NextTokenView
 from app.views.tokens import TokensView
 from app.views.training import TrainingView
@@ -40,7 +42,8 @@ from app.widgets.names import named
 from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
-                                  ChatView, EmbeddingsView, ArenaView]
+                                  ChatView, FillMaskView, FineTuneView, EmbeddingsView,
+                                  ArenaView]
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 

@@ -67,7 +67,7 @@ def task_split(task: str | Dataset, seed: int = 0, val_size: int = VAL_SIZE) -> 
 
 def transfer_curve(base: LoadedModel, task: str | Dataset, sizes: tuple[int, ...] = (100, 300, 1000, 3000),
                    seeds: tuple[int, ...] = (0, 1, 2), steps: int = 150, lr: float | None = None, batch: int = 16,
-                   token: CancelToken | None = None) -> Transfer:
+                   val_size: int = VAL_SIZE, token: CancelToken | None = None) -> Transfer:
     """Accuracy on held-out validation data against the number of labelled examples, pre-trained vs from
     scratch (see the module docstring). Each point is reported as soon as it is measured:
     ``token.report(("point", size, seed, "pretrained" | "scratch", accuracy))``."""
@@ -75,7 +75,7 @@ def transfer_curve(base: LoadedModel, task: str | Dataset, sizes: tuple[int, ...
         raise UserError("give at least one size and one seed")
     if any(n < 2 for n in sizes):
         raise UserError("every size must be 2 or more")
-    pool, val = task_split(task)
+    pool, val = task_split(task, val_size=val_size)
     if max(sizes) > len(pool):
         raise UserError(f"the task has {len(pool):,} training examples; the largest size asks for {max(sizes):,}")
     result = Transfer(list(sizes), [[] for _ in sizes], [[] for _ in sizes], len(val))

@@ -74,8 +74,14 @@ class TrainingView(View):
                             "shakespeare, shakespeare:tragedies,comedies, or a UTF-8 text file")
         browse = named(QPushButton("Browse..."), "training.browse", "Choose a corpus file")
         browse.clicked.connect(self._browse)
+        self.objective = named(QComboBox(), "training.objective", "Training objective",
+                               "next token: a causal model like GPT, p(x_t | x_<t); masked: a bidirectional model "
+                               "like BERT that predicts [MASK]ed tokens from both sides (seed 001, Figure 11.5)")
+        self.objective.addItem("next token (GPT, causal)", "next")
+        self.objective.addItem("masked tokens (BERT, bidirectional)", "mlm")
         self.tokenizer = named(QComboBox(), "training.tokenizer", "Tokenizer")
         self.tokenizer.addItems(["char", "word", "bpe"])
+        self.objective.currentIndexChanged.connect(self._objective_changed)
         self.vocab = named(spin(0, 100_000, 0, 256), "training.vocab", "Vocabulary size")
         self.vocab.setSpecialValueText("all")
         self.d = named(spin(8, 1024, d.d, 8), "training.d", "Model width d")
@@ -102,6 +108,7 @@ class TrainingView(View):
         row.addWidget(self.corpus, 1)
         row.addWidget(browse)
         form.addRow("corpus", row)
+        form.addRow("objective", self.objective)
         form.addRow("tokenizer", self.tokenizer)
         form.addRow("vocab size", self.vocab)
         form.addRow("d (width)", self.d)
@@ -147,6 +154,7 @@ class TrainingView(View):
         self.progress = named(QProgressBar(), "training.progress", "Training progress")
         self.rate = named(QLabel("tokens/s: -"), "training.rate", "Tokens per second")
         self.eta = named(QLabel("time left: -"), "training.eta", "Time left")
+        self.accuracy = named(QLabel(""), "training.accuracy", "Masked-token accuracy on held-out text")
         self.plot = named(pg.PlotWidget(background="w"), "training.plot", "Loss curves")
         self.plot.addLegend(offset=(-10, 10))  # top right: a loss curve starts top left
         self.plot.setLabel("bottom", "step")
@@ -178,6 +186,7 @@ class TrainingView(View):
         stats.addWidget(self.progress, 1)
         stats.addWidget(self.rate)
         stats.addWidget(self.eta)
+        stats.addWidget(self.accuracy)
         right.addLayout(stats)
         right.addWidget(self.plot, 1)
         body = QHBoxLayout()
@@ -201,8 +210,13 @@ class TrainingView(View):
         if path:
             self.corpus.setText(path)
 
+    def _objective_changed(self) -> None:
+        if self.objective.currentData() == "mlm" and self.tokenizer.currentText() == "char":
+            self.tokenizer.setCurrentText("bpe")  # a blank should be a word or a piece of one, not a letter
+
     def config(self) -> TrainConfig:
         return TrainConfig(corpus=self.corpus.text().strip() or "shakespeare", tokenizer=self.tokenizer.currentText(),
+                           objective=str(self.objective.currentData()),
                            vocab_size=self.vocab.value(), d=self.d.value(), H=self.H.value(), L=self.L.value(),
                            m=self.m.value(), context=self.context.value(), batch=self.batch.value(),
                            lr=self.lr.value(), steps=self.steps.value(), snapshot_every=self.snapshot_every.value(),
@@ -258,6 +272,7 @@ class TrainingView(View):
 
     def show_form(self, cfg: TrainConfig) -> None:
         self.corpus.setText(cfg.corpus)
+        self.objective.setCurrentIndex(max(0, self.objective.findData(getattr(cfg, "objective", "next"))))
         self.tokenizer.setCurrentText(cfg.tokenizer)
         for box, value in ((self.vocab, cfg.vocab_size), (self.d, cfg.d), (self.H, cfg.H), (self.L, cfg.L),
                            (self.m, cfg.m), (self.context, cfg.context), (self.batch, cfg.batch)):
@@ -296,6 +311,7 @@ class TrainingView(View):
         self.progress.setValue(0)
         self.rate.setText("tokens/s: -")
         self.eta.setText("time left: -")
+        self.accuracy.setText("")
 
     def set_buttons(self, run: Run | None) -> None:
         active = run is not None and run.active
@@ -333,6 +349,8 @@ class TrainingView(View):
         how = "Stopped" if s.get("stopped") else "Finished"
         loss = f"{s['final_loss']:.3f}" if s.get("final_loss") is not None else "-"
         val = f"{s['val_loss']:.3f}" if s.get("val_loss") is not None else "-"
+        if s.get("val_accuracy") is not None:  # a masked model: how many held-out blanks it fills right
+            val += f" (masked-token accuracy {100 * s['val_accuracy']:.1f}%)"
         where = short_path(s["checkpoint"]) if s.get("checkpoint") else "not saved (no folder)"
         self.state.setText(f"{how} at step {run.step:,} of {run.steps:,}.")
         self.summary.setText(f"<b>{how}</b> after {run.step:,} steps in {fmt_seconds(run.seconds)}: training loss "
@@ -387,6 +405,9 @@ class TrainingView(View):
             self.eval_x.append(e.step)
             self.eval_train.append(e.metrics["train_loss"])
             self.eval_val.append(e.metrics["val_loss"])
+            if e.metrics.get("val_accuracy") is not None:
+                self.accuracy.setText(f"held-out blanks filled right: {100 * e.metrics['val_accuracy']:.1f}% "
+                                      f"(step {e.step:,})")
         self.eval_train_curve.setData(self.eval_x, self.eval_train)
         self.val_curve.setData(self.eval_x, self.eval_val)
 
