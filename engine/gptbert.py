@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
+from engine.mlm import MASK, masked_ids
 from engine.model import Probe
-
-MASK = "[MASK]"
 
 
 @dataclass
@@ -57,11 +56,6 @@ def _name(loaded: Any) -> str:
     return str(config.get("name") or config.get("title") or "the model")
 
 
-def mask_id_of(tokenizer: Any) -> int | None:
-    """The id of [MASK] in a tokenizer, None when it has none (a next-token model's own)."""
-    return tokenizer.hf.token_to_id(MASK)
-
-
 def _check_pair(causal: Any, masked: Any) -> int:
     cname, mname = _name(causal), _name(masked)
     if not getattr(causal.model.cfg, "causal", True) or not causal.model.has_lm_head:
@@ -71,7 +65,7 @@ def _check_pair(causal: Any, masked: Any) -> int:
                         "default-mlm")
     if not masked.model.has_lm_head:
         raise UserError(f"{mname} has no masked-LM head (a sentence encoder): it cannot fill a blank")
-    mask_id = mask_id_of(masked.tokenizer)
+    mask_id = masked.tokenizer.mask_id
     if mask_id is None:
         raise UserError(f"{mname}'s tokenizer has no {MASK} token")
     if causal.tokenizer.hf.get_vocab() != masked.tokenizer.hf.get_vocab():
@@ -103,7 +97,7 @@ def compare_at(causal: Any, masked: Any, text: str, position: int | None = None,
     so that both read a whole sentence."""
     mask_id = _check_pair(causal, masked)
     tok = masked.tokenizer
-    ids = [int(i) for i in tok.encode(text).ids]
+    ids = masked_ids(tok, text, mask_id)  # a space before [MASK] belongs to the blank, as in fill_mask
     if not ids:
         raise UserError("type a sentence to compare the two models on")
     blanks = [i for i, t in enumerate(ids) if t == mask_id]

@@ -107,13 +107,16 @@ class FillMaskView(View):
         self.sentence = named(QTextBrowser(), "fill-mask.sentence", "The sentence: click a token to compare there")
         self.sentence.setOpenLinks(False)
         self.sentence.anchorClicked.connect(self._token_clicked)
-        self.sentence.setMaximumHeight(60)
+        self.sentence.setMaximumHeight(44)
         self.compare_label = named(QLabel(), "fill-mask.compare-label", "What the two models say")
         self.compare_label.setWordWrap(True)
-        self.causal_bars = named(TopBars(160), "fill-mask.causal-bars", "The next-token model's prediction")
-        self.masked_bars = named(TopBars(160), "fill-mask.masked-bars", "The masked model's prediction")
+        self.causal_bars = named(TopBars(150), "fill-mask.causal-bars", "The next-token model's prediction")
+        self.masked_bars = named(TopBars(150), "fill-mask.masked-bars", "The masked model's prediction")
+        for bars in (self.causal_bars, self.masked_bars):
+            bars.setMaximumHeight(250)  # the attention pictures below need the room
         self.layer = named(QSpinBox(), "fill-mask.layer", "Layer of the attention pictures")
         self.head = named(QComboBox(), "fill-mask.head", "Head of the attention pictures")
+        self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer.valueChanged.connect(lambda _v: self.draw_attention())
         self.head.currentIndexChanged.connect(lambda _i: self.draw_attention())
         self.causal_att = named(AttentionDetail(), "fill-mask.causal-attention", "The next-token model's attention")
@@ -130,7 +133,7 @@ class FillMaskView(View):
         grid.addLayout(pick, 1, 0, 1, 2)
         grid.addWidget(self.causal_att, 2, 0)
         grid.addWidget(self.masked_att, 2, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(2, 3)
         compare = QGroupBox("GPT vs BERT at one position: next token p(x_i | x_<i) beside masked p(x_i | every other)")
         cl = QVBoxLayout(compare)
         cl.addWidget(self.sentence)
@@ -259,7 +262,7 @@ class FillMaskView(View):
             f"At {at} (token {c.position}): <b>{c.causal.name}</b> reads only the tokens before it; "
             f"<b>{c.masked.name}</b> reads both sides, with {at} replaced by [MASK]. {told} "
             "Click another token to compare there.")
-        self.causal_bars.show_top(c.causal.top, f"{c.causal.name}: p(x_i | x_<i)", c.true_token)
+        self.causal_bars.show_top(c.causal.top, f"{c.causal.name}: p(x_i | x_&lt;i)", c.true_token)
         self.masked_bars.show_top(c.masked.top, f"{c.masked.name}: p(x_i | every other token)", c.true_token)
         L, H = c.masked.attention.shape[:2]
         self.layer.blockSignals(True)
@@ -282,10 +285,9 @@ class FillMaskView(View):
         for side, plot, causal in ((c.causal, self.causal_att, True), (c.masked, self.masked_att, False)):
             att = side.attention[min(layer, side.attention.shape[0] - 1)]  # (H, T, T)
             mat = att.mean(0) if head in (None, MEAN) or head >= att.shape[0] else att[head]
-            which = "mean of the heads" if head in (None, MEAN) else f"head {head}"
-            shape = "triangle: only earlier tokens" if causal else "square: every token"
+            which = "mean of heads" if head in (None, MEAN) else f"head {head}"
             plot.show_matrix(masked(mat) if causal else mat, side.tokens, 0.0, float(np.nanmax(mat)) or 1.0,
-                             f"{side.name}, layer {layer}, {which} ({shape})")
+                             f"{side.name}, layer {layer}, {which}")
 
     # --- export ------------------------------------------------------------------------------------
 
