@@ -138,7 +138,8 @@ def cmd_info(args: argparse.Namespace) -> dict[str, Any]:
             "d": c.d, "context": c.context, "causal": c.causal, "lm_head": loaded.model.has_lm_head,
             "chat": bool(loaded.config.get("chat_template")),
             "start_tokens": [tok.token_text(i) for i in tok.prefix_ids],
-            "end_tokens": [tok.token_text(i) for i in tok.eos_ids], "corpus": loaded.config.get("corpus")}
+            "end_tokens": [tok.token_text(i) for i in tok.eos_ids], "corpus": loaded.config.get("corpus"),
+            "objective": loaded.config.get("objective", "next")}
 
 
 MODEL_HELP = ("model: default (the embedded model), default-mlm, default-bpe, smollm2, minilm, a checkpoint or "

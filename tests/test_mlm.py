@@ -368,6 +368,8 @@ def test_cli_models_lists_the_twins_and_fill_mask_default(capsys):
     assert models["default-bpe"]["objective"] == "next" and models["default-bpe"]["causal"]
     assert models["default-mlm"]["title"] == "default masked model (BPE, 4 layers)"
     assert models["default"]["objective"] == "next"
+    code, out, _ = _cli(capsys, "info", "--model", "default-mlm", "--json")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["objective"] == "mlm"
     code, out, _ = _cli(capsys, "fill-mask", "--model", "default-mlm", "--text", HAMLET, "--json")
     d = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and "be" in [t.strip() for t, _ in d["candidates"][0]]
