@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
-from engine.mlm import MASK, masked_ids
+from engine.mlm import masked_ids, require_masked
 from engine.model import Probe
 
 
@@ -57,20 +57,16 @@ def _name(loaded: Any) -> str:
 
 
 def _check_pair(causal: Any, masked: Any) -> int:
-    cname, mname = _name(causal), _name(masked)
-    if not getattr(causal.model.cfg, "causal", True) or not causal.model.has_lm_head:
-        raise UserError(f"{cname} is not a next-token (causal) model; GPT vs BERT needs one beside the masked model")
-    if getattr(masked.model.cfg, "causal", True):
-        raise UserError(f"{mname} is a next-token (causal) model; the BERT side needs a masked model such as "
-                        "default-mlm")
-    if not masked.model.has_lm_head:
-        raise UserError(f"{mname} has no masked-LM head (a sentence encoder): it cannot fill a blank")
-    mask_id = masked.tokenizer.mask_id
-    if mask_id is None:
-        raise UserError(f"{mname}'s tokenizer has no {MASK} token")
-    if causal.tokenizer.hf.get_vocab() != masked.tokenizer.hf.get_vocab():
-        raise UserError(f"{cname} and {mname} have different tokenizers, so a position is not the same token for "
-                        "both; compare models trained with one tokenizer (default-bpe and default-mlm)")
+    """The [MASK] id, once both models are of the right kind and share one tokenizer (else one line)."""
+    from engine.inference import require_decoder
+
+    require_decoder(causal.model)
+    mask_id = require_masked(masked.model, masked.tokenizer)
+    a, b = causal.tokenizer, masked.tokenizer
+    if a.vocab_size != b.vocab_size or a.hf.get_vocab(with_added_tokens=True) != b.hf.get_vocab(with_added_tokens=True):
+        raise UserError(f"{_name(causal)} and {_name(masked)} have different tokenizers, so a position is not the "
+                        "same token for both; compare models trained with one tokenizer (default-bpe and "
+                        "default-mlm)")
     return mask_id
 
 

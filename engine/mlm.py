@@ -11,8 +11,9 @@ Here:
 - :func:`mask_batch` chooses and corrupts the positions;
 - :class:`MaskedBatches` samples masked windows the way :class:`engine.training.Batches` samples next-token ones;
 - :func:`fill_mask` answers "what goes in the blank(s)" for a text with ``[MASK]`` in it;
-- :func:`masked_accuracy` measures masked-token accuracy beside a unigram baseline;
-- :func:`side_by_side` puts a next-token model (GPT) and its masked twin (BERT) on the same token.
+- :func:`masked_accuracy` measures masked-token accuracy beside a unigram baseline.
+
+GPT vs BERT at one position (the two objectives side by side) is engine.gptbert.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
-from engine.model import GPT, Probe
+from engine.model import GPT
 from engine.tokenizers import MASK, Tokenizer
 
-__all__ = ["HAMLET_LINE", "MASK", "FillMask", "GptVsBert", "MaskedBatches", "fill_mask", "mask_batch",
-           "masked_accuracy", "never_ids", "require_masked", "side_by_side", "unigram_counts"]
+__all__ = ["HAMLET_LINE", "MASK", "FillMask", "MaskedBatches", "fill_mask", "mask_batch",
+           "masked_accuracy", "never_ids", "require_masked", "unigram_counts"]
 
 IGNORE = -100  # targets the cross-entropy skips (torch's ignore_index)
 HAMLET_LINE = "To be, or not to [MASK], that is the question."  # the shipped model's check (README)
@@ -232,74 +233,3 @@ def masked_accuracy(model: GPT, tokenizer: Tokenizer, ids: np.ndarray, batches: 
     total = max(total, 1.0)
     return {"loss": loss / total, "accuracy": right / total, "unigram_accuracy": base / total,
             "masked_tokens": int(total), "unigram_token": tokenizer.token_text(unigram)}
-
-
-# --- GPT vs BERT ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GptVsBert:
-    """The same token guessed by a next-token model (from the tokens before it) and by a masked model (from
-    all the others). Attention matrices are over ``tokens`` only: the rows and columns of each model's own
-    prefix (<|bos|>) and suffix are left out, so a causal row sums to 1 minus its attention to the start."""
-
-    tokens: list[str]  # the text's tokens, no special tokens
-    position: int  # index into tokens of the guessed token
-    true_token: str
-    causal_top: list[tuple[str, float]]  # p(x_i | x_<i), best first
-    masked_top: list[tuple[str, float]]  # p(x_i | all the others), x_i replaced by [MASK]
-    causal_p_true: float
-    masked_p_true: float
-    causal_attention: np.ndarray  # (L, H, T, T) float32, 0 above the diagonal
-    masked_attention: np.ndarray  # (L, H, T, T) float32, on the masked input (column ``position`` is [MASK])
-
-
-def _same_vocabulary(a: Tokenizer, b: Tokenizer) -> bool:
-    return a.vocab_size == b.vocab_size and a.hf.get_vocab(with_added_tokens=True) == \
-        b.hf.get_vocab(with_added_tokens=True)
-
-
-@torch.no_grad()
-def side_by_side(causal, masked, text: str, position: int, top: int = 10) -> GptVsBert:  # noqa: ANN001
-    """GPT vs BERT on one token of ``text`` (seed 001: autoregressive p(x_i | x_<i) vs masking
-    p(x_i | x_1..x_{i-1}, x_{i+1}..x_n)). ``causal`` and ``masked`` are ``engine.checkpoint.LoadedModel`` s
-    with the same tokenizer vocabulary."""
-    from engine.inference import require_decoder
-
-    cm, ct, mm, mt = causal.model, causal.tokenizer, masked.model, masked.tokenizer
-    require_decoder(cm)
-    mask_id = require_masked(mm, mt)
-    if not _same_vocabulary(ct, mt):
-        raise UserError(f"{_label(cm)} and {_label(mm)} have different tokenizers (vocabularies); GPT vs BERT "
-                        "needs two models with the same tokenizer, such as default-bpe and default-mlm")
-    if not text:
-        raise UserError("the text is empty")
-    ids = ct.encode(text).ids
-    n = len(ids)
-    if not 0 <= int(position) < n:
-        raise UserError(f"position {position} is outside the text's {n} tokens (0..{n - 1})")
-    position = int(position)
-    cpre, mpre, msuf = ct.prefix_ids, mt.prefix_ids, mt.suffix_ids
-    if position == 0 and not cpre:
-        raise UserError(f"{_label(cm)} has no start token: nothing predicts the first token")
-    for model, extra in ((cm, len(cpre) + len(ct.suffix_ids)), (mm, len(mpre) + len(msuf))):
-        if n + extra > model.cfg.context:
-            raise UserError(f"the text is {n} tokens and {_label(model)}'s context is {model.cfg.context} (with "
-                            "its special tokens); shorten it")
-    true_id = ids[position]
-    # causal: the input is the prefix and the text; position p + i - 1 predicts token i
-    c_in = cpre + ids
-    logits, _, trace = cm(torch.tensor([c_in]), probe=Probe())
-    c_probs = torch.softmax(logits[0, len(cpre) + position - 1].double(), dim=-1)
-    c_att = trace.stacked_attention()[0][:, :, len(cpre):, len(cpre):]  # (L, H, T, T)
-    # masked: the prefix, the text with token i as [MASK], the suffix
-    m_in = mt.wrap(ids[:position] + [mask_id] + ids[position + 1:])
-    logits, _, trace = mm(torch.tensor([m_in]), probe=Probe())
-    m_probs = torch.softmax(logits[0, len(mpre) + position].double(), dim=-1)
-    m_att = trace.stacked_attention()[0][:, :, len(mpre):len(mpre) + n, len(mpre):len(mpre) + n]
-    return GptVsBert(
-        [ct.token_text(i) for i in ids], position, ct.token_text(true_id),
-        _top(c_probs, ct, sorted(set(ct.never_generate) | set(ct.special_ids)), int(top)),
-        _top(m_probs, mt, never_ids(mt), int(top)),
-        float(c_probs[true_id]), float(m_probs[true_id]),
-        c_att.float().numpy().copy(), m_att.float().numpy().copy())

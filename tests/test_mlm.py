@@ -17,7 +17,6 @@ from engine.mlm import (
     mask_batch,
     masked_accuracy,
     never_ids,
-    side_by_side,
     unigram_counts,
 )
 from engine.model import GPT, ModelConfig
@@ -248,37 +247,47 @@ def test_masked_accuracy_and_its_unigram_baseline(tiny_mlm):
 # --- GPT vs BERT ----------------------------------------------------------------------------------------
 
 
-def test_side_by_side(tiny_mlm, tiny_twin):
+def test_gpt_beside_bert_at_a_word_and_at_a_blank(tiny_mlm, tiny_twin):
+    from engine.gptbert import compare_at
     from engine.models import open_model
 
     masked, causal = open_model(tiny_mlm), open_model(tiny_twin)
     assert causal.tokenizer.mask_id == 2 and causal.model.cfg.causal and causal.config["objective"] == "next"
     text = "To be, or not to be: that is the question"
     n = len(causal.tokenizer.encode(text).ids)
-    r = side_by_side(causal, masked, text, 5, top=10)
+    r = compare_at(causal, masked, text, 5, top=10)
     assert len(r.tokens) == n and r.position == 5 and r.true_token == r.tokens[5]
-    L, H = 2, 2
-    assert r.causal_attention.shape == r.masked_attention.shape == (L, H, n, n)
-    assert r.causal_attention.dtype == np.float32 and r.masked_attention.dtype == np.float32
-    assert np.abs(np.triu(r.causal_attention, 1)).max() == 0.0
-    assert np.triu(r.masked_attention, 1).sum() > 0.1
-    assert len(r.causal_top) == len(r.masked_top) == 10
-    assert 0 < r.causal_p_true < 1 and 0 < r.masked_p_true < 1
-    assert MASK not in {t for t, _ in r.masked_top + r.causal_top}
-    first = side_by_side(causal, masked, text, 0)  # <|bos|> predicts the first token
-    assert first.position == 0 and len(first.causal_top) == 10
+    L, H, T = 2, 2, n + 1  # each model's <|bos|> leads its input
+    assert r.causal.attention.shape == r.masked.attention.shape == (L, H, T, T)
+    assert r.causal.attention.dtype == np.float32 and r.masked.attention.dtype == np.float32
+    assert np.abs(np.triu(r.causal.attention, 1)).max() == 0.0  # GPT: a triangle
+    assert np.triu(r.masked.attention, 1).sum() > 0.1  # BERT: the square
+    assert r.masked.tokens[1 + 5] == MASK and r.causal.tokens[1 + 5] == r.tokens[5]
+    assert len(r.causal.top) == len(r.masked.top) == 10
+    assert 0 < r.causal.p_true < 1 and 0 < r.masked.p_true < 1
+    assert MASK not in {t for t, _ in r.masked.top + r.causal.top}
+    first = compare_at(causal, masked, text, 0)  # <|bos|> predicts the first token
+    assert first.position == 0 and len(first.causal.top) == 10
     with pytest.raises(UserError, match="outside"):
-        side_by_side(causal, masked, text, n)
+        compare_at(causal, masked, text, n)
+    # at a blank: no true token; another blank is filled first with the masked model's best guess
+    blank = compare_at(causal, masked, "To be, or not to [MASK]: that is the [MASK]")
+    assert blank.true_token is None and blank.causal.p_true is None
+    assert MASK not in blank.tokens and blank.tokens[blank.position] == blank.masked.top[0][0]
+    assert json.loads(json.dumps(blank.to_json()))["true_token"] is None
 
 
-def test_side_by_side_refuses_other_tokenizers_and_wrong_kinds(tiny_mlm, tiny_checkpoint):
+def test_gpt_beside_bert_refuses_other_tokenizers_and_wrong_kinds(tiny_mlm, tiny_checkpoint):
+    from engine.gptbert import compare_at
     from engine.models import open_model
 
     masked, char_model = open_model(tiny_mlm), open_model(tiny_checkpoint)
     with pytest.raises(UserError, match="different tokenizers"):
-        side_by_side(char_model, masked, "To be", 1)
+        compare_at(char_model, masked, "To be", 1)
     with pytest.raises(UserError, match="masked language model"):
-        side_by_side(masked, masked, "To be", 1)
+        compare_at(masked, masked, "To be", 1)
+    with pytest.raises(UserError, match="fill"):
+        compare_at(char_model, char_model, "To be", 1)
 
 
 # --- the shipped model -------------------------------------------------------------------------------
