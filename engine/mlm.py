@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.checkpoint import LoadedModel
 from engine.errors import UserError
 from engine.model import GPT, Probe
 from engine.tokenizers import MASK, Tokenizer
@@ -260,7 +261,7 @@ def _same_vocabulary(a: Tokenizer, b: Tokenizer) -> bool:
 
 
 @torch.no_grad()
-def side_by_side(causal, masked, text: str, position: int, top: int = 10) -> GptVsBert:  # noqa: ANN001
+def side_by_side(causal: LoadedModel, masked: LoadedModel, text: str, position: int, top: int = 10) -> GptVsBert:
     """GPT vs BERT on one token of ``text`` (seed 001: autoregressive p(x_i | x_<i) vs masking
     p(x_i | x_1..x_{i-1}, x_{i+1}..x_n)). ``causal`` and ``masked`` are ``engine.checkpoint.LoadedModel`` s
     with the same tokenizer vocabulary."""
