@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bench.machine import describe
+from engine.checkpoint import LoadedModel
 from engine.mlm import HAMLET_LINE, fill_mask, masked_accuracy, unigram_counts
 from engine.models import open_model
 from engine.training import Batches, TrainConfig, prepare_data
@@ -23,7 +24,7 @@ from engine.training import Batches, TrainConfig, prepare_data
 SEED = 2024
 
 
-def held_out(loaded) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def held_out(loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
     """(training ids, held-out ids) of the model's corpus and split, with its own tokenizer."""
     saved = loaded.config.get("train") or {}
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
@@ -32,7 +33,7 @@ def held_out(loaded) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
 
 
 @torch.no_grad()
-def next_token_accuracy(loaded, ids: np.ndarray, batches: int, batch: int = 32) -> dict[str, float]:  # noqa: ANN001
+def next_token_accuracy(loaded: LoadedModel, ids: np.ndarray, batches: int, batch: int = 32) -> dict[str, float]:
     """Top-1 accuracy and loss of next-token prediction on seeded windows of ``ids``."""
     model, tok = loaded.model, loaded.tokenizer
     data = Batches(ids, model.cfg.context, batch, tok.bos_id)
