@@ -199,6 +199,9 @@ def main() -> None:
     from packaging.real_model_shots import real_model_shots
 
     real_model_shots(out)
+    from packaging.mlm_shots import mlm_shots
+
+    mlm_shots(out)
     print(f"screenshots in {out}")
 
 
