@@ -22,6 +22,7 @@ def test_fill_the_blank_then_gpt_beside_bert(window, qtbot, tmp_path):
     view = show(window, qtbot, "fill-mask")
     # the default model predicts the next token: the view says why it cannot fill, one click from one that can
     assert view.notice.isVisible() and "next token" in view.notice.text() and not view.text.isEnabled()
+    assert not view.split.isVisible()  # no empty charts
     view.use_btn.click()
     qtbot.waitUntil(lambda: window.ctx.model.key == "named:default-mlm", timeout=60_000)
     qtbot.waitUntil(lambda: view.settled and view.filled is not None, timeout=60_000)
@@ -71,6 +72,7 @@ def test_fill_the_blank_then_gpt_beside_bert(window, qtbot, tmp_path):
     # back on the default model: the notice again
     window.ctx.use_default()
     qtbot.waitUntil(lambda: view.notice.isVisible(), timeout=30_000)
+    assert not view.split.isVisible()  # the last model's pictures do not stay
 
 
 def test_training_a_masked_model_from_the_training_view(window, qtbot, tmp_path):

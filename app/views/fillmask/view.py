@@ -140,13 +140,13 @@ class FillMaskView(View):
         cl.addWidget(self.compare_label)
         cl.addLayout(grid, 1)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(compare)
-        split.setSizes([330, 900])
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(left)
+        self.split.addWidget(compare)
+        self.split.setSizes([330, 900])
         self.layout_.addLayout(notice_row)
         self.layout_.addLayout(row)
-        self.layout_.addWidget(split, 1)
+        self.layout_.addWidget(self.split, 1)
         self.filled: Any = None  # engine.mlm.FillMask of the text shown
         self.comparison: GptVsBert | None = None
         self.shown_text = ""
@@ -159,6 +159,7 @@ class FillMaskView(View):
         ok = is_masked(ref)
         self.notice.setVisible(not ok)
         self.use_btn.setVisible(not ok)
+        self.split.setVisible(ok)  # no empty charts, no pictures of the model before
         for w in (self.text, self.fill_btn, self.top):
             w.setEnabled(ok)
         if ref is None:
@@ -254,7 +255,7 @@ class FillMaskView(View):
         self.sentence.setHtml(f"<div style='font-size:12pt'>{'&#8203;'.join(spans)}</div>")
         at = "the blank" if c.true_token is None else f"\u201c{shown_token(c.true_token)}\u201d"
         if c.true_token is None:
-            told = "neither knows the answer: it is a blank."
+            told = "Neither knows the answer: it is a blank."
         else:
             told = (f"p of \u201c{shown_token(c.true_token)}\u201d: {c.causal.name} {c.causal.p_true:.3f}, "
                     f"{c.masked.name} {c.masked.p_true:.3f}.")
