@@ -59,3 +59,11 @@ def start_tiny_run(window, qtbot, out, steps: int = 100_000, snapshot_every: int
     run = window.ctx.run
     assert run is not None and run.active, tv.header.error_text
     return run
+
+
+def show(window, qtbot, key: str, timeout: int = 120_000):
+    """Switch to a view, as a user clicks its tab, and wait until it has drawn and nothing of its own is pending."""
+    view = window.views[key]
+    window.tabs.setCurrentIndex(window.view_index(key))
+    qtbot.waitUntil(lambda: view.settled and view.painted > 0, timeout=timeout)
+    return view

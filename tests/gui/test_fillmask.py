@@ -9,13 +9,7 @@ import numpy as np
 from PySide6.QtCore import QUrl
 
 from tests.conftest import SMALL_TEXT
-
-
-def show(window, qtbot, key: str, timeout: int = 60_000):
-    view = window.views[key]
-    window.tabs.setCurrentIndex(window.view_index(key))
-    qtbot.waitUntil(lambda: view.settled and view.painted > 0, timeout=timeout)
-    return view
+from tests.gui.conftest import show
 
 
 def test_fill_the_blank_then_gpt_beside_bert(window, qtbot, tmp_path):

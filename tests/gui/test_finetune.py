@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def show(window, qtbot, key: str, timeout: int = 60_000):
-    view = window.views[key]
-    window.tabs.setCurrentIndex(window.view_index(key))
-    qtbot.waitUntil(lambda: view.settled and view.painted > 0, timeout=timeout)
-    return view
+from tests.gui.conftest import show
 
 
 def test_fine_tune_classify_and_transfer(window, qtbot, tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QUrl
 
+from tests.gui.conftest import show
+
 
 def pick(window, qtbot, name: str) -> None:
     """Choose a packaged model in the picker, as a user does."""
@@ -17,12 +19,6 @@ def pick(window, qtbot, name: str) -> None:
     picker.activated.emit(index)
     qtbot.waitUntil(lambda: window.ctx.model.key == f"named:{name}", timeout=60_000)
 
-
-def show(window, qtbot, key: str, timeout: int = 120_000):
-    view = window.views[key]
-    window.tabs.setCurrentIndex(window.view_index(key))
-    qtbot.waitUntil(lambda: view.settled and view.painted > 0, timeout=timeout)
-    return view
 
 
 def test_smollm2_in_every_view(window, qtbot):
