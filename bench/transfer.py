@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="100,300,1000,3000")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--epochs", type=float, default=4.0, help="at least this many passes over each size")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
@@ -42,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     token.sink = lambda ev: print(f"  {ev[1]:>5} seed {ev[2]} {ev[3]:<10} {ev[4]:.3f}  "
                                   f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    tr = transfer_curve(base, "genre", sizes, seeds, steps=args.steps, token=token)
+    tr = transfer_curve(base, "genre", sizes, seeds, steps=args.steps, epochs=args.epochs, token=token)
     seconds = time.perf_counter() - started
     pm, ps, sm, ss, gap = tr.pretrained_mean(), tr.pretrained_std(), tr.scratch_mean(), tr.scratch_std(), tr.gap()
-    print(f"model {args.model}, {args.steps} steps of 16, seeds {args.seeds}, validation {tr.val_size} speeches "
+    budget = f"{args.steps} steps of 16" + (f" or {args.epochs:g} epochs if more" if args.epochs else "")
+    print(f"model {args.model}, {budget}, seeds {args.seeds}, validation {tr.val_size} speeches "
           f"of held-out plays; {seconds:.0f} s on {describe()}\n")
     print("| labelled speeches | pre-trained | from scratch | gap (points) |")
     print("|---:|---:|---:|---:|")

@@ -12,7 +12,7 @@ from typing import Any
 from engine.clikit import common_parent, progress
 from engine.errors import UserError
 from engine.tasks import CancelToken
-from engine.validate import int_flag, seed_flag
+from engine.validate import float_flag, int_flag, seed_flag
 
 MAX_STEPS = 1_000_000
 MAX_SIZE = 10_000_000
@@ -38,7 +38,7 @@ def cmd_finetune(args: argparse.Namespace) -> dict[str, Any]:
     from engine.files import check_output
     from engine.finetune import finetune, is_finetuned, save_finetuned
     from engine.labelled import read_tsv, subsample
-    from engine.transfer import task_split, transfer_curve
+    from engine.transfer import steps_for, task_split, transfer_curve
 
     check_output(args.out, "--out", folder=True)
     out = Path(args.out)
@@ -54,14 +54,15 @@ def cmd_finetune(args: argparse.Namespace) -> dict[str, Any]:
         bar = progress(total=2 * len(sizes) * len(seeds), desc="compare")
         token.sink = lambda ev: bar.update(1) if ev[0] == "point" else None
         try:
-            tr = transfer_curve(base, task, sizes, seeds, steps=args.steps, token=token)
+            tr = transfer_curve(base, task, sizes, seeds, steps=args.steps, epochs=args.epochs, token=token)
         finally:
             bar.close()
         result |= {"sizes": tr.sizes, "pretrained_accuracy": tr.pretrained_mean(),
                    "scratch_accuracy": tr.scratch_mean(), "pretrained_std": tr.pretrained_std(),
                    "scratch_std": tr.scratch_std(), "pretrained_per_seed": tr.pretrained,
                    "scratch_per_seed": tr.scratch,
-                   "seeds": list(seeds), "val_size": tr.val_size}
+                   "seeds": list(seeds), "val_size": tr.val_size,
+                   "steps": [steps_for(n, args.steps, args.epochs) for n in tr.sizes]}
     pool, val = task_split(task, args.seed)
     train = subsample(pool, args.size, args.seed) if args.size else pool
     bar = progress(total=args.steps, desc="finetune")
@@ -121,6 +122,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="also measure pre-trained vs from scratch by size")
     p.add_argument("--sizes", default="100,300,1000,3000", help="with --compare: training sizes")
     p.add_argument("--seeds", default="0,1,2", help="with --compare: seeds per size")
+    p.add_argument("--epochs", type=float_flag(0, 1000), default=4.0,
+                   help="with --compare: at least this many passes over each size (more steps than --steps)")
     p.add_argument("--out", required=True, help="folder for the fine-tuned classifier")
     p.set_defaults(func=cmd_finetune)
 

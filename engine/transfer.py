@@ -10,6 +10,7 @@ default model never saw in pre-training either).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from engine.labelled import Dataset, genre_dataset, pretraining_val_plays, split
 from engine.tasks import CancelToken
 
 VAL_SIZE = 600  # validation examples (balanced across classes): enough for +-2 points, cheap to evaluate
+EPOCHS = 4.0  # the budget of a size is at least this many passes over it (see steps_for)
 GENRE_MAX_CHARS = 200  # the transfer experiment's speeches are cut here: half the cost, the same signal
 
 
@@ -67,10 +69,14 @@ def task_split(task: str | Dataset, seed: int = 0, val_size: int = VAL_SIZE) -> 
 
 def transfer_curve(base: LoadedModel, task: str | Dataset, sizes: tuple[int, ...] = (100, 300, 1000, 3000),
                    seeds: tuple[int, ...] = (0, 1, 2), steps: int = 150, lr: float | None = None, batch: int = 16,
-                   val_size: int = VAL_SIZE, token: CancelToken | None = None) -> Transfer:
+                   val_size: int = VAL_SIZE, epochs: float = EPOCHS, token: CancelToken | None = None) -> Transfer:
     """Accuracy on held-out validation data against the number of labelled examples, pre-trained vs from
     scratch (see the module docstring). Each point is reported as soon as it is measured:
-    ``token.report(("point", size, seed, "pretrained" | "scratch", accuracy))``."""
+    ``token.report(("point", size, seed, "pretrained" | "scratch", accuracy))``.
+
+    The budget of a size is :func:`steps_for` (``steps``, or enough for ``epochs`` passes over the examples
+    if that is more), the same for both kinds: with a fixed number of steps the larger sizes are not even
+    seen once, and the from-scratch model, which has everything to learn, is starved most."""
     if not sizes or not seeds:
         raise UserError("give at least one size and one seed")
     if any(n < 2 for n in sizes):
@@ -85,12 +91,17 @@ def transfer_curve(base: LoadedModel, task: str | Dataset, sizes: tuple[int, ...
             for kind, rows in (("pretrained", result.pretrained), ("scratch", result.scratch)):
                 if token is not None:
                     token.check()
-                ft = finetune(base, train, val, steps=steps, lr=lr, batch=batch, seed=seed,
+                ft = finetune(base, train, val, steps=steps_for(n, steps, epochs, batch), lr=lr, batch=batch, seed=seed,
                               pretrained=kind == "pretrained", token=None if token is None else _Quiet(token))
                 rows[i].append(float(ft.accuracy))
                 if token is not None:
                     token.report(("point", n, seed, kind, float(ft.accuracy)))
     return result
+
+
+def steps_for(size: int, steps: int, epochs: float = 0.0, batch: int = 16) -> int:
+    """The fine-tuning budget for ``size`` examples: ``steps``, or ``epochs`` passes if that takes more."""
+    return max(steps, math.ceil(epochs * size / batch))
 
 
 class _Quiet(CancelToken):

@@ -19,7 +19,7 @@ from engine.finetune import (
 )
 from engine.labelled import GENRE_NAMES, genre_dataset, pretraining_val_plays, read_tsv, split_by_group, subsample
 from engine.tasks import CancelToken
-from engine.transfer import transfer_curve
+from engine.transfer import steps_for, transfer_curve
 from tests.finetune_helpers import easy_task, tiny_base, write_tsv
 
 
@@ -183,3 +183,11 @@ def test_transfer_curve_reports_every_point() -> None:
     assert tr.pretrained_mean()[0] == pytest.approx(np.mean(tr.pretrained[0]))
     assert tr.gap()[1] == pytest.approx(tr.pretrained_mean()[1] - tr.scratch_mean()[1])
     assert all(0 <= a <= 1 for row in tr.pretrained + tr.scratch for a in row)
+
+
+def test_transfer_budget_grows_with_the_size() -> None:
+    # the larger sizes get enough steps for `epochs` passes, the small ones keep the minimum
+    assert steps_for(30, 100, 4.0, 16) == 100
+    assert steps_for(1000, 100, 4.0, 16) == 250
+    assert steps_for(3000, 100, 4.0, 16) == 750
+    assert steps_for(3000, 100, 0.0, 16) == 100

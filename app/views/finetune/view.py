@@ -342,6 +342,7 @@ class FineTuneView(View):
         task = self._task
         self.points = {}
         self.draw_curve()
+        from engine.transfer import EPOCHS  # engine.transfer loads the fine-tuning code: only when asked
 
         def job(token: CancelToken) -> Any:
             from engine.transfer import transfer_curve
@@ -350,7 +351,8 @@ class FineTuneView(View):
                                   token=token)
 
         self.status.setText(f"Comparing {ref.name} pre-trained against from scratch at {len(sizes)} sizes x "
-                            f"{len(seeds)} seeds\u2026")
+                            f"{len(seeds)} seeds, each run {steps} steps or {EPOCHS:g} passes over its examples, "
+                            f"whichever is more\u2026")
         self.run(job, lambda t, r=ref: self._compared(r, t), key="compare", what="fine-tuning at every size",
                  cancellable=True, on_partial=self._progress)
 
