@@ -31,6 +31,8 @@ def test_fine_tune_classify_and_transfer(window, qtbot, tmp_path):
     assert set(ft.points) == {(40, "pretrained"), (40, "scratch"), (80, "pretrained"), (80, "scratch")}
     xs, ys = ft.pre_line.getData()
     assert len(xs) == 2 and all(0.0 <= y <= 1.0 for y in ys)
+    ticks = ft.curve.getAxis("bottom")._tickLevels  # the measured sizes label the log axis
+    assert [label for _, label in ticks[0]] == ["40", "80"]
     # a bad size list is one line in the view
     ft.sizes.setText("a lot")
     ft.start_compare()
@@ -56,6 +58,21 @@ def test_sentence_similarity_with_minilm(window, qtbot):
     assert sim.shape == (3, 3) and np.allclose(np.diag(sim), 1.0, atol=1e-5)
     assert sim[0, 1] > sim[0, 2]  # the two deaths are nearer each other than either is to the hunt
     assert ft.nearest_table.rowCount() == 12 and "The king is dead." in ft.nearest_label.text()
+    # each cell shows its cosine; columns are numbered, rows numbered with the sentence's start
+    assert [t.toPlainText() for t in ft.cell_labels][:2] == ["1.00", f"{sim[0, 1]:.2f}"]
+    assert ft.matrix.bottom.tokens == ["1", "2", "3"] and ft.matrix.left.tokens[2].startswith("3 Let us")
+    # hovering above the diagonal gives the value: a similarity matrix has no masked (future) cells
+    from PySide6.QtCore import QPointF
+
+    class Hover:
+        def isExit(self):  # noqa: N802
+            return False
+
+        def pos(self):
+            return QPointF(2.5, 0.5)
+
+    ft.matrix._hover(Hover())
+    assert ft.matrix.hover_text.startswith("sentence 0") and ft.matrix.hover_text.endswith(f"{sim[0, 2]:.4f}")
     ft.sentences.setPlainText("just one")
     ft.compare_sentences()
     assert "at least two sentences" in ft.header.error_text

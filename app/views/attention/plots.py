@@ -217,11 +217,16 @@ class AttentionDetail(pg.GraphicsLayoutWidget):
         self.addItem(self.colorbar)
         self.title = ""
         self.values: np.ndarray | None = None
+        self.causal, self.names = False, ("query", "key")
         self.hover_text = ""
         self.image.hoverEvent = self._hover
 
-    def show_matrix(self, mat: np.ndarray, tokens: list[str], lo: float, hi: float, title: str) -> None:
+    def show_matrix(self, mat: np.ndarray, tokens: list[str], lo: float, hi: float, title: str,
+                    causal: bool = False, names: tuple[str, str] = ("query", "key")) -> None:
+        """``causal``: the upper triangle is masked (hovering there says so); ``names``: what rows and columns
+        are, for the hover text ("query"/"key" for attention, "sentence"/"sentence" for a similarity matrix)."""
         self.values = mat
+        self.causal, self.names = causal, names
         self.left.tokens = self.bottom.tokens = tokens
         self.image.setImage(to_indexed(mat, lo, hi), levels=(0, 255), autoLevels=False)
         self.colorbar.setLevels((lo, hi))
@@ -243,8 +248,9 @@ class AttentionDetail(pg.GraphicsLayoutWidget):
         if 0 <= i < T and 0 <= j < T:
             v = self.values[i, j]
             tok = self.left.tokens
-            value = "masked (future token)" if not np.isfinite(v) or j > i else f"{v:.4f}"
-            self.hover_text = f"query {i} '{shown_token(tok[i])}' -> key {j} '{shown_token(tok[j])}': {value}"
+            value = "masked (future token)" if self.causal and (not np.isfinite(v) or j > i) else f"{v:.4f}"
+            row, col = self.names
+            self.hover_text = f"{row} {i} '{shown_token(tok[i])}' -> {col} {j} '{shown_token(tok[j])}': {value}"
             self.plot.setTitle(self.hover_text)
 
 

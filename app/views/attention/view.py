@@ -482,7 +482,8 @@ class AttentionView(View):
             mat = masked(mat)
         what = "scores" if scores else "attention"
         step = f", step {self.current.step:,}" if self.current.step is not None else ""
-        self.detail.show_matrix(mat, self.current.tokens, lo, hi, f"layer {layer}, head {head} {what}{step}")
+        self.detail.show_matrix(mat, self.current.tokens, lo, hi, f"layer {layer}, head {head} {what}{step}",
+                                causal=self.current.picture.causal)
 
     def _draw_head_view(self) -> None:
         if self.current is None:

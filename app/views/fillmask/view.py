@@ -288,7 +288,7 @@ class FillMaskView(View):
             mat = att.mean(0) if head in (None, MEAN) or head >= att.shape[0] else att[head]
             which = "mean of heads" if head in (None, MEAN) else f"head {head}"
             plot.show_matrix(masked(mat) if causal else mat, side.tokens, 0.0, float(np.nanmax(mat)) or 1.0,
-                             f"{side.name}, layer {layer}, {which}")
+                             f"{side.name}, layer {layer}, {which}", causal=causal)
 
     # --- export ------------------------------------------------------------------------------------
 

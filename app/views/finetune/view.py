@@ -54,6 +54,7 @@ SIMILARITY_MODEL = "minilm"
 SENTENCES = ("My lord, the queen is dead.\nThe king is dead, my lord.\nGood morrow, sweet lady; a merry jest!\n"
              "Let us go hunting in the forest.")
 SIZES = (100, 300, 1000, 3000)
+CELL_VALUES_UP_TO = 12  # sentences; beyond, the cells are too small for a number
 PRE, SCRATCH = "#4c72b0", "#dd8452"
 
 
@@ -80,6 +81,7 @@ class FineTuneView(View):
         self.points: dict[tuple[int, str], list[float]] = {}  # (size, "pretrained" | "scratch") -> accuracies
         self.classified: Any = None
         self.sim: tuple[list[str], np.ndarray] | None = None
+        self.cell_labels: list[pg.TextItem] = []
         self.nearest: list[tuple[str, str, float]] = []
         self.nearest_limit = 5000  # corpus lines embedded to search (once per corpus)
         self.val_size = 600  # held-out examples a fine-tuned classifier is measured on
@@ -379,6 +381,9 @@ class FineTuneView(View):
             line.setData(sizes, means)
             x = np.log10(np.array(sizes, dtype=float)) if sizes else np.zeros(0)
             err.setData(x=x, y=np.array(means), height=2 * np.array(spread))
+        sizes = sorted({s for s, _ in self.points})
+        # ticks at the measured sizes (log axis: at log10 of each), not at pyqtgraph's 2x10^2, 3x10^2, ...
+        self.curve.getAxis("bottom").setTicks([[(math.log10(n), f"{n:,}") for n in sizes]] if sizes else None)
         if self.finetuned is not None:
             self.chance.setValue(1 / len(self.finetuned.label_names))
             self.chance.show()
@@ -403,9 +408,23 @@ class FineTuneView(View):
     def show_matrix(self, result: tuple[list[str], np.ndarray]) -> None:
         sentences, sim = result
         self.sim = (sentences, sim)
-        labels = [s if len(s) <= 24 else s[:23] + "\u2026" for s in sentences]
-        self.matrix.show_matrix(sim.astype(np.float32), labels, float(min(0.0, sim.min())), 1.0,
-                                "cosine similarity (all-MiniLM-L6-v2, mean pooling)")
+        labels = [f"{i + 1} " + (s if len(s) <= 22 else s[:21] + "\u2026") for i, s in enumerate(sentences)]
+        self.matrix.show_matrix(sim.astype(np.float32), sentences, float(min(0.0, sim.min())), 1.0,
+                                "cosine similarity", names=("sentence", "sentence"))
+        self.matrix.left.tokens = labels  # rows: number and the sentence's start; columns: the number only
+        self.matrix.bottom.tokens = [str(i + 1) for i in range(len(sentences))]
+        self.matrix.left.picture = self.matrix.bottom.picture = None
+        self.matrix.left.update()
+        self.matrix.bottom.update()
+        for item in self.cell_labels:
+            self.matrix.plot.removeItem(item)
+        self.cell_labels = []
+        if len(sentences) <= CELL_VALUES_UP_TO:  # the exact cosine in each cell while the cells are large
+            for (i, j), v in np.ndenumerate(sim):
+                item = pg.TextItem(f"{v:.2f}", color="w" if v < 0.6 else "k", anchor=(0.5, 0.5))
+                item.setPos(j + 0.5, i + 0.5)
+                self.matrix.plot.addItem(item)
+                self.cell_labels.append(item)
         self.find_nearest(0)
         self.mark_painted()
 
