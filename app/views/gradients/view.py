@@ -150,7 +150,7 @@ class GradientsView(View):
                                                 symbolSize=4, symbolBrush=ARCH_COLORS[a], symbolPen=None)
                           for a in ARCHS}
         self.chance = pg.InfiniteLine(angle=0, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine), label="chance",
-                                      labelOpts={"position": 0.9, "color": "#777"})
+                                      labelOpts={"position": 0.9, "color": "#555", "fill": (255, 255, 255, 210)})
         self.acc_plot.addItem(self.chance)
         self.table = named(QLabel(), "gradients.table", "Loss and accuracy of each architecture")
         self.table.setTextFormat(Qt.TextFormat.RichText)
