@@ -5,9 +5,12 @@ sequence, Stop keeping the models, and errors in the view's header with the wind
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import show
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: a second torch thread only waits (5x slower)
 
 
 def test_gradients_at_initialisation_then_a_live_run(window, qtbot):
@@ -42,7 +45,8 @@ def test_gradients_at_initialisation_then_a_live_run(window, qtbot):
     xs, ys = view.acc_lines["gru"].getData()
     assert list(xs) == [0, 10, 20, 30, 40] and all(0 <= y <= 1 for y in ys)
     assert len(view.lines["lstm"].getData()[0]) == 8 and view.answer.value() == 7
-    assert "Finished at step 40" in view.status.text() and "trained, step 40 of 40" in view.header.source_text()
+    assert "Finished at step 40" in view.status.text() and "Accuracy: " in view.status.text()
+    assert "trained, step 40 of 40" in view.header.source_text()
     table = view.table.text()
     assert all(name in table for name in ("plain RNN", "GRU", "LSTM")) and "transformer" not in table
     # the gates of the probe sequence, then of another one

@@ -192,7 +192,6 @@ class GradientsView(View):
         self.training = False
         self._stop = threading.Event()
         self._seq_seed = 0
-        self._dirty = False
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_MS)
@@ -262,7 +261,6 @@ class GradientsView(View):
         self._schedule()
 
     def _schedule(self) -> None:
-        self._dirty = True
         if not self._redraw.isActive():
             self._redraw.start()
 
@@ -281,9 +279,10 @@ class GradientsView(View):
                                 "step back; the gated cells' short cuts and attention keep it. Press Start to train.")
         else:
             how = "Stopped" if run.stopped else "Finished"
-            best = max(run.archs, key=lambda a: last.accuracy[a])
-            self.status.setText(f"{how} at step {last.step:,} ({last.seconds:.0f} s). Best: {ARCH_TITLES[best]}, "
-                                f"accuracy {last.accuracy[best]:.2f} (chance {run.task.chance:.3f}).")
+            ranked = sorted(run.archs, key=lambda a: -last.accuracy[a])
+            scores = ", ".join(f"{ARCH_TITLES[a]} {last.accuracy[a]:.2f}" for a in ranked)
+            self.status.setText(f"{how} at step {last.step:,} ({last.seconds:.0f} s). Accuracy: {scores} "
+                                f"(chance {run.task.chance:.3f}).")
 
     def _failed(self, text: str) -> None:
         self.training = False
@@ -301,7 +300,6 @@ class GradientsView(View):
     # --- drawing --------------------------------------------------------------------------------
 
     def draw(self) -> None:
-        self._dirty = False
         snap, task = self.latest, self.task
         if snap is None or task is None:
             return
