@@ -35,6 +35,7 @@ from app.views.decoding import DecodingView
 from app.views.embeddings import EmbeddingsView
 from app.views.fillmask import FillMaskView
 from app.views.finetune import FineTuneView
+from app.views.gradients import GradientsView
 from app.views.nexttoken import NextTokenView
 from app.views.tokens import TokensView
 from app.views.training import TrainingView
@@ -42,7 +43,7 @@ from app.widgets.names import named
 from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
-                                  ChatView, FillMaskView, FineTuneView, EmbeddingsView,
+                                  ChatView, FillMaskView, FineTuneView, GradientsView, EmbeddingsView,
                                   ArenaView]
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 

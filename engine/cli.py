@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "engine.models.cli",
     "engine.mlm_cli",
     "engine.finetune_cli",
+    "engine.gradients_cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",

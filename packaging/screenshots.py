@@ -1,5 +1,6 @@
 """Render the README's screenshots from the real window (offscreen): every view on the default model,
-and the Training and Attention views during a live run. Usage: ``python -m packaging.screenshots docs``."""
+the Training and Attention views during a live run, and the Vanishing gradients view after a short run.
+Usage: ``python -m packaging.screenshots docs``."""
 
 from __future__ import annotations
 
@@ -177,6 +178,19 @@ def arena_shots(out: Path) -> None:
         win.close()
 
 
+def gradients_shot(out: Path, steps: int = 300) -> None:
+    """The Vanishing gradients view after ``steps`` steps of the four architectures on the recall task (T = 60)."""
+    with window_on("gradients") as (app, win, _tmp):
+        view = win.views["gradients"]
+        until(app, lambda: view.settled)
+        view.steps.setValue(steps)
+        view.start_btn.click()
+        until(app, lambda: not view.training and view.settled, timeout=1200)
+        wait(app, 1.0)
+        win.grab().save(str(out / "gradients.png"))
+        win.close()
+
+
 def until(app, condition, timeout: float = 60) -> None:
     t0 = time.time()
     while not condition():
@@ -193,6 +207,7 @@ def main() -> None:
     sampling_shot(out)
     arena_shots(out)
     live_training_shots(out)
+    gradients_shot(out)
     from packaging.embedding_shots import embedding_shots
 
     embedding_shots(out)

@@ -27,6 +27,15 @@ SMALL_TEXT = (
 ) * 20
 
 
+@pytest.fixture
+def one_thread():
+    """Small models on a busy 2-core machine: a second torch thread only adds waiting (4-5x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("corpus") / "small.txt"

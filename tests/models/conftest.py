@@ -68,11 +68,3 @@ def random_models(random_folders):
     """kind -> (ours, transformers')."""
     return {kind: (open_model(folder), hf_model(folder)) for kind, folder in random_folders.items()}
 
-
-@pytest.fixture
-def one_thread():
-    """Token-by-token decoding on a busy 2-core machine: a second thread only adds waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
