@@ -103,6 +103,41 @@ def atomic_write_text(path: str | Path, text: str, what: str = "") -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")), what)
 
 
+def write_folder(dest: str | Path, fill: Callable[[Path], None], what: str,
+                 errors: tuple[type[BaseException], ...] = ()) -> Path:
+    """Write a folder atomically: ``fill(tmp)`` writes every file into a temporary sibling folder, which then
+    replaces ``dest`` with one rename (an existing ``dest`` is moved aside first and removed after), so a
+    crash leaves the old folder or the new one, never a mix. An OSError (or one of ``errors``) becomes one
+    :class:`WriteFailed` line naming ``what``."""
+    dest = Path(dest)
+    tmp: Path | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".tmp", dir=dest.parent))
+        fill(tmp)
+        ordinary_permissions(tmp, folder=True)
+        for f in tmp.iterdir():
+            ordinary_permissions(f)
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".old", dir=dest.parent))
+            os.replace(dest, old / "x")
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+        tmp = None
+        fsync_dir(dest.parent)
+    except (OSError, *errors) as e:
+        why = reason(e) if isinstance(e, OSError) else str(e)[:80]
+        raise WriteFailed(f"could not save {what} to {dest} ({why})") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +35,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from tokenizers import Tokenizer as HFTokenizer
 
-from engine.checkpoint import LoadedModel
+from engine.checkpoint import LoadedModel, read_weights
 from engine.errors import UserError
-from engine.files import WriteFailed, fsync_dir, ordinary_permissions, reason, temp_prefix
+from engine.files import write_folder
 from engine.labelled import (  # noqa: F401  (re-exported: one place to import the fine-tuning API from)
     Dataset,
     genre_dataset,
@@ -313,10 +310,8 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
     dest = Path(folder)
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not is_finetuned(dest))):
         raise UserError(f"{dest} exists and is not a fine-tuned classifier; choose a new or empty folder")
-    tmp: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".tmp", dir=dest.parent))
+
+    def fill(tmp: Path) -> None:
         state = {k: v.detach().contiguous() for k, v in ft.model.state_dict().items()}
         if ft.model.body.cfg.tied:
             state.pop("body.lm_head.weight", None)  # the same tensor as body.wte.weight
@@ -327,26 +322,8 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
                   "specials": _specials(ft.tokenizer), "vocab_size": ft.tokenizer.vocab_size,
                   "accuracy": ft.accuracy, "architecture": ft.model.body.architecture, "train": ft.info}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
-        ordinary_permissions(tmp, folder=True)
-        for f in tmp.iterdir():
-            ordinary_permissions(f)
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".old", dir=dest.parent))
-            os.replace(dest, old / "x")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-        tmp = None
-        fsync_dir(dest.parent)
-    except (OSError, SafetensorError) as e:
-        why = reason(e) if isinstance(e, OSError) else str(e)[:80]
-        raise WriteFailed(f"could not save the classifier to {dest} ({why})") from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    write_folder(dest, fill, "the classifier", (SafetensorError,))
     return dest
 
 
@@ -426,25 +403,7 @@ def load_finetuned(folder: str | Path) -> Finetuned:
     if mcfg.tied:
         expected.pop("body.lm_head.weight", None)
     weights = p / "model.safetensors"
-    if not weights.is_file():
-        raise UserError(f"{p} has no model.safetensors")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            names = set(f.keys())
-            if names != set(expected):
-                odd = sorted(names ^ set(expected))[0]
-                raise UserError(f"{weights} does not match its config (tensor {odd})")
-            state = {}
-            for name in names:
-                t = f.get_tensor(name)
-                if tuple(t.shape) != expected[name]:
-                    raise UserError(f"{weights} does not match its config: {name} is {tuple(t.shape)}, "
-                                    f"expected {expected[name]}")
-                if not t.is_floating_point() or not torch.isfinite(t).all():
-                    raise UserError(f"{weights}: tensor {name} is not finite floating-point weights")
-                state[name] = t.float()
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]})") from None
+    state = read_weights(weights, expected)
     model.load_state_dict(state, strict=False, assign=True)
     if mcfg.tied and model.body.lm_head is not None:
         model.body.lm_head.weight = model.body.wte.weight
