@@ -12,6 +12,7 @@ clean up at the next start without racing another live writer.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -136,6 +137,39 @@ def write_folder(dest: str | Path, fill: Callable[[Path], None], what: str,
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def is_format_folder(folder: str | Path, fmt: str, max_bytes: int = 1 << 20) -> bool:
+    """Does ``folder`` hold a config.json whose "format" is ``fmt`` (a folder this engine wrote)?"""
+    p = Path(folder) / "config.json"
+    try:
+        return p.is_file() and p.stat().st_size < max_bytes and \
+            json.loads(p.read_text(encoding="utf-8")).get("format") == fmt
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return False
+
+
+def read_folder_config(p: Path, fmt: str, version: int, kind: str, make: str, other: str,
+                       max_bytes: int = 1 << 20) -> dict:
+    """The config.json of a folder of format ``fmt`` and ``version``, or one UserError: no such folder
+    ("no {kind} at p (make one with {make})"), no config.json, too large, not JSON, another format
+    (``other``), another version."""
+    if not p.is_dir():
+        raise UserError(f"no {kind} at {p} (make one with {make})")
+    cfg_path = p / "config.json"
+    if not cfg_path.is_file():
+        raise UserError(f"{p} is not a {kind} (it has no config.json)")
+    try:
+        if cfg_path.stat().st_size > max_bytes:
+            raise UserError(f"{cfg_path} is too large to be a {kind}'s config")
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise UserError(f"{cfg_path} is corrupt (not valid JSON)") from None
+    if not isinstance(config, dict) or config.get("format") != fmt:
+        raise UserError(other)
+    if config.get("version") != version:
+        raise UserError(f"{p} has {kind} version {str(config.get('version'))[:20]}; this build reads {version}")
+    return config
 
 
 def _alive(pid: int) -> bool:

@@ -37,11 +37,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import save_file
-from tokenizers import Tokenizer as HFTokenizer
 
 from engine.checkpoint import LoadedModel, read_weights
 from engine.errors import UserError
-from engine.files import write_folder
+from engine.files import is_format_folder, read_folder_config, write_folder
 from engine.labelled import (  # noqa: F401  (re-exported: one place to import the fine-tuning API from)
     Dataset,
     genre_dataset,
@@ -53,7 +52,7 @@ from engine.labelled import (  # noqa: F401  (re-exported: one place to import t
 )
 from engine.model import ModelConfig, Transformer
 from engine.tasks import CancelToken
-from engine.tokenizers import KINDS, Specials, Tokenizer
+from engine.tokenizers import KINDS, Specials, Tokenizer, read_hf_tokenizer
 
 FORMAT = "txe-finetuned"
 VERSION = 1
@@ -328,30 +327,14 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
 
 
 def is_finetuned(folder: str | Path) -> bool:
-    p = Path(folder) / "config.json"
-    try:
-        return p.is_file() and p.stat().st_size < MAX_CONFIG_BYTES and \
-            json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
-        return False
+    return is_format_folder(folder, FORMAT, MAX_CONFIG_BYTES)
 
 
 def _read_config(p: Path) -> dict[str, Any]:
-    if not p.is_dir():
-        raise UserError(f"no fine-tuned classifier at {p} (make one with txe finetune --out {p})")
+    config = read_folder_config(p, FORMAT, VERSION, "fine-tuned classifier", f"txe finetune --out {p}",
+                                f"{p} is a model, not a fine-tuned classifier; make one with txe finetune "
+                                f"--checkpoint {p}", MAX_CONFIG_BYTES)
     cfg_path = p / "config.json"
-    if not cfg_path.is_file():
-        raise UserError(f"{p} is not a fine-tuned classifier (it has no config.json)")
-    try:
-        if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
-            raise UserError(f"{cfg_path} is too large to be a classifier's config")
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise UserError(f"{cfg_path} is corrupt (not valid JSON)") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UserError(f"{p} is a model, not a fine-tuned classifier; make one with txe finetune --checkpoint {p}")
-    if config.get("version") != VERSION:
-        raise UserError(f"{p} has classifier version {str(config.get('version'))[:20]}; this build reads {VERSION}")
     names = config.get("label_names")
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise UserError(f"{cfg_path}: label_names must be a list of 2 or more names")
@@ -370,17 +353,10 @@ def _load_tokenizer(p: Path, config: dict[str, Any]) -> Tokenizer:
     if kind in KINDS and sp.get("prefix_ids") == [sp.get("bos_id")] and not sp.get("eos_ids"):
         tok = Tokenizer.load(path)  # ours: checked strictly
     else:
-        try:
-            hf = HFTokenizer.from_str(path.read_text(encoding="utf-8"))
-            special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
-                                                          "never_generate", "pad_id")})
-            tok = Tokenizer(hf, kind, special)
-        except UserError:
-            raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, a Rust panic BaseException
-            raise UserError(f"{path} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
+        hf, _ = read_hf_tokenizer(path)
+        special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
+                                                      "never_generate", "pad_id")})
+        tok = Tokenizer(hf, kind, special)
     return tok
 
 

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from engine.checkpoint import read_weights
 from engine.errors import UserError
-from engine.files import write_folder
+from engine.files import is_format_folder, read_folder_config, write_folder
 from engine.seq2seq.decode import Translator
 from engine.seq2seq.models import Seq2SeqConfig, build_model
 from engine.seq2seq.vocab import load_vocab
@@ -48,34 +48,15 @@ def save_translator(tr: Translator, folder: str | Path) -> Path:
 
 
 def is_translator(folder: str | Path) -> bool:
-    p = Path(folder) / "config.json"
-    try:
-        return p.is_file() and p.stat().st_size < MAX_CONFIG_BYTES and \
-            json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
-        return False
+    return is_format_folder(folder, FORMAT, MAX_CONFIG_BYTES)
 
 
 def _read_config(p: Path) -> dict[str, Any]:
-    if not p.exists():
-        raise UserError(f"no seq2seq checkpoint at {p} (make one with txe seq2seq train --out {p})")
-    if not p.is_dir():
+    if p.is_file():
         raise UserError(f"{p} is a file; a seq2seq checkpoint is a folder")
-    cfg_path = p / "config.json"
-    if not cfg_path.is_file():
-        raise UserError(f"{p} is not a seq2seq checkpoint (it has no config.json)")
-    try:
-        if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
-            raise UserError(f"{cfg_path} is too large to be a seq2seq config")
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise UserError(f"{cfg_path} is corrupt (not valid JSON)") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UserError(f"{p} is not a seq2seq checkpoint (its config.json has another format)")
-    if config.get("version") != VERSION:
-        raise UserError(f"{p} has seq2seq checkpoint version {str(config.get('version'))[:20]}; this build "
-                        f"reads {VERSION}")
-    return config
+    return read_folder_config(p, FORMAT, VERSION, "seq2seq checkpoint", f"txe seq2seq train --out {p}",
+                              f"{p} is not a seq2seq checkpoint (its config.json has another format)",
+                              MAX_CONFIG_BYTES)
 
 
 def load_translator(folder: str | Path) -> Translator:

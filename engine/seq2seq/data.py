@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.corpus import read_text_file
 from engine.errors import UserError
-from engine.seq2seq.grammar import Grammar, Pair
+from engine.seq2seq.grammar import DEFAULT_LEXICON, Grammar, Pair
 
 MAX_TSV_BYTES = 64 * 2**20
 MIN_PAIRS = 10
@@ -57,7 +57,7 @@ class ParallelData:
         rng = random.Random(seed)
         if self.spec["kind"] == "grammar":
             exclude = {p.src_text for p in self.valid + self.test}
-            yield from Grammar().stream(rng, exclude)
+            yield from Grammar(self.lexicon_size).stream(rng, exclude)
             return
         order = list(self._train)
         while True:
@@ -68,9 +68,13 @@ class ParallelData:
         """(source words, target words) the vocabularies are built from: the grammar's whole lexicon, or
         the words of a file's training lines (a test-only word is then unknown, as it would be)."""
         if self.spec["kind"] == "grammar":
-            lex = Grammar().lex
+            lex = Grammar(self.lexicon_size).lex
             return lex.source_words(), lex.target_words()
         return [w for p in self._train for w in p.source], [w for p in self._train for w in p.target]
+
+    @property
+    def lexicon_size(self) -> str:
+        return str(self.spec.get("lexicon", DEFAULT_LEXICON))
 
     @property
     def lowercase(self) -> bool:
@@ -78,10 +82,11 @@ class ParallelData:
 
 
 def grammar_data(seed: int = 0, test_per_bucket: int = GRAMMAR_TEST_PER_BUCKET,
-                 valid: int = GRAMMAR_VALID) -> ParallelData:
+                 valid: int = GRAMMAR_VALID, lexicon_size: str = DEFAULT_LEXICON) -> ParallelData:
     """The grammar task: a test set of ``test_per_bucket`` sentences in every bucket of :data:`BUCKETS`,
-    ``valid`` validation sentences drawn as training ones are (all distinct, none in the test set)."""
-    g = Grammar()
+    ``valid`` validation sentences drawn as training ones are (all distinct, none in the test set), with
+    the ``lexicon_size`` lexicon (engine.seq2seq.grammar.LEXICON_SIZES)."""
+    g = Grammar(lexicon_size)
     rng = random.Random(f"seq2seq-test-{seed}")
     want = {bucket_name(lo, hi): test_per_bucket for lo, hi in BUCKETS}
     test: list[Pair] = []
@@ -100,7 +105,7 @@ def grammar_data(seed: int = 0, test_per_bucket: int = GRAMMAR_TEST_PER_BUCKET,
         if pair.src_text not in seen:
             seen.add(pair.src_text)
             val.append(pair)
-    return ParallelData({"kind": "grammar", "seed": seed}, val, test)
+    return ParallelData({"kind": "grammar", "seed": seed, "lexicon": lexicon_size}, val, test)
 
 
 def read_parallel(path: str | Path) -> list[Pair]:
@@ -150,6 +155,13 @@ def file_data(path: str | Path, seed: int = 0, test_fraction: float = 0.1, valid
     return ParallelData({"kind": "tsv", "path": str(Path(path).resolve()), "seed": seed}, valid, test, train)
 
 
-def load_data(path: str | Path | None, seed: int = 0) -> ParallelData:
+def pairs_data(train: list[Pair], valid: list[Pair], test: list[Pair], name: str = "pairs") -> ParallelData:
+    """Data from pairs at hand (a view's own, a test's): vocabularies from ``train``, as for a file."""
+    if not train:
+        raise UserError("there are no training pairs")
+    return ParallelData({"kind": name, "seed": 0}, list(valid), list(test), list(train))
+
+
+def load_data(path: str | Path | None, seed: int = 0, lexicon_size: str = DEFAULT_LEXICON) -> ParallelData:
     """The grammar task (``path`` None) or a parallel text file."""
-    return grammar_data(seed) if path is None else file_data(path, seed)
+    return grammar_data(seed, lexicon_size=lexicon_size) if path is None else file_data(path, seed)

@@ -31,10 +31,10 @@ marking subject ("ga") and object ("wo"), modifiers and relative clauses before 
     S'      -> C1' "kedo" C2'  (but)   |   C2' "kara" C1'  (C1 because C2: the reason first)
 
 "the" and "a" have no translation; the other determiners have one word each. So
-"the old man sees the small dog" -> "furui otoko ga chiisai inu wo mi ru", and
-"the dog that the old man saw does not sleep because the cat sings" puts the reason first
-("neko ga utai ru kara furui otoko ga mi ta inu ga ne nai", with made-up words for "sing"). Each target word
-records the source word it translates (``Pair.align``, -1 for particles), the true alignment a view can
+"the old man sees the small dog" -> "furui otoko ga chiisai inu wo mi ru", and "our cruel uncle threw my
+pilot because a musician that follows the duke walks" puts the reason first: "motsewa wo hopishe ru wage
+ga aruki ru kara hedi eshi tisha ga watashino kikino wo azozi ta". Each target word records the source
+word it translates (``Pair.align``, -1 for particles), the true alignment a view can
 lay beside the learned one.
 
 Sentences are drawn by :class:`Grammar` from a seeded ``random.Random``, with a complexity knob that
@@ -52,6 +52,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
+from engine.errors import UserError
 from engine.seq2seq import lexicon
 
 EXAMPLE = "the old man sees the small dog"
@@ -61,6 +62,11 @@ CONNECTORS = ("but", "because")
 MIN_WORDS = 3
 MAX_WORDS = 50
 LEXICON_SEED = 20240514
+# "small": the first words of each part of speech, the default, learnt in minutes on a CPU (~1,000 word
+# types in both languages); "full": every word of engine.seq2seq.lexicon (~2,400 word types)
+LEXICON_SIZES: dict[str, dict[str, int] | None] = {
+    "small": {"nouns": 150, "trans": 50, "intr": 20, "adjs": 60, "advs": 12}, "full": None}
+DEFAULT_LEXICON = "small"
 
 
 @dataclass(frozen=True)
@@ -162,9 +168,13 @@ def _verbs(text: str) -> list[Verb]:
 
 
 @cache
-def build_lexicon() -> Lexicon:
+def build_lexicon(size: str = "full") -> Lexicon:
     """The lexicon, with every surface form owned by one lemma of one part of speech (see
-    :func:`check_lexicon`): a later entry whose forms clash with an earlier one is left out."""
+    :func:`check_lexicon`): a later entry whose forms clash with an earlier one is left out. ``size``
+    "small" keeps the first words of each part of speech (:data:`LEXICON_SIZES`), with the same target
+    words as in "full"."""
+    if size not in LEXICON_SIZES:
+        raise UserError(f"unknown lexicon {size!r}; use one of {', '.join(LEXICON_SIZES)}")
     owner: dict[str, str] = {w: "function" for w in ("that", "and", "does", "do", "did", "not", *CONNECTORS)}
     owner.update({d: "function" for d, _ in lexicon.DETERMINERS})
     owner.update({p: "function" for p in _words(lexicon.PREPOSITIONS)})
@@ -187,6 +197,13 @@ def build_lexicon() -> Lexicon:
     advs = [a for a in dict.fromkeys(_words(lexicon.ADVERBS)) if claim((a,), "r:" + a)]
     lex = Lexicon(nouns, trans, intr, adjs, advs, _words(lexicon.PREPOSITIONS), list(lexicon.DETERMINERS))
     lex.target = _target_words(lex)
+    keep = LEXICON_SIZES[size]
+    if keep:
+        lex = Lexicon(nouns[:keep["nouns"]], trans[:keep["trans"]], intr[:keep["intr"]], adjs[:keep["adjs"]],
+                      advs[:keep["advs"]], lex.preps, lex.dets, lex.target)
+        used = {n.lemma for n in lex.nouns} | {v.lemma for v in lex.trans + lex.intr} | set(lex.adjs) | \
+            set(lex.advs) | set(lex.preps) | {d for d, _ in lex.dets}
+        lex.target = {k: v for k, v in lex.target.items() if k in used}
     check_lexicon(lex)
     return lex
 
@@ -279,8 +296,9 @@ def _seq(src_order: list[_Piece], tgt_order: list[_Piece]) -> _Piece:
 class Grammar:
     """Draws sentence pairs from the grammar of the module docstring (see :meth:`sentence`)."""
 
-    def __init__(self) -> None:
-        self.lex = build_lexicon()
+    def __init__(self, lexicon_size: str = DEFAULT_LEXICON) -> None:
+        self.lexicon_size = lexicon_size
+        self.lex = build_lexicon(lexicon_size)
         self.t = self.lex.target
 
     # --- pieces -----------------------------------------------------------------------------

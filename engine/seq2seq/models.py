@@ -206,19 +206,32 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, idx)
 
 
-class RNNSeq2Seq(Seq2Seq):
-    """Sutskever's encoder-decoder without attention (see the module docstring)."""
+class _RecurrentSeq2Seq(Seq2Seq):
+    """What both recurrent families have: word embeddings of both languages, the output layer W_o and
+    log-probabilities from :meth:`_step`."""
 
     def __init__(self, cfg: Seq2SeqConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.src_emb = nn.Embedding(cfg.src_vocab, cfg.emb)
+        self.tgt_emb = nn.Embedding(cfg.tgt_vocab, cfg.emb)
+        self.out = nn.Linear(cfg.hidden, cfg.tgt_vocab)  # W_o
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def decode_step(self, memory: Memory, state: Any, prev: torch.Tensor
+                    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        logits, state, align = self._step(memory, state, prev)
+        return torch.log_softmax(logits, dim=-1), state, align
+
+
+class RNNSeq2Seq(_RecurrentSeq2Seq):
+    """Sutskever's encoder-decoder without attention (see the module docstring)."""
+
+    def __init__(self, cfg: Seq2SeqConfig) -> None:
+        super().__init__(cfg)
         E, H = cfg.emb, cfg.hidden
-        self.src_emb = nn.Embedding(cfg.src_vocab, E)
-        self.tgt_emb = nn.Embedding(cfg.tgt_vocab, E)
         self.encoder = nn.ModuleList(Recurrent(cfg.cell, E if i == 0 else H, H) for i in range(cfg.layers))
         self.decoder = nn.ModuleList(make_cell(cfg.cell, E if i == 0 else H, H) for i in range(cfg.layers))
-        self.out = nn.Linear(H, cfg.tgt_vocab)
-        self.drop = nn.Dropout(cfg.dropout)
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> Memory:
         lengths = src_mask.sum(1)
@@ -239,28 +252,18 @@ class RNNSeq2Seq(Seq2Seq):
         x, state = _stack_step(self.decoder, self.drop(self.tgt_emb(prev)), state)  # (B, H)
         return self.out(self.drop(x)), state, None
 
-    def decode_step(self, memory: Memory, state: list[State], prev: torch.Tensor
-                    ) -> tuple[torch.Tensor, list[State], None]:
-        logits, state, _ = self._step(memory, state, prev)
-        return torch.log_softmax(logits, dim=-1), state, None
 
-
-class AttentionRNN(Seq2Seq):
+class AttentionRNN(_RecurrentSeq2Seq):
     """Bidirectional encoder, decoder state as the query over the encoder states (module docstring)."""
 
     def __init__(self, cfg: Seq2SeqConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg)
         E, H = cfg.emb, cfg.hidden
-        self.src_emb = nn.Embedding(cfg.src_vocab, E)
-        self.tgt_emb = nn.Embedding(cfg.tgt_vocab, E)
         self.encoder = nn.ModuleList(BiRecurrent(cfg.cell, E if i == 0 else 2 * H, H) for i in range(cfg.layers))
         self.init = nn.Linear(2 * H, H)  # [V_fwd(last); V_bwd(first)] -> the decoder's V(0)
         self.decoder = nn.ModuleList(make_cell(cfg.cell, E + H if i == 0 else H, H) for i in range(cfg.layers))
         self.W_k = nn.Linear(2 * H, H, bias=False)  # keys: W_k s_j
         self.W_c = nn.Linear(H + 2 * H, H)  # h~ = tanh(W_c [V(t); c_t])
-        self.out = nn.Linear(H, cfg.tgt_vocab)
-        self.drop = nn.Dropout(cfg.dropout)
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> Memory:
         x = self.drop(self.src_emb(src))  # (B, S, E)
@@ -292,11 +295,6 @@ class AttentionRNN(Seq2Seq):
         context = (alpha.unsqueeze(1) @ values).squeeze(1)  # (B, 2H), the attention output (Eq. 11.8)
         h = torch.tanh(self.W_c(torch.cat([v, context], dim=-1)))  # (B, H)
         return self.out(self.drop(h)), (states, h), alpha[:, None, None, :]  # align (B, 1, 1, S)
-
-    def decode_step(self, memory: Memory, state: tuple[list[State], torch.Tensor], prev: torch.Tensor
-                    ) -> tuple[torch.Tensor, tuple[list[State], torch.Tensor], torch.Tensor]:
-        logits, state, align = self._step(memory, state, prev)
-        return torch.log_softmax(logits, dim=-1), state, align
 
 
 class DecoderBlock(nn.Module):

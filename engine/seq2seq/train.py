@@ -40,10 +40,10 @@ from engine.tasks import Cancelled, CancelToken
 # the sizes of each family: modest widths that train in minutes on 2 CPU cores
 SIZES: dict[str, dict[str, Any]] = {
     "rnn": {"emb": 128, "hidden": 256, "layers": 1},
-    "rnn-attention": {"emb": 128, "hidden": 256, "layers": 1},
-    "transformer": {"d": 128, "heads": 4, "layers": 3, "ff": 512},
+    "rnn-attention": {"emb": 128, "hidden": 192, "layers": 1},
+    "transformer": {"d": 128, "heads": 4, "layers": 2, "ff": 512},
 }
-LR = {"rnn": 2e-3, "rnn-attention": 2e-3, "transformer": 1e-3}
+LR = {"rnn": 2e-3, "rnn-attention": 2e-3, "transformer": 2e-3}
 WARMUP = 100
 POOL = 32
 MAX_STEPS = 10_000_000
@@ -85,12 +85,13 @@ def model_config(arch: str, src_vocab: int, tgt_vocab: int, max_source: int, max
 
 
 def lengths_of(data: ParallelData) -> tuple[int, int]:
-    """(max_source, max_target) a model needs for the data: room for the grammar's longest sentences, or
-    the longest of a file (sentences beyond are cut in training; translating longer text is refused)."""
+    """(max_source, max_target) a model is built for: room for the grammar's longest sentences, or twice
+    the longest of a file and 8 words (translating a longer text is refused with one line)."""
     if data.spec["kind"] == "grammar":
         return MAX_WORDS + 14, 2 * MAX_WORDS
     pairs = data.valid + data.test + data._train
-    return min(1024, max(len(p.source) for p in pairs)), min(1024, max(len(p.target) for p in pairs))
+    return (min(1024, 2 * max(len(p.source) for p in pairs) + 8),
+            min(1024, 2 * max(len(p.target) for p in pairs) + 8))
 
 
 def new_translator(data: ParallelData, arch: str, seed: int = 0, **overrides: Any) -> Translator:

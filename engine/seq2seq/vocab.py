@@ -11,7 +11,6 @@ for the grammar task also lowercases (its words are all lowercase).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +19,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models, normalizers, pre_tokenizers
 
 from engine.errors import UserError
-from engine.tokenizers import Specials, Tokenizer
+from engine.tokenizers import Specials, Tokenizer, read_hf_tokenizer
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -55,28 +54,22 @@ def load_vocab(path: str | Path) -> Tokenizer:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p} is missing")
-    try:
-        if p.stat().st_size > MAX_VOCAB_BYTES:
-            raise UserError(f"{p} is too large to be a vocabulary")
-        raw = json.loads(p.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict) or \
-                raw["model"].get("type") != "WordLevel":
+
+    def check(raw: dict) -> None:
+        if not isinstance(raw.get("model"), dict) or raw["model"].get("type") != "WordLevel":
             raise ValueError("not a word-level tokenizer")
-        hf = HFTokenizer.from_str(json.dumps(raw))
-    except UserError:
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, a Rust panic BaseException
-        raise UserError(f"{p} is not a valid vocabulary ({(str(e).splitlines() or [''])[0][:80]})") from None
+
+    hf, _ = read_hf_tokenizer(p, check, "vocabulary", MAX_VOCAB_BYTES)
     if [hf.token_to_id(t) for t in SPECIALS] != [PAD_ID, BOS_ID, EOS_ID, UNK_ID]:
         raise UserError(f"{p} does not have {', '.join(SPECIALS)} as ids 0 to 3")
     return Tokenizer(hf, "word-level", _specials())
 
 
 def words_of(vocab: Tokenizer, text: str) -> list[str]:
-    """The words of ``text`` as the vocabulary splits (and normalises) them."""
-    return vocab.encode(text).tokens
+    """The words of ``text`` as the vocabulary splits (and normalises) them, unknown ones as they are."""
+    hf = vocab.hf
+    normal = hf.normalizer.normalize_str(text) if hf.normalizer is not None else text
+    return [w for w, _ in hf.pre_tokenizer.pre_tokenize_str(normal)]
 
 
 def encode_words(vocab: Tokenizer, words: Iterable[str]) -> list[int]:
