@@ -160,3 +160,43 @@ class SelfAttention(nn.Module):
                     trace.v.append(v.detach())
         y = y.transpose(1, 2).reshape(B, T, self.H * self.d_k)  # concatenate heads
         return self.W_c(y)  # Eq. 11.14: sum over heads of W_{h,c}^T (...)
+
+
+class CrossAttention(nn.Module):
+    """Encoder-decoder ("cross") attention of the transformer (Vaswani et al. 2017): the decoder's states
+    are the queries, the encoder's states the keys and values, multi-head as Eq. 11.10-11.14. It is seed
+    002 11.2.1's attention with "the current state of the decoder ... as the query" and "the state of the
+    encoder ... as both the keys and values", made multi-head and applied at every decoder position.
+
+    ``forward(x (B, T, d), memory (B, S, d), memory_mask (B, S) bool or None, need_weights)`` returns the
+    output (B, T, d) and, with ``need_weights``, the weights alpha (B, H, T, S) (each row sums to 1,
+    exactly 0 on padded source positions); without it, the fused kernel and None.
+    """
+
+    def __init__(self, cfg: ModelConfig, layer: int = 0, device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.H, self.d_k, self.layer = cfg.H, cfg.d_k, layer
+        self.W_q = nn.Linear(cfg.d, self.H * self.d_k, bias=cfg.bias, device=device)  # W_{h,q}, stacked
+        self.W_kv = nn.Linear(cfg.d, 2 * self.H * self.d_k, bias=cfg.bias, device=device)  # W_{h,k}, W_{h,v}
+        self.W_c = nn.Linear(self.H * self.d_k, cfg.d, bias=cfg.bias, device=device)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T, _ = x.shape
+        S = memory.shape[1]
+        q = self.W_q(x).view(B, T, self.H, self.d_k).transpose(1, 2)  # (B, H, T, d_k)
+        k, v = self.W_kv(memory).view(B, S, 2, self.H, self.d_k).permute(2, 0, 3, 1, 4)  # 2 x (B, H, S, d_k)
+        allowed = memory_mask[:, None, None, :].bool() if memory_mask is not None else None  # (B, 1, 1, S)
+        alpha = None
+        if not need_weights:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        else:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_k)  # (B, H, T, S)
+            if allowed is not None:
+                scores = scores.masked_fill(~allowed, float("-inf"))
+            alpha = torch.softmax(scores, dim=-1)  # (B, H, T, S): which source positions each query reads
+            y = (F.dropout(alpha, self.dropout) if self.training and self.dropout else alpha) @ v
+        y = y.transpose(1, 2).reshape(B, T, self.H * self.d_k)
+        return self.W_c(y), alpha

@@ -277,6 +277,31 @@ def _check_weights_file(weights: Path, mcfg: ModelConfig) -> None:
             raise UserError(f"{weights}: {name} holds {dtype} values, not floating-point weights")
 
 
+def read_weights(weights: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose names and shapes must be exactly ``expected`` (finite floats,
+    returned as float32); a missing, corrupt, truncated or mismatched file is one UserError."""
+    if not weights.is_file():
+        raise UserError(f"{weights.parent} has no {weights.name}")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            names = set(f.keys())
+            if names != set(expected):
+                odd = sorted(names ^ set(expected))[0]
+                raise UserError(f"{weights} does not match its config (tensor {odd})")
+            state = {}
+            for name in names:
+                t = f.get_tensor(name)
+                if tuple(t.shape) != expected[name]:
+                    raise UserError(f"{weights} does not match its config: {name} is {tuple(t.shape)}, "
+                                    f"expected {expected[name]}")
+                if not t.is_floating_point() or not torch.isfinite(t).all():
+                    raise UserError(f"{weights}: tensor {name} is not finite floating-point weights")
+                state[name] = t.float()
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]})") from None
+    return state
+
+
 def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     """Load model, tokenizer and config from a checkpoint folder (the default model when None).
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "engine.mlm_cli",
     "engine.finetune_cli",
     "engine.gradients_cli",
+    "engine.seq2seq.cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",
@@ -65,7 +66,7 @@ def _print_human(result: dict[str, Any] | list[dict[str, Any]]) -> None:
 
 
 def command_name(args: argparse.Namespace) -> str:
-    sub = getattr(args, "rl_command", None)
+    sub = getattr(args, "rl_command", None) or getattr(args, "seq2seq_command", None)
     return f"txe {args.command} {sub}" if sub else f"txe {args.command}"
 
 

@@ -12,6 +12,7 @@ clean up at the next start without racing another live writer.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -101,6 +102,74 @@ def atomic_write_bytes(path: str | Path, data: bytes, what: str = "") -> Path:
 
 def atomic_write_text(path: str | Path, text: str, what: str = "") -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")), what)
+
+
+def write_folder(dest: str | Path, fill: Callable[[Path], None], what: str,
+                 errors: tuple[type[BaseException], ...] = ()) -> Path:
+    """Write a folder atomically: ``fill(tmp)`` writes every file into a temporary sibling folder, which then
+    replaces ``dest`` with one rename (an existing ``dest`` is moved aside first and removed after), so a
+    crash leaves the old folder or the new one, never a mix. An OSError (or one of ``errors``) becomes one
+    :class:`WriteFailed` line naming ``what``."""
+    dest = Path(dest)
+    tmp: Path | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".tmp", dir=dest.parent))
+        fill(tmp)
+        ordinary_permissions(tmp, folder=True)
+        for f in tmp.iterdir():
+            ordinary_permissions(f)
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".old", dir=dest.parent))
+            os.replace(dest, old / "x")
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+        tmp = None
+        fsync_dir(dest.parent)
+    except (OSError, *errors) as e:
+        why = reason(e) if isinstance(e, OSError) else str(e)[:80]
+        raise WriteFailed(f"could not save {what} to {dest} ({why})") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def is_format_folder(folder: str | Path, fmt: str, max_bytes: int = 1 << 20) -> bool:
+    """Does ``folder`` hold a config.json whose "format" is ``fmt`` (a folder this engine wrote)?"""
+    p = Path(folder) / "config.json"
+    try:
+        return p.is_file() and p.stat().st_size < max_bytes and \
+            json.loads(p.read_text(encoding="utf-8")).get("format") == fmt
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return False
+
+
+def read_folder_config(p: Path, fmt: str, version: int, kind: str, make: str, other: str,
+                       max_bytes: int = 1 << 20) -> dict:
+    """The config.json of a folder of format ``fmt`` and ``version``, or one UserError: no such folder
+    ("no {kind} at p (make one with {make})"), no config.json, too large, not JSON, another format
+    (``other``), another version."""
+    if not p.is_dir():
+        raise UserError(f"no {kind} at {p} (make one with {make})")
+    cfg_path = p / "config.json"
+    if not cfg_path.is_file():
+        raise UserError(f"{p} is not a {kind} (it has no config.json)")
+    try:
+        if cfg_path.stat().st_size > max_bytes:
+            raise UserError(f"{cfg_path} is too large to be a {kind}'s config")
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise UserError(f"{cfg_path} is corrupt (not valid JSON)") from None
+    if not isinstance(config, dict) or config.get("format") != fmt:
+        raise UserError(other)
+    if config.get("version") != version:
+        raise UserError(f"{p} has {kind} version {str(config.get('version'))[:20]}; this build reads {version}")
+    return config
 
 
 def _alive(pid: int) -> bool:

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +35,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
-from tokenizers import Tokenizer as HFTokenizer
 
-from engine.checkpoint import LoadedModel
+from engine.checkpoint import LoadedModel, read_weights
 from engine.errors import UserError
-from engine.files import WriteFailed, fsync_dir, ordinary_permissions, reason, temp_prefix
+from engine.files import is_format_folder, read_folder_config, write_folder
 from engine.labelled import (  # noqa: F401  (re-exported: one place to import the fine-tuning API from)
     Dataset,
     genre_dataset,
@@ -56,7 +52,7 @@ from engine.labelled import (  # noqa: F401  (re-exported: one place to import t
 )
 from engine.model import ModelConfig, Transformer
 from engine.tasks import CancelToken
-from engine.tokenizers import KINDS, Specials, Tokenizer
+from engine.tokenizers import KINDS, Specials, Tokenizer, read_hf_tokenizer
 
 FORMAT = "txe-finetuned"
 VERSION = 1
@@ -313,10 +309,8 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
     dest = Path(folder)
     if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not is_finetuned(dest))):
         raise UserError(f"{dest} exists and is not a fine-tuned classifier; choose a new or empty folder")
-    tmp: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".tmp", dir=dest.parent))
+
+    def fill(tmp: Path) -> None:
         state = {k: v.detach().contiguous() for k, v in ft.model.state_dict().items()}
         if ft.model.body.cfg.tied:
             state.pop("body.lm_head.weight", None)  # the same tensor as body.wte.weight
@@ -327,54 +321,20 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
                   "specials": _specials(ft.tokenizer), "vocab_size": ft.tokenizer.vocab_size,
                   "accuracy": ft.accuracy, "architecture": ft.model.body.architecture, "train": ft.info}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
-        ordinary_permissions(tmp, folder=True)
-        for f in tmp.iterdir():
-            ordinary_permissions(f)
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(dest), suffix=".old", dir=dest.parent))
-            os.replace(dest, old / "x")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-        tmp = None
-        fsync_dir(dest.parent)
-    except (OSError, SafetensorError) as e:
-        why = reason(e) if isinstance(e, OSError) else str(e)[:80]
-        raise WriteFailed(f"could not save the classifier to {dest} ({why})") from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    write_folder(dest, fill, "the classifier", (SafetensorError,))
     return dest
 
 
 def is_finetuned(folder: str | Path) -> bool:
-    p = Path(folder) / "config.json"
-    try:
-        return p.is_file() and p.stat().st_size < MAX_CONFIG_BYTES and \
-            json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
-        return False
+    return is_format_folder(folder, FORMAT, MAX_CONFIG_BYTES)
 
 
 def _read_config(p: Path) -> dict[str, Any]:
-    if not p.is_dir():
-        raise UserError(f"no fine-tuned classifier at {p} (make one with txe finetune --out {p})")
+    config = read_folder_config(p, FORMAT, VERSION, "fine-tuned classifier", f"txe finetune --out {p}",
+                                f"{p} is a model, not a fine-tuned classifier; make one with txe finetune "
+                                f"--checkpoint {p}", MAX_CONFIG_BYTES)
     cfg_path = p / "config.json"
-    if not cfg_path.is_file():
-        raise UserError(f"{p} is not a fine-tuned classifier (it has no config.json)")
-    try:
-        if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
-            raise UserError(f"{cfg_path} is too large to be a classifier's config")
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise UserError(f"{cfg_path} is corrupt (not valid JSON)") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UserError(f"{p} is a model, not a fine-tuned classifier; make one with txe finetune --checkpoint {p}")
-    if config.get("version") != VERSION:
-        raise UserError(f"{p} has classifier version {str(config.get('version'))[:20]}; this build reads {VERSION}")
     names = config.get("label_names")
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise UserError(f"{cfg_path}: label_names must be a list of 2 or more names")
@@ -393,17 +353,10 @@ def _load_tokenizer(p: Path, config: dict[str, Any]) -> Tokenizer:
     if kind in KINDS and sp.get("prefix_ids") == [sp.get("bos_id")] and not sp.get("eos_ids"):
         tok = Tokenizer.load(path)  # ours: checked strictly
     else:
-        try:
-            hf = HFTokenizer.from_str(path.read_text(encoding="utf-8"))
-            special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
-                                                          "never_generate", "pad_id")})
-            tok = Tokenizer(hf, kind, special)
-        except UserError:
-            raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, a Rust panic BaseException
-            raise UserError(f"{path} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
+        hf, _ = read_hf_tokenizer(path)
+        special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
+                                                      "never_generate", "pad_id")})
+        tok = Tokenizer(hf, kind, special)
     return tok
 
 
@@ -426,25 +379,7 @@ def load_finetuned(folder: str | Path) -> Finetuned:
     if mcfg.tied:
         expected.pop("body.lm_head.weight", None)
     weights = p / "model.safetensors"
-    if not weights.is_file():
-        raise UserError(f"{p} has no model.safetensors")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            names = set(f.keys())
-            if names != set(expected):
-                odd = sorted(names ^ set(expected))[0]
-                raise UserError(f"{weights} does not match its config (tensor {odd})")
-            state = {}
-            for name in names:
-                t = f.get_tensor(name)
-                if tuple(t.shape) != expected[name]:
-                    raise UserError(f"{weights} does not match its config: {name} is {tuple(t.shape)}, "
-                                    f"expected {expected[name]}")
-                if not t.is_floating_point() or not torch.isfinite(t).all():
-                    raise UserError(f"{weights}: tensor {name} is not finite floating-point weights")
-                state[name] = t.float()
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]})") from None
+    state = read_weights(weights, expected)
     model.load_state_dict(state, strict=False, assign=True)
     if mcfg.tied and model.body.lm_head is not None:
         model.body.lm_head.weight = model.body.wte.weight

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,22 +167,11 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"no tokenizer file at {p}")
-        try:
-            if p.stat().st_size > MAX_TOKENIZER_BYTES:
-                raise UserError(f"{p} is too large to be a tokenizer ({p.stat().st_size / 2**20:,.0f} MiB)")
-            raw = json.loads(p.read_text(encoding="utf-8"))
-            if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        def check(raw: dict) -> None:
+            if not isinstance(raw.get("model"), dict):
                 raise ValueError("not a tokenizer object")
-            hf = HFTokenizer.from_str(json.dumps(raw))
-        except UserError:
-            raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, and a Rust panic as BaseException
-            raise UserError(f"{p} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
+
+        hf, raw = read_hf_tokenizer(Path(path), check)
         return cls(hf, _kind_of(raw))
 
     def save(self, path: str | Path) -> None:
@@ -259,6 +248,30 @@ class Tokenizer:
 
     def unknown_count(self, text: str) -> int:
         return sum(1 for i in self.encode(text).ids if i == self.unk_id)
+
+
+def read_hf_tokenizer(p: Path, check: Callable[[dict], None] | None = None, what: str = "tokenizer.json",
+                      max_bytes: int = MAX_TOKENIZER_BYTES) -> tuple[HFTokenizer, dict]:
+    """A Hugging Face tokenizer file and its JSON, read safely: a missing, huge, corrupt or (by ``check``,
+    which raises ValueError) unsuitable file is one UserError "... is not a valid {what} (why)"."""
+    if not p.is_file():
+        raise UserError(f"no tokenizer file at {p}")
+    try:
+        if p.stat().st_size > max_bytes:
+            raise UserError(f"{p} is too large to be a tokenizer ({p.stat().st_size / 2**20:,.0f} MiB)")
+        raw = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        if check is not None:
+            check(raw)
+        hf = HFTokenizer.from_str(json.dumps(raw))
+    except UserError:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, and a Rust panic as BaseException
+        raise UserError(f"{p} is not a valid {what} ({(str(e).splitlines() or [''])[0][:80]})") from None
+    return hf, raw
 
 
 PRE_TOKENIZERS = {

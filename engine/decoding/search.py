@@ -152,12 +152,18 @@ class BeamSearch:
         self.prompt = prompt_text(tokenizer, prompt)
         self.prompt_ids = prompt_tokens(tokenizer, prompt)
         self.specials = special_mask(tokenizer)
-        self.decoder = Decoder(model, tokenizer.prefix_ids, len(self.prompt_ids), window_keep, use_cache)
+        self.decoder = self.make_decoder(window_keep, use_cache)
         self.tree = BeamTree()
         self.tree.add(BeamNode(0, None, "", None, 0, 0.0, 0.0, 0.0, KEPT, 0))
         self.round = 0
         self.stopped = ""
         self._restart(0, [])
+
+    def make_decoder(self, window_keep: int | None, use_cache: bool) -> Decoder:
+        """What gives the next-token logits: ``prefill(seqs) -> (B, V)`` and ``step(tokens, parents) -> (B, V)``.
+        A subclass may search another kind of model with the same loop and tree (engine.seq2seq: a
+        translator's decoder, given the source sentence)."""
+        return Decoder(self.model, self.tokenizer.prefix_ids, len(self.prompt_ids), window_keep, use_cache)
 
     # --- state ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from engine.errors import UserError
 from engine.files import reason
-from engine.tokenizers import MAX_TOKENIZER_BYTES, Specials, Tokenizer
+from engine.tokenizers import Specials, Tokenizer, read_hf_tokenizer
 
 CONTROL, USER_DEFINED = 3, 4  # llama.cpp's token types
 
@@ -175,20 +175,12 @@ def folder_tokenizer(folder: Path, config: dict[str, Any]) -> tuple[Tokenizer, d
     if not path.is_file():
         raise UserError(f"{folder} has no tokenizer.json; this build needs the fast tokenizer file next to "
                         "config.json (save the tokenizer with transformers to make one)")
-    try:
-        if path.stat().st_size > MAX_TOKENIZER_BYTES:
-            raise UserError(f"{path} is too large to be a tokenizer")
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        kind = _kind_of(raw) if isinstance(raw, dict) else ""
-        if not kind:
+    def check(raw: dict) -> None:
+        if not _kind_of(raw):
             raise ValueError("not a BPE, WordPiece, Unigram or WordLevel tokenizer")
-        hf = HFTokenizer.from_str(json.dumps(raw))
-    except UserError:
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:  # noqa: BLE001  tokenizers raises plain Exception, and a Rust panic as BaseException
-        raise UserError(f"{path} is not a valid tokenizer.json ({(str(e).splitlines() or [''])[0][:80]})") from None
+
+    hf, raw = read_hf_tokenizer(path, check)
+    kind = _kind_of(raw)
     hf.no_truncation()
     hf.no_padding()
     settings = read_json(folder / "tokenizer_config.json", "tokenizer config") \
