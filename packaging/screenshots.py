@@ -202,6 +202,9 @@ def main() -> None:
     from packaging.mlm_shots import mlm_shots
 
     mlm_shots(out)
+    from packaging.seq2seq_shots import seq2seq_shots
+
+    seq2seq_shots(out)
     print(f"screenshots in {out}")
 
 

@@ -116,7 +116,7 @@ class TranslationView(View):
         self.example_box.addItem("examples\u2026")
         self.example_box.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.example_box.setMinimumWidth(180)
-        self.example_box.activated.connect(self._example_chosen)
+        self.example_box.activated.connect(self.choose_example)
         self.translate_btn = named(QPushButton("Translate"), "translation.translate", "Translate the sentence")
         self.translate_btn.clicked.connect(self.request)
         row1 = QHBoxLayout()
@@ -474,7 +474,7 @@ class TranslationView(View):
         if self.result is not None:
             self.draw_alignment()  # the reference of the sentence shown, now known
 
-    def _example_chosen(self, index: int) -> None:
+    def choose_example(self, index: int) -> None:
         text = self.example_box.itemData(index)
         if isinstance(text, str):
             self.text.setText(text)
