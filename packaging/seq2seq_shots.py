@@ -12,18 +12,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def seq2seq_shots(out: Path, words: int = 26) -> None:
+    from packaging.screenshots import show_view, wait, window_on
     from packaging.screenshots import until as until_in
-    from packaging.screenshots import wait, window_on
 
     with window_on("attention") as (app, win, _tmp):
         def until(condition) -> None:  # type: ignore[no-untyped-def]
             until_in(app, condition, timeout=600)
 
         def show(key: str):  # type: ignore[no-untyped-def]
-            view = win.views[key]
-            win.tabs.setCurrentIndex(win.view_index(key))
-            until(lambda: view.settled and view.painted > 0)
-            return view
+            return show_view(app, win, key)
 
         tv = show("translation")
         until(lambda: len(tv.examples) > 1)
