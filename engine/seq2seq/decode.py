@@ -266,7 +266,8 @@ class TranslationSearch(BeamSearch):
         self.translator = tr
         self.source = prepare_source(tr, text)
         self.alignments: dict[int, np.ndarray] = {}
-        max_new = tr.model.cfg.max_target + 1 if max_new is None else max_new
+        if max_new is None:  # greedy's limit (see greedy_ids), and <eos>
+            max_new = min(tr.model.cfg.max_target, 2 * len(self.source.ids) + 10) + 1
         super().__init__(tr.model, tr.tgt_vocab, "", k, alpha, max_new, **kw)  # type: ignore[arg-type]
 
     def make_decoder(self, window_keep: int | None, use_cache: bool) -> StepDecoder:  # type: ignore[override]

@@ -47,7 +47,8 @@ def test_train_translate_evaluate(capsys, tsv, checkpoint, tmp_path):
     tr = run_json(capsys, "seq2seq", "translate", "--checkpoint", checkpoint, "--text", text + " zebra")
     assert isinstance(tr["translation"], str) and tr["unknown"] == ["zebra"]
     al = tr["alignment"]
-    assert al["source"] == text.split() + ["zebra"] and al["target"][-1] == "<eos>"
+    assert al["source"] == text.split() + ["zebra"] and al["target"][: len(tr["tokens"])] == tr["tokens"]
+    assert al["target"][len(tr["tokens"]):] in ([], ["<eos>"])  # "<eos>" unless cut at the length limit
     assert len(al["weights"]) == len(al["target"]) and all(len(r) == len(al["source"]) for r in al["weights"])
     assert all(abs(sum(r) - 1) < 1e-3 for r in al["weights"]) and (al["layers"], al["heads"]) == (1, 2)
 

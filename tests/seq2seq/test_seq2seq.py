@@ -320,7 +320,7 @@ def test_the_story_trains_each_family_for_the_same_time(tiny_pairs):
               emb=16, hidden=16, d=16, heads=2, layers=1, ff=32)
     assert list(s.families) == ["gru", "transformer"]
     for fam in s.families.values():
-        assert 0.6 <= fam.seconds <= 3.0 and fam.steps >= 1 and set(fam.exact_match_by_length) == {"3-8"}
+        assert 0.6 <= fam.seconds <= 10.0 and fam.steps >= 1 and set(fam.exact_match_by_length) == {"3-8"}
     kinds = [(e.kind, e.arch) for e in events]
     assert kinds[-1] == ("result", "transformer") and ("result", "gru") in kinds
     assert any(e.kind == "train" and e.point.kind == "eval" for e in events)
