@@ -107,6 +107,7 @@ def test_a_short_training_run_becomes_the_current_translator(window, qtbot, tmp_
     qtbot.waitUntil(lambda: tv.trained is not None and tv.settled and tv.result is not None
                     and tv.result.ref.key == str(out), timeout=90_000)
     assert [s for s, _ in panel.loss] == list(range(1, 13)) and panel.exact  # every step's loss, validations
+    assert tv.live_steps and tv.live_steps[-1] == 12  # the sentence translated by the model as it learnt
     assert len(panel.loss_line.getData()[0]) == 12 and len(panel.em_line.getData()[0]) == len(panel.exact)
     assert tv.current_ref().key == str(out) and "trained here" in tv.header.source_text()
     assert "Finished" in panel.state.text() and (out / "config.json").is_file() and panel.start_btn.isEnabled()

@@ -103,6 +103,7 @@ class TranslationView(View):
         self.selected_node: int | None = None
         self.control: TrainControl | None = None  # the training run's, while one runs
         self.trained: Trained | None = None
+        self.live_steps: list[int] = []  # the steps of the live translations of the run (the last run's)
         self.valid_size = 200  # validation sentences of a training run (tests make it small)
         self.evals = 10
         self.overrides: dict[str, Any] = {}  # model sizes of a training run (tests make them tiny)
@@ -549,6 +550,7 @@ class TranslationView(View):
 
         budget = f"{steps:,} steps" if steps else f"{minutes:g} min"
         self.train.clear_curves()
+        self.live_steps = []
         self.train.set_running(True)
         self.train.state.setText(f"Training a {arch_name(arch)} for {budget} into {out}\u2026")
         self.pages.setCurrentWidget(self.train)
@@ -572,6 +574,7 @@ class TranslationView(View):
                 self.train.state.setText(f"Training: step {last.step:,}, {last.seconds:.0f} s{loss}{em}")
         lives = [v for v in values if isinstance(v, LiveTranslation)]
         if lives:
+            self.live_steps += [v.step for v in lives]
             self.live = lives[-1]
             self.beam_stack.setCurrentWidget(self.tree_note)
             self.tree_note.setText("While training, the left shows the sentence translated (greedily) by the model "
