@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -54,6 +55,8 @@ NAMES = {"gru": "GRU, no attention", "rnn": "plain RNN, no attention", "lstm": "
          "rnn-attention": "GRU + attention", "transformer": "transformer"}
 COLORS = {"gru": "#dd8452", "rnn": "#c44e52", "lstm": "#8172b3", "rnn-attention": "#55a868", "transformer": "#4c72b0"}
 SYMBOLS = {"gru": "o", "rnn": "o", "lstm": "o", "rnn-attention": "s", "transformer": "t"}
+LEGEND_MARK = {"rnn-attention": "\u25a0", "transformer": "\u25bc"}  # the symbols' look-alikes (else a dot)
+DOT = "\u25cf"
 COLUMNS = ("family", "exact match", "BLEU", "training", "steps", "parameters")
 
 
@@ -146,8 +149,19 @@ class StoryView(View):
                                       "source sentence length (words)", "11pt")
         self.by_length.getPlotItem().vb.setMouseEnabled(x=False, y=False)
         self.by_length.showGrid(x=False, y=True, alpha=0.25)
-        self.legend = self.by_length.getPlotItem().addLegend(offset=(-10, -60), labelTextSize="10pt")
+        self.legend = named(QLabel(), "story.legend", "Which line is which family, with its BLEU")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.legend.setStyleSheet("background:white; padding:4px; font-size:10pt")
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.setSpacing(0)
+        ll.addWidget(self.by_length, 1)
+        ll.addWidget(self.legend)
         self.lines: dict[str, pg.PlotDataItem] = {}
+        self.bleu: dict[str, float] = {}  # the families drawn, with their BLEU (the legend)
         self.curves = percent_plot("story.curves", "Validation exact match over training time, per family",
                                    "Validation exact match while training", "training time (s)", "10pt")
         self.curve_lines: dict[str, pg.PlotDataItem] = {}
@@ -171,7 +185,7 @@ class StoryView(View):
         right.addWidget(self.mistakes)
         right.setSizes([300, 150, 200])
         self.body = QSplitter(Qt.Orientation.Horizontal)
-        self.body.addWidget(self.by_length)
+        self.body.addWidget(left)
         self.body.addWidget(right)
         self.body.setStretchFactor(0, 3)
         self.body.setStretchFactor(1, 2)
@@ -219,8 +233,8 @@ class StoryView(View):
             self.by_length.removeItem(item)
         for item in self.curve_lines.values():
             self.curves.removeItem(item)
-        self.legend.clear()
-        self.lines, self.curve_lines = {}, {}
+        self.legend.setText("")
+        self.lines, self.curve_lines, self.bleu = {}, {}, {}
         self.table.setRowCount(0)
         self.mistakes.clear()
 
@@ -254,12 +268,15 @@ class StoryView(View):
         xs = [i for i, b in enumerate(buckets) if b in r.exact_match_by_length]
         ys = [100 * r.exact_match_by_length[buckets[i]] for i in xs]
         color = COLORS.get(arch, "#333")
-        name = f"{NAMES.get(arch, arch)} (BLEU {r.bleu:.1f})"
         if arch in self.lines:
             self.lines[arch].setData(xs, ys)
-            return
-        self.lines[arch] = self.by_length.plot(xs, ys, pen=pg.mkPen(color, width=3), symbol=SYMBOLS.get(arch, "o"),
-                                               symbolSize=11, symbolBrush=color, symbolPen="w", name=name)
+        else:
+            self.lines[arch] = self.by_length.plot(xs, ys, pen=pg.mkPen(color, width=3), symbolSize=11,
+                                                   symbol=SYMBOLS.get(arch, "o"), symbolBrush=color, symbolPen="w")
+        self.bleu[arch] = r.bleu
+        self.legend.setText("&nbsp;&nbsp;&nbsp;&nbsp;".join(
+            f"<span style='color:{COLORS.get(a, '#333')}; font-size:13pt'>{LEGEND_MARK.get(a, DOT)}</span>"
+            f"&nbsp;{html.escape(NAMES.get(a, a))} (BLEU {b:.1f})" for a, b in self.bleu.items()))
 
     def _draw_curve(self, arch: str, points: list[tuple[float, float]]) -> None:
         xs = [p[0] for p in points]
