@@ -63,6 +63,13 @@ def test_alignment_per_layer_and_head_and_per_hypothesis(window, qtbot, tmp_path
     assert tv.selected_node == node and node in tv.tree.path_nodes
     assert [w for w in tv.plot.target if w != "<eos>"] == r.state.nbest[last]["generated"].split()
     assert f"(hypothesis #{last + 1})" in tv.plot.title
+    # a click on a pruned first word continues the search from it: the hypothesis through it is shown
+    pruned = next(n for n in r.state.nodes if n["status"] == "pruned" and n["step"] == 1)
+    before = tv.painted
+    tv.force(pruned["id"])
+    qtbot.waitUntil(lambda: tv.painted > before and tv.settled, timeout=30_000)
+    assert tv.result.state.nodes[pruned["id"]]["forced"] and pruned["id"] in tv.tree.path_nodes
+    assert tv.plot.target[0] == pruned["token"] and tv.plot.values.shape[1] == len(words)
     # export: the alignment of every layer and head
     out = tmp_path / "alignment.json"
     tv.export(str(out))

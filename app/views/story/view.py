@@ -375,8 +375,13 @@ class StoryView(View):
                 if p.kind == "eval" and p.exact_match is not None:
                     self.live_curves.setdefault(ev.arch, []).append((p.seconds, 100 * p.exact_match))
                     changed.add(ev.arch)
-                self.status.setText(f"Training {NAMES.get(ev.arch, ev.arch)}: step {p.step:,}, {p.seconds:.0f} of "
-                                    f"{60 * self.run_minutes:.0f} s")
+                name = NAMES.get(ev.arch, ev.arch)
+                if p.kind == "eval" and p.seconds >= 60 * self.run_minutes:  # its last validation: then the test
+                    self.status.setText(f"{name} trained ({p.step:,} steps); evaluating it on the held-out "
+                                        "sentences\u2026")
+                else:
+                    self.status.setText(f"Training {name}: step {p.step:,}, {p.seconds:.0f} of "
+                                        f"{60 * self.run_minutes:.0f} s")
             elif ev.kind == "result" and ev.result is not None:
                 self.live_results[ev.arch] = ev.result
                 buckets = self.story.buckets if self.story is not None else list(ev.result.exact_match_by_length)

@@ -113,6 +113,7 @@ class TranslationView(View):
         # --- input row ---
         self.text = named(QLineEdit(EXAMPLE), "translation.text", "Sentence to translate")
         self.text.returnPressed.connect(self.request)
+        self.text.textEdited.connect(lambda _t: self.example_box.setCurrentIndex(0))  # no longer the example
         self.example_box = named(QComboBox(), "translation.examples", "Example sentences")
         self.example_box.addItem("examples\u2026")
         self.example_box.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
