@@ -247,6 +247,7 @@ class TranslationView(View):
         super().showEvent(ev)
         if not self._started:
             self._started = True
+            # (a lambda: the bridge hands a function with a positional parameter its cancel token)
             self.run(lambda: examples(), self._examples_ready, key="examples", what="drawing example sentences")
             self.request()
 
