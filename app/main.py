@@ -66,7 +66,8 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
     if args.text:
         setters = {"attention": win.attention.set_text, "tokens": win.tokens.input.setPlainText,
                    "next-token": win.next_token.prompt.setText,
-                   "decoding": win.views["decoding"].prompt.setText}  # type: ignore[attr-defined]
+                   "decoding": win.views["decoding"].prompt.setText,  # type: ignore[attr-defined]
+                   "translation": win.views["translation"].text.setText}  # type: ignore[attr-defined]
         setters.get(args.view, lambda _t: None)(args.text)
     if args.screenshot:
         w, h = (int(x) for x in args.size.split("x"))

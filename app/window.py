@@ -37,14 +37,16 @@ from app.views.fillmask import FillMaskView
 from app.views.finetune import FineTuneView
 from app.views.gradients import GradientsView
 from app.views.nexttoken import NextTokenView
+from app.views.story import StoryView
 from app.views.tokens import TokensView
 from app.views.training import TrainingView
+from app.views.translation import TranslationView
 from app.widgets.names import named
 from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
-                                  ChatView, FillMaskView, FineTuneView, GradientsView, EmbeddingsView,
-                                  ArenaView]
+                                  ChatView, FillMaskView, FineTuneView, TranslationView, StoryView, GradientsView,
+                                  EmbeddingsView, ArenaView]
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 

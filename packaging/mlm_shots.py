@@ -13,18 +13,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def mlm_shots(out: Path, finetune: bool = True) -> None:
+    from packaging.screenshots import show_view, wait, window_on
     from packaging.screenshots import until as until_in
-    from packaging.screenshots import wait, window_on
 
     with window_on("attention") as (app, win, _tmp):
         def until(condition) -> None:  # type: ignore[no-untyped-def]
             until_in(app, condition, timeout=1800)
 
         def show(key: str):  # type: ignore[no-untyped-def]
-            view = win.views[key]
-            win.tabs.setCurrentIndex(win.view_index(key))
-            until(lambda: view.settled and view.painted > 0)
-            return view
+            return show_view(app, win, key, timeout=1800)
 
         fill = show("fill-mask")
         fill.use_btn.click()

@@ -29,8 +29,8 @@ def previous_token_head(attention: np.ndarray) -> tuple[int, int]:
 def real_model_shots(out: Path) -> None:
     from PySide6.QtCore import QUrl
 
+    from packaging.screenshots import show_view, wait, window_on
     from packaging.screenshots import until as until_in
-    from packaging.screenshots import wait, window_on
 
     with window_on("attention") as (app, win, _tmp):
         def until(condition) -> None:  # type: ignore[no-untyped-def]
@@ -45,10 +45,7 @@ def real_model_shots(out: Path) -> None:
             until(lambda: win.ctx.model is not None and win.ctx.model.key == f"named:{name}")
 
         def show(key: str):  # type: ignore[no-untyped-def]
-            view = win.views[key]
-            win.tabs.setCurrentIndex(win.view_index(key))
-            until(lambda: view.settled and view.painted > 0)
-            return view
+            return show_view(app, win, key, timeout=600)
 
         pick("smollm2")
         att = show("attention")

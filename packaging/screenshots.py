@@ -200,6 +200,14 @@ def until(app, condition, timeout: float = 60) -> None:
         time.sleep(0.01)
 
 
+def show_view(app, win, key: str, timeout: float = 600):  # noqa: ANN001
+    """Switch to a view, as a user clicks its tab, and wait until it has drawn and is settled; the view."""
+    view = win.views[key]
+    win.tabs.setCurrentIndex(win.view_index(key))
+    until(app, lambda: view.settled and view.painted > 0, timeout=timeout)
+    return view
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     out.mkdir(parents=True, exist_ok=True)
@@ -217,6 +225,9 @@ def main() -> None:
     from packaging.mlm_shots import mlm_shots
 
     mlm_shots(out)
+    from packaging.seq2seq_shots import seq2seq_shots
+
+    seq2seq_shots(out)
     print(f"screenshots in {out}")
 
 
