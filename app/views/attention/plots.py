@@ -218,16 +218,20 @@ class AttentionDetail(pg.GraphicsLayoutWidget):
         self.title = ""
         self.values: np.ndarray | None = None
         self.causal, self.names = False, ("query", "key")
+        self.tokens: list[str] = []
         self.hover_text = ""
         self.image.hoverEvent = self._hover
 
     def show_matrix(self, mat: np.ndarray, tokens: list[str], lo: float, hi: float, title: str,
-                    causal: bool = False, names: tuple[str, str] = ("query", "key")) -> None:
+                    causal: bool = False, names: tuple[str, str] = ("query", "key"),
+                    axis_labels: tuple[list[str], list[str]] | None = None) -> None:
         """``causal``: the upper triangle is masked (hovering there says so); ``names``: what rows and columns
-        are, for the hover text ("query"/"key" for attention, "sentence"/"sentence" for a similarity matrix)."""
+        are, for the hover text ("query"/"key" for attention, "sentence"/"sentence" for a similarity matrix);
+        ``axis_labels``: (rows, columns) to print on the axes instead of ``tokens`` (the hover keeps these)."""
         self.values = mat
+        self.tokens = tokens
         self.causal, self.names = causal, names
-        self.left.tokens = self.bottom.tokens = tokens
+        self.left.tokens, self.bottom.tokens = axis_labels or (tokens, tokens)
         self.image.setImage(to_indexed(mat, lo, hi), levels=(0, 255), autoLevels=False)
         self.colorbar.setLevels((lo, hi))
         T = mat.shape[0]
@@ -247,7 +251,7 @@ class AttentionDetail(pg.GraphicsLayoutWidget):
         T = self.values.shape[0]
         if 0 <= i < T and 0 <= j < T:
             v = self.values[i, j]
-            tok = self.left.tokens
+            tok = self.tokens
             value = "masked (future token)" if self.causal and (not np.isfinite(v) or j > i) else f"{v:.4f}"
             row, col = self.names
             self.hover_text = f"{row} {i} '{shown_token(tok[i])}' -> {col} {j} '{shown_token(tok[j])}': {value}"

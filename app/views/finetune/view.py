@@ -409,13 +409,10 @@ class FineTuneView(View):
         sentences, sim = result
         self.sim = (sentences, sim)
         labels = [f"{i + 1} " + (s if len(s) <= 22 else s[:21] + "\u2026") for i, s in enumerate(sentences)]
+        # rows: the number and the sentence's start; columns: the number only
         self.matrix.show_matrix(sim.astype(np.float32), sentences, float(min(0.0, sim.min())), 1.0,
-                                "cosine similarity", names=("sentence", "sentence"))
-        self.matrix.left.tokens = labels  # rows: number and the sentence's start; columns: the number only
-        self.matrix.bottom.tokens = [str(i + 1) for i in range(len(sentences))]
-        self.matrix.left.picture = self.matrix.bottom.picture = None
-        self.matrix.left.update()
-        self.matrix.bottom.update()
+                                "cosine similarity", names=("sentence", "sentence"),
+                                axis_labels=(labels, [str(i + 1) for i in range(len(sentences))]))
         for item in self.cell_labels:
             self.matrix.plot.removeItem(item)
         self.cell_labels = []
