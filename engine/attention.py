@@ -15,6 +15,7 @@ Probes always see H query heads: keys and values are expanded to the query heads
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -94,7 +95,13 @@ class SelfAttention(nn.Module):
 
     ``W_qkv`` stacks W_{h,q} for the H query heads, then W_{h,k} and W_{h,v} for the H_kv key/value heads
     (each d x d_k); ``W_c`` stacks W_{h,c}.
+
+    ``hook_z``: a hook point (engine.interp.hooks), None unless an intervention is on. When set, it gets the
+    per-head outputs sum_j alpha_ij V(x_j) (B, H, T, d_k) before they are concatenated and projected by W_c
+    (Eq. 11.13-11.14) and returns what replaces them; off, it costs one attribute test.
     """
+
+    hook_z: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __init__(self, cfg: ModelConfig, mask: torch.Tensor | None = None, layer: int = 0,
                  device: torch.device | str | None = None) -> None:
@@ -158,6 +165,8 @@ class SelfAttention(nn.Module):
                     trace.q.append(q.detach())
                     trace.k.append(k.detach())
                     trace.v.append(v.detach())
+        if self.hook_z is not None:
+            y = self.hook_z(y)  # (B, H, T, d_k): the per-head outputs, switched off or patched
         y = y.transpose(1, 2).reshape(B, T, self.H * self.d_k)  # concatenate heads
         return self.W_c(y)  # Eq. 11.14: sum over heads of W_{h,c}^T (...)
 

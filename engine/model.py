@@ -307,7 +307,12 @@ class FeedForward(nn.Module):
 
     SwiGLU (``mlp="swiglu"``, Llama) gates it: z' = W_2^T (act(W_g^T u) * W_1^T u), act = SiLU; W_g and
     W_1 are one matrix ``W_gu`` (2m, d), rows [0, m) W_g and [m, 2m) W_1, so both come from one product.
+
+    ``hook_out``: a hook point (engine.interp.hooks), None unless an intervention is on: it gets the output
+    z' (B, T, d) and returns what replaces it.
     """
+
+    hook_out: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __init__(self, cfg: ModelConfig, device: torch.device | str | None = None) -> None:
         super().__init__()
@@ -324,8 +329,10 @@ class FeedForward(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         if self.gated:
             g, h = self.W_gu(u).split(self.m, dim=-1)  # (B, T, m) each
-            return self.drop(self.W_2(self.act(g) * h))
-        return self.drop(self.W_2(self.act(self.W_1(u))))
+            out = self.drop(self.W_2(self.act(g) * h))
+        else:
+            out = self.drop(self.W_2(self.act(self.W_1(u))))
+        return out if self.hook_out is None else self.hook_out(out)  # (B, T, d)
 
 
 class Block(nn.Module):
