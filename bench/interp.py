@@ -1,0 +1,71 @@
+"""Every head of the default model switched off one at a time on a 256-token text (issue 15's target: under
+5 s in total), against one plain forward pass and against L x H separate ablated passes, on 1 thread.
+
+Usage: ``python -m bench.interp [--rounds N]``. Medians of interleaved rounds (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from bench.machine import describe
+from engine.interp.ablation import Site, every_head_effect, intervene
+from engine.interp.text import text_input
+from engine.models import open_model
+
+TEXT = ("HAMLET:\nTo be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+        "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n"
+        "And by opposing end them. To die, to sleep;\nNo more; and by a sleep to say we end\n"
+        "The heart-ache and the thousand natural shocks")
+
+
+def timed(fn) -> float:  # noqa: ANN001
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    loaded = open_model("default")
+    model, tok = loaded.model, loaded.tokenizer
+    text = TEXT[:model.cfg.context - len(tok.prefix_ids)]
+    idx = text_input(model, tok, text).tensor
+    T = idx.shape[1]
+    L, H = model.cfg.L, model.cfg.H
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(idx)
+
+    def separate() -> None:  # the obvious way: one ablated pass per head (and the clean pass, each time)
+        for layer in range(L):
+            for head in range(H):
+                intervene(model, tok, text, [Site(layer, head)])
+
+    every_head_effect(model, tok, text)  # warm up
+    times: dict[str, list[float]] = {"forward": [], "every_head_effect": [], "every_head_effect (mean)": [],
+                                     "separate passes": []}
+    for _ in range(args.rounds):
+        times["forward"].append(timed(forward))
+        times["every_head_effect"].append(timed(lambda: every_head_effect(model, tok, text)))
+        times["every_head_effect (mean)"].append(timed(lambda: every_head_effect(model, tok, text, "mean")))
+        times["separate passes"].append(timed(separate))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"machine: {describe()}")
+    print(f"default model (L={L}, H={H}, d={model.cfg.d}), {T} tokens, median of {args.rounds} rounds")
+    for k, v in med.items():
+        print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
+    print(json.dumps({"tokens": T, "heads": L * H, **{k: round(v, 4) for k, v in med.items()}}))
+
+
+if __name__ == "__main__":
+    main()
