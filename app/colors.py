@@ -33,6 +33,16 @@ def grid_lut() -> np.ndarray:
     return np.vstack([lut, np.array([(255, 255, 255, 255), MASK_RGBA], dtype=np.uint8)])
 
 
+DIVERGING = "CET-D1"  # blue - white - red, symmetric about 0: differences and changes
+
+
+def diverging_lut() -> np.ndarray:
+    """(256, 4) uint8: 0..254 blue - white - red (index 127 is zero when the levels are symmetric), 255 the
+    mask colour."""
+    lut = pg.colormap.get(DIVERGING).getLookupTable(0.0, 1.0, 255, alpha=True).astype(np.uint8)
+    return np.vstack([lut, np.array(MASK_RGBA, dtype=np.uint8)[None]])
+
+
 def head_color(h: int) -> QColor:
     return QColor(HEAD_COLORS[h % len(HEAD_COLORS)])
 

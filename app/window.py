@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import EngineBridge
 from app.context import AppContext, Run, short_path
+from app.views.ablation import AblationView
 from app.views.arena import ArenaView
 from app.views.attention import AttentionView
 from app.views.base import View
@@ -46,7 +47,8 @@ from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
                                   ChatView, FillMaskView, FineTuneView, TranslationView, StoryView, GradientsView,
-                                  EmbeddingsView, ArenaView]
+                                  EmbeddingsView, ArenaView, AblationView]
+SHORTCUTS = {"ablation": "Ctrl+Shift+A"}  # the views after the ninth (Ctrl+1..9 go in tab order)
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 
@@ -155,7 +157,8 @@ class MainWindow(QMainWindow):
         add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view_menu = self.menuBar().addMenu("&View")
         for i in range(self.tabs.count()):
-            add(view_menu, self.tabs.tabText(i), f"Ctrl+{i + 1}" if i < 9 else None,
+            key = self.tabs.widget(i).key  # type: ignore[attr-defined]
+            add(view_menu, self.tabs.tabText(i), f"Ctrl+{i + 1}" if i < 9 else SHORTCUTS.get(key),
                 lambda _=False, k=i: self.tabs.setCurrentIndex(k))
         view_menu.addAction(dock.toggleViewAction())
 

@@ -12,12 +12,34 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QWidget
 
-from app.colors import BACKGROUND, GRID_TOP, MASKED, grid_lut, head_color, heat_lut, to_indexed
+from app.colors import (
+    BACKGROUND,
+    DIVERGING,
+    GRID_TOP,
+    MASKED,
+    diverging_lut,
+    grid_lut,
+    head_color,
+    heat_lut,
+    to_indexed,
+)
 from app.widgets.text import shown_token
 from engine.tiles import TILE, pooled
+
+
+def cross(x: float, y: float, inset: float, color: str, width: int) -> QGraphicsPathItem:
+    """An X over the unit square at (x, y), ``inset`` from its corners: a head switched off."""
+    path = QPainterPath()
+    path.moveTo(x + inset, y + inset)
+    path.lineTo(x + 1 - inset, y + 1 - inset)
+    path.moveTo(x + 1 - inset, y + inset)
+    path.lineTo(x + inset, y + 1 - inset)
+    item = QGraphicsPathItem(path)
+    item.setPen(pg.mkPen(color, width=width, cosmetic=True))
+    return item
 
 
 class TileAxis(pg.AxisItem):
@@ -55,6 +77,7 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
     head; a tile is the head's matrix, max-pooled to at most ``TILE`` pixels a side for long inputs."""
 
     panelClicked = Signal(int, int)
+    panelClickedWith = Signal(int, int, object)  # layer, head and the keyboard modifiers held (shift-click)
     TILE = TILE
     GAP = 0.08  # between tiles, in tile units
 
@@ -82,6 +105,9 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
         self.selected: tuple[int, int] | None = None
         self.pitch = 1.0  # a tile and its gap, in tile units
         self._fitted: tuple = ()
+        self.click_hint = "click to enlarge"
+        self.off: set[tuple[int, int]] = set()  # heads drawn crossed out and greyed (switched off)
+        self._off_items: list = []
         self.scene().sigMouseClicked.connect(self._clicked)
         self.scene().sigMouseMoved.connect(self._hovered)
 
@@ -128,6 +154,26 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
             self._fitted = key
             self.plot.setRange(QRectF(0, 0, mosaic.shape[1] / t, mosaic.shape[0] / t), padding=0.02)
         self.mark_selected(self.selected)
+        self.mark_off(self.off)
+
+    def mark_off(self, heads: set[tuple[int, int]]) -> None:
+        """Grey and cross out the tiles of ``heads`` (layer, head): heads switched off."""
+        self.off = set(heads)
+        for item in self._off_items:
+            self.plot.removeItem(item)
+        self._off_items = []
+        for layer, head in sorted(self.off):
+            if layer not in self.layers or head not in self.heads:
+                continue
+            r, c = self.layers.index(layer), self.heads.index(head)
+            x, y = c * self.pitch, r * self.pitch
+            shade = QGraphicsRectItem(QRectF(x, y, 1.0, 1.0))
+            shade.setBrush(QColor(235, 235, 235, 190))
+            shade.setPen(pg.mkPen(None))
+            for z, item in ((8, shade), (9, cross(x, y, 0.08, "#b00020", 3))):
+                item.setZValue(z)
+                self.plot.addItem(item)
+                self._off_items.append(item)
 
     def mark_selected(self, sel: tuple[int, int] | None) -> None:
         self.selected = sel
@@ -153,11 +199,13 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
             hit = self.tile_at(ev.scenePos())
             if hit is not None:
                 self.panelClicked.emit(*hit)
+                self.panelClickedWith.emit(*hit, ev.modifiers())
 
     def _hovered(self, pos) -> None:
         hit = self.tile_at(pos)
-        self.setToolTip(f"layer {hit[0]}, head {hit[1]}: click to enlarge" if hit else
-                        "the wheel zooms, dragging pans; click a head to enlarge it")
+        off = " (switched off)" if hit in self.off else ""
+        self.setToolTip(f"layer {hit[0]}, head {hit[1]}{off}: {self.click_hint}" if hit else
+                        f"the wheel zooms, dragging pans; {self.click_hint}")
 
 
 class TokenAxis(pg.AxisItem):
@@ -218,20 +266,26 @@ class AttentionDetail(pg.GraphicsLayoutWidget):
         self.title = ""
         self.values: np.ndarray | None = None
         self.causal, self.names = False, ("query", "key")
+        self.diverging = False
         self.tokens: list[str] = []
         self.hover_text = ""
         self.image.hoverEvent = self._hover
 
     def show_matrix(self, mat: np.ndarray, tokens: list[str], lo: float, hi: float, title: str,
                     causal: bool = False, names: tuple[str, str] = ("query", "key"),
-                    axis_labels: tuple[list[str], list[str]] | None = None) -> None:
-        """``causal``: the upper triangle is masked (hovering there says so); ``names``: what rows and columns
+                    axis_labels: tuple[list[str], list[str]] | None = None, diverging: bool = False) -> None:
+        """``diverging``: a blue - white - red map with white at zero (give symmetric ``lo``, ``hi``: a
+        difference); ``causal``: the upper triangle is masked (hovering there says so); ``names``: what rows and columns
         are, for the hover text ("query"/"key" for attention, "sentence"/"sentence" for a similarity matrix);
         ``axis_labels``: (rows, columns) to print on the axes instead of ``tokens`` (the hover keeps these)."""
         self.values = mat
         self.tokens = tokens
         self.causal, self.names = causal, names
         self.left.tokens, self.bottom.tokens = axis_labels or (tokens, tokens)
+        if diverging != self.diverging:
+            self.diverging = diverging
+            self.image.setLookupTable(diverging_lut() if diverging else heat_lut())
+            self.colorbar.setColorMap(pg.colormap.get(DIVERGING if diverging else "viridis"))
         self.image.setImage(to_indexed(mat, lo, hi), levels=(0, 255), autoLevels=False)
         self.colorbar.setLevels((lo, hi))
         T = mat.shape[0]

@@ -1,0 +1,91 @@
+"""Issue 15's lab in the real window on the default model: switch heads off in the Ablation view, read the
+logit lens, and diff two checkpoints in the Attention view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, Qt
+
+from tests.gui.conftest import show
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    """The app's tests run torch on one thread (the machine's other core draws)."""
+    yield
+
+
+def click_tile(grid, qtbot, layer: int, head: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    r, c = grid.layers.index(layer), grid.heads.index(head)
+    centre = grid.plot.vb.mapViewToScene(QPointF(c * grid.pitch + 0.5, r * grid.pitch + 0.5))
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, modifier, grid.mapFromScene(centre))
+
+
+def test_click_heads_off_and_back_on(window, qtbot):
+    view = show(window, qtbot, "ablation")
+    qtbot.waitUntil(lambda: view.effect is not None and view.settled, timeout=30_000)
+    clean = view.result
+    assert clean is not None and view.off == [] and "every head on" in view.header.source_text()
+    np.testing.assert_allclose(clean.per_token_before, clean.per_token_after)
+    L, H = window.ctx.model.facts["L"], window.ctx.model.facts["H"]
+    assert view.grid.shape == (L, H)
+    # every head's effect: L x H finite loss changes, each the loss of that head alone off
+    assert view.effect.effect.shape == (L, H) and np.isfinite(view.effect.effect).all()
+    assert view.effect_map.values.shape == (L, H) and np.abs(view.effect.effect).max() > 1e-4
+    # a click switches the most useful head off: the loss goes up, the next-token bars change
+    layer, head = map(int, np.unravel_index(np.argmax(view.effect.effect), (L, H)))
+    painted = view.painted
+    click_tile(view.grid, qtbot, layer, head)
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled, timeout=10_000)
+    r = view.result
+    assert view.off == [(layer, head)] and r.sites == [f"{layer}.{head}"]
+    assert r.loss_after == pytest.approx(r.loss_before + view.effect.effect[layer, head], abs=1e-4)
+    assert r.loss_after > r.loss_before and float(r.kl[-1]) > 0
+    assert view.after_bars.probs != view.before_bars.probs
+    assert view.before_bars.probs == [p for _, p in clean.top_before]
+    assert not np.allclose(view.strip.after, view.strip.before) and len(view.strip.tokens) == len(r.tokens) - 1
+    assert f"heads off: {layer}.{head}" in view.header.source_text() and view.grid.off == {(layer, head)}
+    # shift-click: a second head off too; mean ablation
+    other = (layer + 1) % L, head
+    painted = view.painted
+    click_tile(view.grid, qtbot, *other, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled, timeout=10_000)
+    assert view.off == [(layer, head), other] and len(view.result.sites) == 2
+    painted = view.painted
+    view.mode.setCurrentIndex(view.mode.findData("mean"))
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled and view.effect is not None, timeout=10_000)
+    assert view.result.mode == "mean" and view.effect.mode == "mean" and "(mean)" in view.header.source_text()
+    # reset: every head on, the clean picture again
+    painted = view.painted
+    view.reset_btn.click()
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled, timeout=10_000)
+    assert view.off == [] and view.grid.off == set()
+    assert view.result.loss_after == pytest.approx(clean.loss_before)
+    assert view.after_bars.probs == pytest.approx(view.before_bars.probs)
+
+
+def test_a_model_without_those_heads_switches_them_back_on(window, qtbot, tmp_path):
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.model import GPT, ModelConfig
+
+    view = show(window, qtbot, "ablation")
+    painted = view.painted
+    view.set_off([(3, 3), (0, 1)])
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled, timeout=10_000)
+    torch.manual_seed(0)
+    tok = load_checkpoint(None).tokenizer
+    small = tmp_path / "small"
+    save_checkpoint(small, GPT(ModelConfig(vocab_size=tok.vocab_size, context=64, d=16, H=2, L=2)), tok,
+                    extra={"step": 0, "corpus": "shakespeare"})
+    window.ctx.open_model(str(small))
+    qtbot.waitUntil(lambda: window.ctx.model.facts["L"] == 2, timeout=30_000)
+    assert view.result is None and view.effect is None  # nothing of the old model is left on the screen
+    qtbot.waitUntil(lambda: view.settled and view.result is not None and view.effect is not None, timeout=30_000)
+    assert view.off == [(0, 1)] and "3.3 switched back on" in view.off_label.text()
+    assert view.grid.shape == (2, 2) and view.effect.effect.shape == (2, 2)
+    assert view.result.sites == ["0.1"] and "small" in view.header.source_text()
+    view.text.setText("")
+    view.refresh()
+    assert "type a text" in view.header.source_text()
