@@ -37,6 +37,7 @@ from app.views.embeddings import EmbeddingsView
 from app.views.fillmask import FillMaskView
 from app.views.finetune import FineTuneView
 from app.views.gradients import GradientsView
+from app.views.lens import LogitLensView
 from app.views.nexttoken import NextTokenView
 from app.views.story import StoryView
 from app.views.tokens import TokensView
@@ -47,8 +48,8 @@ from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
                                   ChatView, FillMaskView, FineTuneView, TranslationView, StoryView, GradientsView,
-                                  EmbeddingsView, ArenaView, AblationView]
-SHORTCUTS = {"ablation": "Ctrl+Shift+A"}  # the views after the ninth (Ctrl+1..9 go in tab order)
+                                  EmbeddingsView, ArenaView, AblationView, LogitLensView]
+SHORTCUTS = {"ablation": "Ctrl+Shift+A", "logit-lens": "Ctrl+Shift+L"}  # views after the ninth (Ctrl+1..9: in order)
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 

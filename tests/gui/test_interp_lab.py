@@ -89,3 +89,42 @@ def test_a_model_without_those_heads_switches_them_back_on(window, qtbot, tmp_pa
     view.text.setText("")
     view.refresh()
     assert "type a text" in view.header.source_text()
+
+
+def test_logit_lens_table_ends_in_the_next_token(window, qtbot):
+    text = "To be, or not to be: that is the qu"
+    nt = window.next_token
+    nt.prompt.setText(text)
+    show(window, qtbot, "next-token")
+    qtbot.waitUntil(lambda: nt.settled and bool(nt.top_tokens), timeout=10_000)
+    window.views["logit-lens"].text.setText(text)
+    view = show(window, qtbot, "logit-lens")
+    lens = view.lens
+    L, T = window.ctx.model.facts["L"], len(lens.tokens)
+    assert (view.table.rowCount(), view.table.columnCount()) == (L + 1, T) == (L + 1, len(text) + 1)
+    assert [view.table.verticalHeaderItem(r).text() for r in (0, L)] == ["embeddings", f"layer {L - 1}"]
+    # the bottom row is the model's own output: its last cell is the Next-token view's first choice
+    assert view.table.item(L, T - 1).text() == nt.top_tokens[0]
+    assert "top 5" in view.table.item(L, T - 1).toolTip() and "actual" in view.table.item(L, 3).toolTip()
+    p = lens.top_probs[L, T - 1, 0]
+    assert f"{p:.4f}" in view.table.item(L, T - 1).toolTip()
+    # a long text: its last positions, and the caption says what is cut
+    painted = view.painted
+    view.text.setText("To be, or not to be. " * 12)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled, timeout=10_000)
+    from app.views.lens.view import MAX_COLUMNS
+
+    assert view.table.columnCount() == MAX_COLUMNS and view.first == len(view.lens.tokens) - MAX_COLUMNS > 0
+    assert f"the first {view.first}" in view.caption.text()
+    # an encoder without an unembedding: the engine's message in the header, no table of the last model
+    from engine.models.registry import NAMED
+
+    if NAMED["minilm"].path() is None:
+        return
+    window.ctx.open_model("minilm")
+    qtbot.waitUntil(lambda: "unembedding" in view.header.error_text, timeout=30_000)
+    assert view.table.rowCount() == 0 and view.header.source_text().startswith("all-MiniLM")
+    window.ctx.use_default()
+    qtbot.waitUntil(lambda: view.settled and view.table.rowCount() == L + 1, timeout=30_000)
+    assert not view.header.error_text
