@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushBu
 
 from app.views.ablation.plots import EffectMap, LossStrip
 from app.views.attention.plots import AttentionGrid
+from app.views.attention.view import quoted
 from app.views.base import View
 from app.widgets.bars import TopBars
 from app.widgets.names import named
@@ -44,11 +45,6 @@ AUTO_EFFECT_PARAMETERS = 20_000_000  # below this, every head's effect is comput
 TOP = 10
 _EMPTY = np.zeros((0, 0, 1, 1), dtype=np.float32)  # a grid of no heads
 MODES = {"zero": "zero (the head adds nothing)", "mean": "mean (its mean over the text's positions)"}
-
-
-def quoted(text: str, n: int = 40) -> str:
-    one_line = text.replace("\n", " \u21b5 ")
-    return f"\u201c{one_line if len(one_line) <= n else one_line[:n - 1] + chr(0x2026)}\u201d"
 
 
 def heads_label(heads: list[tuple[int, int]]) -> str:

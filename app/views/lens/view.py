@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableWidget, QTableWidgetItem
 
 from app.colors import probability_color
+from app.views.attention.view import quoted
 from app.views.base import View
 from app.widgets.names import named
 from app.widgets.text import plural, shown_token
@@ -37,11 +38,6 @@ def legend_html() -> str:
     cells = "".join(f"<td style='background:{probability_color(p / 10)}'>&nbsp;{p / 10:.1f}&nbsp;</td>"
                     for p in range(0, 11, 2))
     return f"<table cellspacing=0><tr><td>top token's p:&nbsp;</td>{cells}</tr></table>"
-
-
-def quoted(text: str, n: int = 48) -> str:
-    one_line = text.replace("\n", " \u21b5 ")
-    return f"\u201c{one_line if len(one_line) <= n else one_line[:n - 1] + chr(0x2026)}\u201d"
 
 
 class LogitLensView(View):
