@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
 
 from app.context import AppContext, short_path, short_title
@@ -104,12 +105,62 @@ class ModelPicker(QComboBox):
             self.fill()  # show the model in use while the dialog is open
             self.open_dialog(file=what == OPEN_FILE)
 
-    def open_dialog(self, file: bool = False) -> None:
+    def ask_path(self, file: bool = False) -> str:
+        """A model folder (or with ``file`` a .gguf file) the user picks; "" if none."""
         start = str(Path(self.ctx.recent()[0] if self.ctx.recent() else "runs").resolve().parent)
         if file:
             path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model (llama architecture)", start,
                                                   "GGUF models (*.gguf);;All files (*)")
         else:
             path = QFileDialog.getExistingDirectory(self, "Open a model folder (checkpoint or Hugging Face)", start)
+        return path
+
+    def open_dialog(self, file: bool = False) -> None:
+        path = self.ask_path(file)
         if path:
             self.ctx.open_model(path)
+
+
+class OtherModelPicker(ModelPicker):
+    """A second model beside the one in use (the Attention view's diff): the same entries as the model picker,
+    but choosing one only says which (``chosen``); the model every view uses stays as it is. ``choice`` is
+    (what, folder or name) as in :meth:`ModelPicker.entries`."""
+
+    chosen = Signal()
+
+    def __init__(self, ctx: AppContext, object_name: str, accessible: str, parent: QWidget | None = None) -> None:
+        self.choice: tuple[str, str | None] = ("default", None)
+        super().__init__(ctx, parent)
+        named(self, object_name, accessible)
+        self.setMinimumContentsLength(22)
+
+    def current_entry(self) -> tuple[str, str | None] | None:
+        return self.choice
+
+    def fill(self) -> None:
+        super().fill()
+        self.setToolTip("The model to compare with the one in use (which stays the model of every view)")
+
+    def _chosen(self, index: int) -> None:
+        if self._filling:
+            return
+        what, folder = self.itemData(index)
+        if what in (OPEN, OPEN_FILE):
+            path = self.ask_path(file=what == OPEN_FILE)
+            if not path:
+                self.fill()
+                return
+            self.choice = ("checkpoint", path)
+            self.ctx.remember(path)  # on the list from now on (refills)
+        else:
+            self.choice = (what, folder)
+        self.fill()
+        self.chosen.emit()
+
+    def choose(self, what: str, folder: str | None = None) -> None:
+        """Pick (what, folder) as if chosen from the list (scripts, tests)."""
+        self.choice = (what, folder)
+        if what == "checkpoint" and folder:
+            self.ctx.remember(folder)
+        self.fill()
+        self.chosen.emit()

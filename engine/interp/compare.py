@@ -33,7 +33,7 @@ class Comparison:
     names: list[str]  # the two models as given
     tokens: list[str]  # the shared input tokens
     per_token: list[np.ndarray]  # each (T - 1,): -log p(x_{t+1}) under model a, b
-    scores: list[HeadScores]
+    scores: list[HeadScores]  # empty when not asked for (compare(..., scores=False))
     attention: list[np.ndarray]  # each (L, H, T, T)
     truncated: int = 0
 
@@ -47,7 +47,7 @@ class Comparison:
 
     @property
     def scores_diff(self) -> dict[str, np.ndarray] | None:
-        if not self.same_shape:
+        if not self.same_shape or not self.scores:
             return None
         return {k: self.scores[1].scores[k] - v for k, v in self.scores[0].scores.items()}  # (L, H) each
 
@@ -67,8 +67,9 @@ class Comparison:
                      "diff": float(self.loss_diff.mean())},
             "per_token": {a: self.per_token[0].tolist(), b: self.per_token[1].tolist(),
                           "diff": self.loss_diff.tolist()},
-            "scores": {a: self.scores[0].to_dict()["scores"], b: self.scores[1].to_dict()["scores"],
-                       "diff": None if scores_diff is None else {k: v.tolist() for k, v in scores_diff.items()}},
+            "scores": None if not self.scores else {
+                a: self.scores[0].to_dict()["scores"], b: self.scores[1].to_dict()["scores"],
+                "diff": None if scores_diff is None else {k: v.tolist() for k, v in scores_diff.items()}},
             "attention": {"shapes": [list(x.shape) for x in self.attention],
                           "mean_abs_diff": None if diff is None else np.abs(diff).mean((-1, -2)).tolist()},
         }
@@ -83,9 +84,9 @@ def _run(model: GPT, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compare(a: tuple[GPT, Tokenizer], b: tuple[GPT, Tokenizer], text: str, names: tuple[str, str] = ("a", "b"),
-            seed: int = 0) -> Comparison:
+            seed: int = 0, scores: bool = True) -> Comparison:
     """Models ``a`` and ``b`` (each (model, tokenizer)) on ``text`` (see the module docstring); head scores on
-    the same seeded probe data."""
+    the same seeded probe data (``scores`` False: none, only the text's loss and attention)."""
     (ma, ta), (mb, tb) = a, b
     for m in (ma, mb):
         require_decoder(m)
@@ -99,6 +100,6 @@ def compare(a: tuple[GPT, Tokenizer], b: tuple[GPT, Tokenizer], text: str, names
     (la, aa), (lb, ab) = _run(ma, inp.ids), _run(mb, inp.ids)
     seg = min(ma.cfg.context, mb.cfg.context)
     n = min(40, (seg - len(ta.prefix_ids)) // 2)
-    scores = [head_scores(m, ta, n=n, batch=4, seed=seed) for m in (ma, mb)]
-    return Comparison(list(names), inp.tokens, [la, lb], scores, [aa, ab], inp.truncated)
+    hs = [head_scores(m, ta, n=n, batch=4, seed=seed) for m in (ma, mb)] if scores else []
+    return Comparison(list(names), inp.tokens, [la, lb], hs, [aa, ab], inp.truncated)
 

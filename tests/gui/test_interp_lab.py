@@ -128,3 +128,30 @@ def test_logit_lens_table_ends_in_the_next_token(window, qtbot):
     window.ctx.use_default()
     qtbot.waitUntil(lambda: view.settled and view.table.rowCount() == L + 1, timeout=30_000)
     assert not view.header.error_text
+
+
+def test_attention_diff_of_two_models(window, qtbot):
+    view = window.attention
+    painted = view.painted
+    view.diff_model.choose("default")
+    view.diff_box.setChecked(True)
+    qtbot.waitUntil(lambda: view.painted > painted and view.settled and view.diff_panel.comparison is not None,
+                    timeout=30_000)
+    cmp = view.diff_panel.comparison
+    assert view.right.currentWidget() is view.diff_panel
+    # the default model against itself: every difference is zero, the losses the same
+    assert np.abs(cmp.attention_diff).max() == 0.0 and np.abs(cmp.loss_diff).max() == 0.0
+    delta = view.diff_panel.delta.values
+    assert delta.shape == (len(cmp.tokens),) * 2 and np.nanmax(np.abs(delta)) == 0.0
+    view.select(2, 3)
+    assert view.diff_panel.a.title == "A: layer 2, head 3" and view.diff_panel.delta.diverging
+    np.testing.assert_allclose(view.diff_panel.a.values[np.tril_indices(len(cmp.tokens))],
+                               view.current.attention[2, 3][np.tril_indices(len(cmp.tokens))], atol=1e-6)
+    # another tokenizer: refused in the header, no picture of the last comparison, the window goes on
+    view.diff_model.choose("named", "default-bpe")
+    qtbot.waitUntil(lambda: "different tokenizers" in view.header.error_text and view.settled, timeout=30_000)
+    assert view.diff_panel.comparison is None and "different tokenizers" in view.diff_panel.note.text()
+    assert window.isVisible() and view.current is not None
+    # back to one model: the error goes with the diff
+    view.diff_box.setChecked(False)
+    assert not view.header.error_text and view.right.currentWidget() is view.detail

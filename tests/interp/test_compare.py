@@ -38,3 +38,10 @@ def test_models_with_different_tokenizers_are_refused(default):
     bpe = open_model("default-bpe")
     with pytest.raises(UserError, match="different tokenizers"):
         compare((default.model, default.tokenizer), (bpe.model, bpe.tokenizer), TEXT)
+
+
+def test_compare_without_head_scores(default):
+    m, tok = default.model, default.tokenizer
+    out = compare((m, tok), (m, tok), TEXT, scores=False)
+    assert out.scores == [] and out.scores_diff is None and out.to_dict()["scores"] is None
+    assert np.abs(out.attention_diff).max() == 0.0 and np.abs(out.loss_diff).max() == 0.0

@@ -4,6 +4,9 @@
   tokens on both axes and the exact weight on hover. Scroll to zoom, drag to pan.
 - Head view: lines from the selected query token to every key, one colour per head, heads toggled.
 - Weights or scores: the pre-softmax q.k / sqrt(d_k) can be shown instead of the weights.
+- Diff: "diff with" a second model (another checkpoint of the run, another model with the same tokenizer)
+  shows the selected head of both on the text and their difference B - A (centred at zero), with the
+  per-token loss of both; models whose tokenizers differ are refused (the header says why).
 - A training run: while the Training view trains, "follow training" shows the run's newest probe
   snapshot (the probe sentence, at the run's step) and the slider scrubs back through them; the text the
   user typed is kept and comes back when following stops. The header always says which model, step and
@@ -35,9 +38,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.colors import head_color
+from app.views.attention.diff import DiffPanel
 from app.views.attention.plots import AttentionDetail, AttentionGrid, HeadView
 from app.views.base import ExportLater, View
 from app.widgets.names import named
+from app.widgets.picker import OtherModelPicker
 from app.widgets.ranges import parse_indices
 from app.widgets.text import shown_token
 from engine.capture import (
@@ -50,6 +55,7 @@ from engine.capture import (
 )
 from engine.errors import UserError
 from engine.events import Snapshot
+from engine.interp.compare import Comparison, compare
 from engine.tasks import CancelToken
 from engine.tiles import masked
 from engine.training import PROBE_TEXT
@@ -150,6 +156,14 @@ class AttentionView(View):
             box.setMaximumWidth(110)
             box.editingFinished.connect(self.redraw)
 
+        self.diff_box = named(QCheckBox("diff with"), "attention.diff", "Compare with a second model",
+                              "Show the selected head of the model in use (A) and of a second model (B) on the same "
+                              "text, and B \u2212 A")
+        self.diff_model = OtherModelPicker(ctx, "attention.diff-model", "Model B of the diff")
+        self.diff_panel = DiffPanel()
+        self.diff_error = ""
+        self._diff_of: tuple = ()  # (model, text, choice) the diff panel shows or will show
+
         self.grid = AttentionGrid()
         self.detail = AttentionDetail()
         self.head_view = HeadView()
@@ -157,9 +171,12 @@ class AttentionView(View):
             named(w, f"attention.{name}", {"grid": "All heads", "detail": "The selected head",
                                            "head-view": "Head view"}[name])
         self.stack = QStackedWidget()
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = self.split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.grid)
-        split.addWidget(self.detail)
+        self.right = QStackedWidget()
+        self.right.addWidget(self.detail)
+        self.right.addWidget(self.diff_panel)
+        split.addWidget(self.right)
         split.setSizes([600, 420])
         self.stack.addWidget(split)
         heads_page = QWidget()
@@ -176,6 +193,8 @@ class AttentionView(View):
 
         top = QHBoxLayout()
         top.addWidget(self.text, 1)
+        top.addWidget(self.diff_box)
+        top.addWidget(self.diff_model)
         for fmt in ("png", "svg", "npz"):
             b = named(QPushButton(f"Export {fmt.upper()}"), f"attention.export-{fmt}", f"Export {fmt.upper()}")
             b.clicked.connect(lambda _=False, f=fmt: self.export_dialog(f))
@@ -209,6 +228,8 @@ class AttentionView(View):
         self.layer_combo.currentIndexChanged.connect(self._layer_changed)
         self.step_slider.valueChanged.connect(self._scrub)
         self.follow_box.toggled.connect(self._follow_toggled)
+        self.diff_box.toggled.connect(self._diff_toggled)
+        self.diff_model.chosen.connect(lambda: self.request_diff() if self.diff_box.isChecked() else None)
         ctx.runChanged.connect(self._run_changed)
         ctx.runSnapshot.connect(self.add_snapshot)
         self.text.setText(PROBE_TEXT)
@@ -261,6 +282,72 @@ class AttentionView(View):
             return AttentionData(ref.label(handle.step), text, made=picture)
 
         self.run(job, self._analysed, key="analyse", what="computing attention", cancellable=True)
+        if self.diff_box.isChecked():
+            self.request_diff()
+
+    # --- the diff of two models --------------------------------------------------------------------
+
+    def _diff_now(self) -> tuple:
+        ref = self.ctx.model
+        return (None if ref is None else (ref.key, ref.step, id(ref.handle)), self.text.text(), self.diff_model.choice)
+
+    def _diff_toggled(self, on: bool) -> None:
+        self.right.setCurrentIndex(1 if on else 0)
+        total = sum(self.split.sizes())
+        self.split.setSizes([int(total * (0.4 if on else 0.59)), int(total * (0.6 if on else 0.41))])
+        if on:
+            self.request_diff()
+        else:
+            self.diff_error = ""
+            self.header.clear_error()
+            self.diff_panel.clear("")
+
+    def request_diff(self) -> None:
+        """Model A (the one in use) and model B (the diff picker's) on the text (engine thread)."""
+        ref, text = self.ctx.model, self.text.text()
+        if ref is None or not text:
+            return
+        what, spec = self.diff_model.choice
+        run = self.ctx.run
+        b_handle = run.ref.handle if what == "run" and run is not None and run.ref is not None else None
+        workspace, a_handle, a_name = self.ctx.workspace, ref.handle, ref.label()
+        now = self._diff_now()
+        self._diff_of = now
+        self.diff_error = ""
+        self.diff_panel.clear("computing the diff\u2026")
+
+        def job() -> Comparison:
+            from app.context import ref_for
+
+            b = b_handle or workspace.open(None if what == "default" else spec)
+            b_name = ref_for(b).label()
+            return compare((a_handle.model, a_handle.tokenizer), (b.model, b.tokenizer), text,
+                           names=(a_name, b_name), scores=False)
+
+        def failed(message: str) -> None:
+            if now != self._diff_now():
+                return
+            self.diff_error = f"diff: {message}"
+            self.diff_panel.clear(self.diff_error)
+            self.diff_panel.note.setStyleSheet("color:#b00020; font-weight:bold")
+            self.show_error(self.diff_error)
+
+        self.run(job, lambda c: self._diffed(c, now), key="diff", what="comparing two models", on_error=failed)
+
+    def _diffed(self, cmp: Comparison, now: tuple) -> None:
+        if now != self._diff_now() or not self.diff_box.isChecked():
+            return
+        self.diff_panel.note.setStyleSheet("")
+        self.diff_panel.comparison = cmp
+        self.draw_diff()
+        self.mark_painted()
+
+    def draw_diff(self) -> None:
+        cmp = self.diff_panel.comparison
+        if cmp is None or not self.diff_box.isChecked():
+            return
+        causal = self.current.picture.causal if self.current is not None else True
+        self.diff_panel.show_comparison(cmp, *self.selected, causal=causal)
 
     def _analysed(self, data: AttentionData) -> None:
         if self.following:  # a snapshot took over meanwhile
@@ -271,6 +358,7 @@ class AttentionView(View):
         self.selected = (layer, head)
         self.grid.mark_selected(self.selected)
         self._draw_detail()
+        self.draw_diff()
 
     def _layer_changed(self, i: int) -> None:
         if self.current is not None and i >= 0:
@@ -430,6 +518,8 @@ class AttentionView(View):
         if shown is None:
             return
         self.header.clear_error()
+        if self.diff_error:  # the diff's refusal stays in sight while the diff is on
+            self.show_error(self.diff_error)
         picture = self.current.picture
         lo, hi = self.value_range()
         tiles = picture.score_tiles if self.showing_scores else picture.tiles  # already shrunk and masked
@@ -439,6 +529,7 @@ class AttentionView(View):
         self.grid.mark_selected(self.selected)
         self._draw_detail()
         self._draw_head_view()
+        self.draw_diff()
 
     def layer_of(self, layer: int, then) -> LayerMatrices | None:  # noqa: ANN001
         """The full matrices of ``layer`` if the picture has them; else they are computed in the engine thread
