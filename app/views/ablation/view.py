@@ -301,8 +301,7 @@ class AblationView(View):
         for bars in (self.before_bars, self.after_bars):  # one scale: the two are compared by length
             bars.setXRange(0, hi)
         self.strip.show_losses(r.tokens[1:], r.per_token_before, r.per_token_after,
-                               "-log p of each token: grey with every head on, coloured with the heads off "
-                               "(red: worse, blue: better)")
+                               "-log p per token: grey every head on, coloured heads off (red worse, blue better)")
         change = r.loss_after - r.loss_before
         cut = f" The text is longer than the context: its first {r.truncated:,} tokens are left out." \
             if r.truncated else ""

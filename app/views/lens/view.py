@@ -151,7 +151,7 @@ class LogitLensView(View):
         rows = self.table.rowCount()
         if rows:
             room = self.table.viewport().height() or 400
-            self.table.verticalHeader().setDefaultSectionSize(int(max(24, min(40, room / rows))))
+            self.table.verticalHeader().setDefaultSectionSize(int(max(24, min(60, room / rows))))
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(ev)
