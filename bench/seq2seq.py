@@ -7,10 +7,15 @@ Targets: on held-out sentences of 30+ source words, the transformer's exact matc
 the no-attention RNN's, the attention RNN between them; sentences of <= 8 words above 90% for all three.
 Run from the repository root::
 
-    python -m bench.seq2seq [--minutes 6] [--seed 0] [--threads 1] [--json FILE] [--asset]
+    python -m bench.seq2seq [--minutes 6] [--seed 0] [--threads 1] [--clock cpu] [--json FILE] [--asset]
 
 Prints a markdown table (buckets x families) and the machine; ``--json FILE`` writes the whole result,
-``--asset`` also writes it to ``assets/seq2seq-story.json`` (what the app draws before the user runs one).
+``--asset`` also writes it to ``assets/seq2seq-story.json`` (what the app draws before the user runs one),
+``--out DIR`` keeps each family's checkpoint in DIR/ARCH. ``--clock cpu`` (the default) gives each family
+the same minutes of its training thread's CPU time, so a shared machine's other work does not favour the
+family that ran when it was quiet. The families can run side by side, one process each, to save wall
+time: ``--archs gru --json gru.json`` (and the others), then ``--merge gru.json rnn-attention.json
+transformer.json [--asset]`` prints and writes the combined result.
 """
 
 from __future__ import annotations
@@ -72,9 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--test-per-bucket", type=int, default=200)
     p.add_argument("--lexicon", default="small", help="small (default) or full")
+    p.add_argument("--clock", default="cpu", choices=("cpu", "wall"), help="what the minutes count")
+    p.add_argument("--out", default="", help="keep each family's checkpoint in OUT/ARCH")
+    p.add_argument("--merge", nargs="+", default=[], metavar="JSON", help="combine single-family runs")
     p.add_argument("--json", default="")
     p.add_argument("--asset", action="store_true", help="also write assets/seq2seq-story.json")
     args = p.parse_args(argv)
+    if args.merge:
+        return report(merge([Story.from_dict(json.loads(Path(f).read_text(encoding="utf-8"))) for f in args.merge]),
+                      args)
     torch.set_num_threads(args.threads)
     data = grammar_data(args.seed, test_per_bucket=args.test_per_bucket, lexicon_size=args.lexicon)
     started = time.perf_counter()
@@ -90,11 +101,29 @@ def main(argv: list[str] | None = None) -> int:
                   f"{ev.result.bleu:.1f}  {t}", file=sys.stderr, flush=True)
 
     token.sink = sink
-    s = story(data, args.minutes, tuple(args.archs.split(",")), seed=args.seed, token=token)
+    s = story(data, args.minutes, tuple(args.archs.split(",")), seed=args.seed, token=token,
+              out_dir=args.out or None, clock=args.clock)
     s.machine = describe()
-    print(f"grammar task (lexicon {args.lexicon}, seed {args.seed}), {args.minutes:g} min of training per family, "
-          f"{len(data.test)} held-out sentences ({args.test_per_bucket} per bucket); {s.wall_seconds:.0f} s in all "
-          f"on {s.machine}\n")
+    return report(s, args)
+
+
+def merge(parts: list[Story]) -> Story:
+    """Single-family runs of one protocol (same data, minutes and clock) as one story, in the story's order."""
+    first = parts[0]
+    for s in parts[1:]:
+        if (s.data, s.minutes, s.clock, s.test_sentences) != (first.data, first.minutes, first.clock,
+                                                              first.test_sentences):
+            raise SystemExit("--merge: the runs differ in data, minutes, clock or test set")
+    families = {a: r for s in parts for a, r in s.families.items()}
+    order = [a for a in STORY_ARCHS if a in families] + [a for a in families if a not in STORY_ARCHS]
+    return Story(first.minutes, first.buckets, {a: families[a] for a in order}, first.data, first.test_sentences,
+                 first.machine, max(s.wall_seconds for s in parts), first.clock)
+
+
+def report(s: Story, args: argparse.Namespace) -> int:
+    time_kind = "CPU time of the training thread" if s.clock == "cpu" else "wall time"
+    print(f"grammar task ({s.data}), {s.minutes:g} min of training ({time_kind}) per family, "
+          f"{s.test_sentences} held-out sentences; {s.wall_seconds:.0f} s in all on {s.machine}\n")
     print("Exact match (%) on held-out sentences by source length (sentences in the bucket):\n")
     print(table(s))
     print()

@@ -64,18 +64,19 @@ class Story:
     test_sentences: int
     machine: str = ""
     wall_seconds: float = 0.0
+    clock: str = "wall"  # what the minutes counted: the wall clock or each training thread's CPU time
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": 1, "minutes": self.minutes, "buckets": self.buckets,
                 "data": self.data, "test_sentences": self.test_sentences, "machine": self.machine,
-                "wall_seconds": round(self.wall_seconds, 1),
+                "wall_seconds": round(self.wall_seconds, 1), "clock": self.clock,
                 "families": {a: asdict(r) for a, r in self.families.items()}}
 
     @classmethod
     def from_dict(cls, raw: dict) -> Story:
         families = {a: FamilyResult(**r) for a, r in raw["families"].items()}
         return cls(raw["minutes"], list(raw["buckets"]), families, raw["data"], raw["test_sentences"],
-                   raw.get("machine", ""), raw.get("wall_seconds", 0.0))
+                   raw.get("machine", ""), raw.get("wall_seconds", 0.0), raw.get("clock", "wall"))
 
 
 class _Relay(CancelToken):
@@ -94,16 +95,17 @@ class _Relay(CancelToken):
 
 def story(data: ParallelData, minutes: float, archs: tuple[str, ...] = STORY_ARCHS, seed: int = 0,
           batch: int = 64, out_dir: str | Path | None = None, token: CancelToken | None = None,
-          evals: int = 10, **overrides: object) -> Story:
+          evals: int = 10, clock: str = "wall", **overrides: object) -> Story:
     """Train each of ``archs`` for ``minutes`` of training time on ``data`` and evaluate it on the held-out
-    test set (see the module docstring). ``out_dir``: keep each family's checkpoint in ``out_dir/ARCH``."""
+    test set (see the module docstring). ``out_dir``: keep each family's checkpoint in ``out_dir/ARCH``;
+    ``clock``: what the minutes count (engine.seq2seq.train.train)."""
     token = token or CancelToken()
     started = time.perf_counter()
     families: dict[str, FamilyResult] = {}
     for arch in archs:
         out = Path(out_dir) / arch if out_dir is not None else None
         result = train(data, arch, minutes=minutes, batch=batch, seed=seed, out=out, evals=evals,
-                       token=_Relay(token, arch), **overrides)
+                       token=_Relay(token, arch), clock=clock, **overrides)
         ev = evaluate(result.translator, data.test, token=token)
         fam = FamilyResult(arch, family_of(arch), result.steps, round(result.seconds, 1),
                            result.translator.model.num_parameters(), ev.exact_match_by_length, ev.counts,
@@ -113,4 +115,4 @@ def story(data: ParallelData, minutes: float, archs: tuple[str, ...] = STORY_ARC
         families[arch] = fam
         token.report(StoryEvent("result", arch, result=fam))
     return Story(minutes, [bucket_name(lo, hi) for lo, hi in BUCKETS], families, dict(data.spec), len(data.test),
-                 wall_seconds=time.perf_counter() - started)
+                 wall_seconds=time.perf_counter() - started, clock=clock)

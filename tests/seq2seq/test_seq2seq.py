@@ -347,3 +347,22 @@ def test_models_build_for_every_arch(tiny_data):
         logits, _ = tr.model(src, mask, torch.tensor([[1, 4], [1, 5]]))
         assert logits.shape == (2, 2, tr.model.cfg.tgt_vocab)
         assert build_model(tr.model.cfg).num_parameters() == tr.model.num_parameters()
+
+
+def test_cpu_clock_stories_run_apart_and_merge_into_one(tiny_pairs):
+    """bench.seq2seq runs the families side by side on the cpu clock and merges them; a bad clock is refused."""
+    from bench.seq2seq import merge, verdict
+
+    data = pairs_data(tiny_pairs, tiny_pairs[:2], tiny_pairs)
+    tiny = dict(batch=6, evals=0, emb=16, hidden=16, d=16, heads=2, layers=1, ff=32)
+    parts = [story(data, minutes=0.005, archs=(arch,), clock="cpu", **tiny) for arch in ("transformer", "gru")]
+    assert all(p.clock == "cpu" and type(p).from_dict(p.to_dict()).clock == "cpu" for p in parts)
+    assert all(0.3 <= fam.seconds for p in parts for fam in p.families.values())  # CPU seconds trained
+    whole = merge(parts)
+    assert list(whole.families) == ["gru", "transformer"] and whole.clock == "cpu"
+    assert verdict(whole)[-1].startswith("<= 8 words above 90% for all")
+    other = story(data, minutes=0.005, archs=("gru",), clock="wall", **tiny)
+    with pytest.raises(SystemExit, match="differ"):
+        merge([parts[0], other])
+    with pytest.raises(UserError, match="clock must be one of"):
+        train(data, "gru", steps=1, clock="gpu", **TINY["gru"])

@@ -255,11 +255,12 @@ class StoryView(View):
                     "per length bucket)"
         whose = "the project's own run" if origin == "shipped" else "your run"
         machine_text = f" on {html.escape(s.machine)}" if s.machine else ""
+        clock = " (CPU time of one thread each)" if s.clock == "cpu" else ""
         self.about.setText(
             f"<b>Seeds 000 and 002 (11.2.1)</b>: without attention, everything the decoder knows about the sentence "
             f"passes through the encoder's last state, and long sentences fail; attention lets it look back at "
             f"every word; the transformer keeps only attention. Shown: <b>{whose}</b>, {s.minutes:g} minutes of "
-            f"training per family{machine_text}; {sentences} of the grammar task.")
+            f"training per family{clock}{machine_text}; {sentences} of the grammar task.")
         self.show_source(whose, f"{s.minutes:g} min of training per family, {s.test_sentences:,} held-out sentences")
         self.status.setText("")
         self.mark_painted()
