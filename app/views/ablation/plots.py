@@ -75,6 +75,8 @@ class EffectMap(pg.GraphicsLayoutWidget):
     def clear_effect(self, title: str) -> None:
         self.values = None
         self.image.clear()
+        for side in ("left", "top"):  # no head numbers of a model no longer shown
+            self.plot.getAxis(side).setTicks([[]])
         self.title = title
         self.plot.setTitle(title, size="9pt", color="#445")
         self.mark_off(set())
