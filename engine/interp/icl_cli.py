@@ -114,6 +114,8 @@ def cmd_few_shot(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from engine.interp.icl import IclConfig
+
     common = common_parent()
     icl = sub.add_parser("icl", help="in-context learning: induction heads on repeated random segments",
                          description="Train a 2-layer, 2-head transformer on random segments repeated in a "
@@ -130,11 +132,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     p.add_argument("--stop-at-target", action="store_true", help="stop once the target is met")
-    p.add_argument("--vocab", type=int_flag(4, 526), default=512, help="symbols (default 512)")
+    p.add_argument("--vocab", type=int_flag(4, 526), default=IclConfig.vocab,
+                   help=f"symbols (default {IclConfig.vocab})")
     p.add_argument("--context", type=int_flag(8, 4096), default=64, help="tokens per sequence (default 64)")
-    p.add_argument("--d-model", type=int_flag(2, 4096), default=64, help="width (default 64; 2 heads, 2 layers)")
-    p.add_argument("--batch", type=int_flag(1, 4096), default=32)
-    p.add_argument("--lr", type=float_flag(0.0, 1.0, lo_open=True), default=3e-3)
+    p.add_argument("--d-model", type=int_flag(2, 4096), default=IclConfig.d,
+                   help=f"width (default {IclConfig.d}; 2 heads, 2 layers)")
+    p.add_argument("--batch", type=int_flag(1, 4096), default=IclConfig.batch)
+    p.add_argument("--lr", type=float_flag(0.0, 1.0, lo_open=True), default=IclConfig.lr)
     p.add_argument("--every", type=int_flag(1, 10**6), default=50, help="steps between measurements (default 50)")
     p.add_argument("--seed", type=seed_flag, default=0)
     p.set_defaults(func=cmd_icl_train)

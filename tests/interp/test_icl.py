@@ -21,7 +21,7 @@ from engine.interp.icl import (
 from engine.models import open_model
 from engine.tasks import CancelToken
 
-SMALL = dict(vocab=40, context=32, n_min=3, n_max=8, d=16, batch=8, steps=6, every=3)
+SMALL = dict(vocab=40, context=32, n_min=3, n_max=7, d=16, batch=8, steps=6, every=3)
 
 
 def test_repeat_batch_repeats_the_segment():
@@ -85,7 +85,7 @@ def test_checkpoint_opens_and_evaluates(trained, one_thread):
     assert loaded.config["icl"]["history"][-1]["step"] == 6 and loaded.model.cfg.L == 2
     r = evaluate_icl(loaded, [0, 1, 2])
     assert set(r["accuracy_by_k"]) == {"0", "1", "2"} and all(0 <= a <= 1 for a in r["accuracy_by_k"].values())
-    assert r["segment_for_k"] == 8 and r["meets_target"] is False and r["target_step"] is None
+    assert r["segment_for_k"] == 7 and r["meets_target"] is False and r["target_step"] is None
     assert len(r["scores"]["previous_token"]) == 2
     with pytest.raises(UserError, match="do not fit this model's context"):
         accuracy_by_copies(loaded.model, loaded.tokenizer, IclConfig(**SMALL), [0, 20])
