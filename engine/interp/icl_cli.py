@@ -80,8 +80,10 @@ def cmd_icl_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         return r
     print(f"loss on the first copy {r['first_repeat_loss']:.3f}, on the second {r['second_repeat_loss']:.3f} "
           f"(ratio {r['loss_ratio']:.3f}); strongest induction head {r['induction_head']}: {r['induction_max']:.3f}")
-    print(f"target (induction >= 0.9 and ratio < 0.2) {'met' if r['meets_target'] else 'not met'}; first met "
-          f"at step {r['target_step']} of {r['steps']}")
+    when = (f"first met in training at step {r['target_step']}" if r["target_step"] is not None
+            else "never met in training")
+    print(f"target (induction >= 0.9 and ratio < 0.2) {'met' if r['meets_target'] else 'not met'} now; {when} "
+          f"({r['steps']} steps)")
     print(f"a segment of {r['segment_for_k']} symbols seen k times, accuracy on the next copy:")
     for k, a in r["accuracy_by_k"].items():
         print(f"  k={k:>3}  {a:.3f}")
