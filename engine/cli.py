@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "engine.gradients_cli",
     "engine.seq2seq.cli",
     "engine.interp.cli",
+    "engine.interp.icl_cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",
@@ -67,7 +68,8 @@ def _print_human(result: dict[str, Any] | list[dict[str, Any]]) -> None:
 
 
 def command_name(args: argparse.Namespace) -> str:
-    sub = getattr(args, "rl_command", None) or getattr(args, "seq2seq_command", None)
+    sub = (getattr(args, "rl_command", None) or getattr(args, "seq2seq_command", None)
+           or getattr(args, "icl_command", None))
     return f"txe {args.command} {sub}" if sub else f"txe {args.command}"
 
 

@@ -165,6 +165,8 @@ class AttentionProbe:
     tokens: list[str]
     attention: np.ndarray  # (L, H, T, T) float32, a copy safe to hand to another thread
     scores: np.ndarray  # (L, H, T, T) float32, q.k / sqrt(d_k) with -inf where masked
+    # previous_token, first_token, duplicate_token, induction -> (L, H) (engine.interp.heads; HEAD_PROBE)
+    head_scores: dict[str, np.ndarray] | None = None
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -250,6 +252,25 @@ def probe_attention(model: GPT, tokenizer: Tokenizer, text: str) -> AttentionPro
     return AttentionProbe(text, [tokenizer.token_text(i) for i in ids], att, scores)
 
 
+HEAD_PROBE = {"n": 20, "batch": 4, "seed": 0}  # the head scores' probe data at each snapshot: small, so cheap
+
+
+def snapshot_head_scores(model: GPT, tokenizer: Tokenizer) -> dict[str, np.ndarray]:
+    """The four head scores of :mod:`engine.interp.heads` (name -> (L, H) float64) on a small fixed probe
+    batch: how the previous-token, first-token, duplicate and induction heads form over training."""
+    from engine.interp.heads import head_scores
+
+    n = min(HEAD_PROBE["n"], (model.cfg.context - len(tokenizer.prefix_ids)) // 2)
+    if n < 2:
+        return {}
+    was_training = model.training
+    model.eval()
+    try:
+        return head_scores(model, tokenizer, n=n, batch=HEAD_PROBE["batch"], seed=HEAD_PROBE["seed"]).scores
+    finally:
+        model.train(was_training)
+
+
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> bool:
     """Check the output folder before any work: a run there is continued only with ``resume`` and
     replaced only with ``overwrite`` (:class:`RunExists` otherwise), what a crash left is recovered or
@@ -292,6 +313,26 @@ def check_resume(saved: dict[str, Any], model_cfg: ModelConfig, cfg: TrainConfig
     for key in ("context", "d", "H", "L", "m", "positional", "norm", "activation", "tied", "dropout"):
         if getattr(model_cfg, key) != getattr(ours, key):
             refuse(key, getattr(model_cfg, key), getattr(ours, key))
+
+
+def read_head_history(raw: Any, cfg: ModelConfig) -> dict[str, list]:
+    """The head scores of a saved run (trainer.json ``head_scores``), or an empty history when they are
+    missing or do not fit the model (an older run, a file edited by hand): they are only for viewing."""
+    from engine.interp.heads import SCORES
+
+    empty: dict[str, list] = {"step": []}
+    if not isinstance(raw, dict) or not isinstance(raw.get("step"), list):
+        return empty
+    steps = raw["step"]
+    try:
+        arrays = {k: np.asarray(raw[k], dtype=np.float64) for k in SCORES}
+    except (KeyError, TypeError, ValueError):
+        return empty
+    if any(a.shape != (len(steps), cfg.L, cfg.H) for a in arrays.values()):
+        return empty
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+        return empty
+    return {"step": list(steps), **{k: a.tolist() for k, a in arrays.items()}}
 
 
 class Trainer:
@@ -343,6 +384,7 @@ class Trainer:
         self.history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "train_loss": [], "val_loss": []}
         if cfg.objective == "mlm":
             self.history["val_accuracy"] = []
+        self.head_history: dict[str, list] = {"step": []}  # step, and name -> [(L, H) lists], one per snapshot
         self.first_loss: float | None = None
         self.train_seconds = 0.0
         self.tokens_seen = 0
@@ -368,6 +410,7 @@ class Trainer:
         if self.cfg.objective == "mlm":
             self.history["val_accuracy"] = [float(a) for a in trainer_raw.get("val_accuracy", [])
                                             if isinstance(a, int | float) and not isinstance(a, bool)]
+        self.head_history = read_head_history(trainer_raw.get("head_scores"), self.model.cfg)
         self.first_loss = state["first_loss"]
         self.train_seconds = state["train_seconds"]
         self.tokens_seen = state["tokens_seen"]
@@ -407,6 +450,8 @@ class Trainer:
                          "train_seconds": self.train_seconds, "tokens_seen": self.tokens_seen}
         if "val_accuracy" in self.history:
             trainer_state["val_accuracy"] = self.history["val_accuracy"]
+        if self.head_history["step"]:
+            trainer_state["head_scores"] = self.head_history
         return save_checkpoint(
             Path(path or self.cfg.out), self.model, self.tokenizer,
             extra={"step": self.step, "train": asdict(self.cfg), "corpus": self.cfg.corpus,
@@ -469,7 +514,7 @@ class Trainer:
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                 yield self._evaluation()
             if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == 1):
-                yield Snapshot(self.step, probe_attention(model, self.tokenizer, cfg.probe_text))
+                yield Snapshot(self.step, self._snapshot())
             if cfg.out and cfg.autosave_every and self.step % cfg.autosave_every == 0 and self.step < cfg.steps:
                 yield Saved(self.step, str(self.save()))
         if not self.history["eval_step"] or self.history["eval_step"][-1] != self.step:
@@ -478,6 +523,16 @@ class Trainer:
         if cfg.out and self.step > 0:
             yield Saved(self.step, str(self.save(weights_only=cfg.weights_only and not stopped)))
         yield Finished({**self.summary(), "stopped": stopped}, stopped)
+
+    def _snapshot(self) -> AttentionProbe:
+        """The probe text's attention, with the head scores (kept in ``head_history`` for the saved run)."""
+        probe = probe_attention(self.model, self.tokenizer, self.cfg.probe_text)
+        probe.head_scores = snapshot_head_scores(self.model, self.tokenizer)
+        if probe.head_scores:
+            self.head_history["step"].append(self.step)
+            for name, m in probe.head_scores.items():
+                self.head_history.setdefault(name, []).append(m.round(5).tolist())
+        return probe
 
     def val_accuracy(self) -> float:
         """Masked-token accuracy on ``eval_batches`` fixed masked validation batches (objective "mlm")."""

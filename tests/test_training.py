@@ -124,3 +124,19 @@ def test_bad_training_settings(small_corpus, tmp_path):
     short.write_text("tiny text", encoding="utf-8")
     with pytest.raises(UserError, match="needs more than the context"):
         Trainer(cfg_for(str(short)))
+
+
+def test_head_scores_at_snapshots_are_saved_and_resumed(small_corpus, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    events = list(Trainer(cfg_for(small_corpus, steps=20, out=str(out))).run())
+    snaps = [e.data for e in events if isinstance(e, Snapshot)]
+    assert set(snaps[0].head_scores) == {"previous_token", "first_token", "duplicate_token", "induction"}
+    assert all(m.shape == (2, 2) and ((m >= 0) & (m <= 1)).all() for m in snaps[-1].head_scores.values())
+    saved = json.loads((out / "trainer.json").read_text())["head_scores"]
+    assert saved["step"] == [1, 10, 20] and np.allclose(saved["induction"][-1], snaps[-1].head_scores["induction"],
+                                                         atol=1e-5)
+    resumed = Trainer(cfg_for(small_corpus, steps=30, out=str(out)), resume=True)
+    list(resumed.run())
+    assert json.loads((out / "trainer.json").read_text())["head_scores"]["step"] == [1, 10, 20, 30]

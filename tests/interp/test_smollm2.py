@@ -38,3 +38,13 @@ def test_smollm2_lens_and_ablation(smollm2, one_thread):
     assert time.perf_counter() - t0 < 5  # the view's budget is 2 s; slack for a loaded machine
     assert r.top_before[0][0] == " Paris" and r.top_after[0][0] != " Paris" and r.kl[-1] > 1
     assert np.isfinite(r.per_token_after).all() and len(r.per_token_after) == 4
+
+
+@needs_smollm2
+def test_smollm2_learns_plurals_from_examples(smollm2, one_thread):
+    from engine.interp.fewshot import few_shot, load_task
+
+    r = few_shot(smollm2, load_task("plurals"), [0, 4], queries=4)
+    assert r.accuracy_by_k[0] == 0.0 and r.accuracy_by_k[4] >= 0.5  # seeds 000 and 003: few-shot > zero-shot
+    a = r.attention[4]
+    assert a.from_answer.shape == (30, 4) and a.from_answer.sum() > 0
