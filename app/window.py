@@ -34,9 +34,11 @@ from app.views.base import View
 from app.views.chat import ChatView
 from app.views.decoding import DecodingView
 from app.views.embeddings import EmbeddingsView
+from app.views.fewshot import FewShotView
 from app.views.fillmask import FillMaskView
 from app.views.finetune import FineTuneView
 from app.views.gradients import GradientsView
+from app.views.heads import HeadScoresView
 from app.views.lens import LogitLensView
 from app.views.nexttoken import NextTokenView
 from app.views.story import StoryView
@@ -48,8 +50,10 @@ from app.widgets.picker import ModelPicker
 
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
                                   ChatView, FillMaskView, FineTuneView, TranslationView, StoryView, GradientsView,
-                                  EmbeddingsView, ArenaView, AblationView, LogitLensView]
-SHORTCUTS = {"ablation": "Ctrl+Shift+A", "logit-lens": "Ctrl+Shift+L"}  # views after the ninth (Ctrl+1..9: in order)
+                                  EmbeddingsView, ArenaView, AblationView, LogitLensView, HeadScoresView,
+                                  FewShotView]
+SHORTCUTS = {"ablation": "Ctrl+Shift+A", "logit-lens": "Ctrl+Shift+L", "head-scores": "Ctrl+Shift+H",
+             "few-shot": "Ctrl+Shift+K"}  # views after the ninth (Ctrl+1..9: in order)
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 
