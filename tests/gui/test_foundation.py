@@ -41,7 +41,7 @@ from tests.gui.conftest import fill_analogy, start_tiny_run
 def open_view(window, qtbot, key: str):
     view = window.views[key]
     window.tabs.setCurrentIndex(window.view_index(key))
-    qtbot.waitUntil(lambda: view.painted > 0 or key == "training", timeout=30_000)
+    qtbot.waitUntil(lambda: view.painted > 0 or key == "training", timeout=120_000)
     return view
 
 
