@@ -132,6 +132,7 @@ class HeadScoresView(View):
         item = self.loss_plot.getPlotItem()
         self.ratio_box = pg.ViewBox()
         item.showAxis("right")
+        item.getAxis("right").setStyle(showValues=True)  # pyqtgraph hides a right axis's numbers by default
         item.getAxis("right").setLabel("second / first-copy loss", color="#2ca02c")
         item.scene().addItem(self.ratio_box)
         item.getAxis("right").linkToView(self.ratio_box)
