@@ -84,9 +84,13 @@ def _layer_weights(model: Transformer) -> list[tuple]:
     out = []
     for blk in model.blocks:
         a, f = blk.attn, blk.ffn
+        attention = (blk.ln_1.weight, getattr(blk.ln_1, "bias", None), a.W_qkv.weight, a.W_qkv.bias, a.W_c.weight,
+                     a.W_c.bias)
+        if f is None:  # attention only (mlp="none"): W_1 None says "no feed-forward layer"
+            out.append((*attention, None, None, None, None, None, None, a.mask))
+            continue
         W_1 = f.W_gu if f.gated else f.W_1
-        out.append((blk.ln_1.weight, getattr(blk.ln_1, "bias", None), a.W_qkv.weight, a.W_qkv.bias, a.W_c.weight,
-                    a.W_c.bias, blk.ln_2.weight, getattr(blk.ln_2, "bias", None), W_1.weight, W_1.bias,
+        out.append((*attention, blk.ln_2.weight, getattr(blk.ln_2, "bias", None), W_1.weight, W_1.bias,
                     f.W_2.weight, f.W_2.bias, a.mask))
     return out
 
@@ -156,6 +160,9 @@ def _step_pre_ln(model: Transformer, idx: torch.Tensor, cache: KVCache, pos: int
         y = F.scaled_dot_product_attention(q.reshape(B, H_kv, G, d_k), keys.narrow(2, 0, n), values.narrow(2, 0, n))
         y = y.reshape(B, Hd)
         u = torch.addmm(x, y, Wc.t()) if bc is None else x + F.linear(y, Wc, bc)  # x + W_c^T y (Eq. 11.14)
+        if W1 is None:
+            x = u
+            continue
         z = F.linear(fn.norm(u, g2, b2), W1, bW1)
         if fn.gated:
             g, h = z.split(fn.m, dim=-1)
@@ -225,10 +232,10 @@ def forward_cached(model: Transformer, idx: torch.Tensor, cache: KVCache, last_o
         a = F.linear(y.transpose(1, 2).reshape(B, t, Hd), Wc, bc)  # Eq. 11.14
         if post:
             u = fn.norm(x + a, g1, b1)  # Eq. 11.15
-            x = fn.norm(u + fn.ffn(u, W1, bW1, W2, bW2), g2, b2)  # Eq. 11.16-11.17
+            x = u if W1 is None else fn.norm(u + fn.ffn(u, W1, bW1, W2, bW2), g2, b2)  # Eq. 11.16-11.17
         else:
             u = x + a
-            x = u + fn.ffn(fn.norm(u, g2, b2), W1, bW1, W2, bW2)
+            x = u if W1 is None else u + fn.ffn(fn.norm(u, g2, b2), W1, bW1, W2, bW2)
     cache.length = end
     if last_only:
         x = x[:, -1]

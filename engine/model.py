@@ -12,7 +12,8 @@ copies:
 - LayerNorm (Eq. 11.18-11.20) after the residual (post-LN, Eq. 11.15/11.17, the lecture's form and BERT's)
   or before each sub-layer (pre-LN, GPT-2, Llama), or RMSNorm (LayerNorm without the mean and beta);
 - learned, sinusoidal, rotary (Llama) or no positions;
-- a ReLU (Eq. 11.16) / GELU feed-forward layer, or SwiGLU: z' = W_2^T (silu(W_g^T u) * W_1^T u);
+- a ReLU (Eq. 11.16) / GELU feed-forward layer, or SwiGLU: z' = W_2^T (silu(W_g^T u) * W_1^T u), or none
+  (``mlp="none"``: an attention-only model, Olsson et al. 2022);
 - multi-head or grouped-query attention (H_kv key/value heads shared by H query heads);
 - tied or separate unembedding, or none (an encoder that outputs its hidden states);
 - token-type embeddings and a LayerNorm of the embeddings (BERT), biases or not.
@@ -60,7 +61,7 @@ POSITIONALS = ("learned", "sinusoidal", "rotary", "none")
 NORMS = ("pre", "post")
 NORM_KINDS = ("layernorm", "rmsnorm")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu")
-MLPS = ("plain", "swiglu")
+MLPS = ("plain", "swiglu", "none")
 
 
 @dataclass
@@ -81,7 +82,8 @@ class ModelConfig:
     causal: bool = True  # False: bidirectional attention (an encoder, BERT)
     norm_kind: str = "layernorm"  # "layernorm" (Eq. 11.18) | "rmsnorm" (Llama)
     norm_eps: float = 1e-5  # epsilon inside the norm's square root
-    mlp: str = "plain"  # "plain" (Eq. 11.16) | "swiglu" (gated: W_2^T (act(W_g^T u) * W_1^T u))
+    mlp: str = "plain"  # "plain" (Eq. 11.16) | "swiglu" (gated: W_2^T (act(W_g^T u) * W_1^T u)) | "none"
+    # ("none": an attention-only model, no feed-forward layer and no norm before it; Olsson et al. 2022)
     H_kv: int = 0  # key/value heads; 0 means H; fewer means grouped-query attention
     rope_theta: float = 10000.0  # base of the rotary angles (positional "rotary")
     qkv_bias: bool = False  # biases on the query/key/value maps only (Qwen2)
@@ -148,8 +150,8 @@ class ModelConfig:
         qkv = (self.H + 2 * self.kv_heads) * self.d_k  # rows of W_qkv
         qkv_b = 1 if self.bias or self.qkv_bias else 0
         gates = 2 if self.mlp == "swiglu" else 1
-        block = (2 * self.norm_params() + (d * qkv + qkv * qkv_b) + (d * d + d * b)
-                 + gates * (d * m + m * b) + (m * d + d * b))
+        ffn = 0 if self.mlp == "none" else self.norm_params() + gates * (d * m + m * b) + (m * d + d * b)
+        block = self.norm_params() + (d * qkv + qkv * qkv_b) + (d * d + d * b) + ffn
         total = V * d + L * block + (self.context * d if self.positional == "learned" else 0)
         total += self.type_vocab * d + (self.norm_params() if self.embed_norm else 0)
         total += self.norm_params() if self.final_norm else 0
@@ -175,16 +177,20 @@ class ModelConfig:
         for i in range(self.L):
             p = f"blocks.{i}."
             shapes |= norm(p + "ln_1") | {p + "attn.W_qkv.weight": (qkv, d), p + "attn.W_c.weight": (d, d)}
+            if b or self.qkv_bias:
+                shapes[p + "attn.W_qkv.bias"] = (qkv,)
+            if b:
+                shapes[p + "attn.W_c.bias"] = (d,)
+            if self.mlp == "none":
+                continue
             shapes |= norm(p + "ln_2")
             if self.mlp == "swiglu":
                 shapes[p + "ffn.W_gu.weight"] = (2 * m, d)
             else:
                 shapes[p + "ffn.W_1.weight"] = (m, d)
             shapes[p + "ffn.W_2.weight"] = (d, m)
-            if b or self.qkv_bias:
-                shapes[p + "attn.W_qkv.bias"] = (qkv,)
             if b:
-                shapes |= {p + "attn.W_c.bias": (d,), p + "ffn.W_2.bias": (d,)}
+                shapes[p + "ffn.W_2.bias"] = (d,)
                 if self.mlp == "swiglu":
                     shapes[p + "ffn.W_gu.bias"] = (2 * m,)
                 else:
@@ -205,7 +211,8 @@ class ModelConfig:
         """A generous estimate of training memory: weights, gradients and AdamW's two moments (16 bytes a
         parameter) plus the activations kept for the backward pass of one batch."""
         B, T, d, m, H = batch, self.context, self.d, self.m, self.H
-        per_token = self.L * (14 * d + 3 * m) + 3 * self.vocab_size  # floats per position
+        ffn = 0 if self.mlp == "none" else 3 * m
+        per_token = self.L * (14 * d + ffn) + 3 * self.vocab_size  # floats per position
         attention = self.L * B * H * T * T * 2 if self.dropout else 0  # the unfused kernel keeps B H T T
         return 16 * self.parameter_count() + self.model_bytes() + 4 * (B * T * per_token + attention)
 
@@ -336,7 +343,8 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """One transformer block f_theta (Eq. 11.15-11.17), post-LN as in the lecture or pre-LN as in GPT-2."""
+    """One transformer block f_theta (Eq. 11.15-11.17), post-LN as in the lecture or pre-LN as in GPT-2.
+    With ``mlp="none"`` it is attention only: ``ffn`` and ``ln_2`` are None and the block ends after Eq. 11.15."""
 
     def __init__(self, cfg: ModelConfig, mask: torch.Tensor | None = None, layer: int = 0,
                  device: torch.device | str | None = None) -> None:
@@ -344,8 +352,9 @@ class Block(nn.Module):
         self.post_ln = cfg.norm == "post"
         self.ln_1 = make_norm(cfg, device)  # gamma_1, beta_1 (Eq. 11.18-11.20)
         self.attn = SelfAttention(cfg, mask, layer, device)
-        self.ln_2 = make_norm(cfg, device)  # gamma_2, beta_2
-        self.ffn = FeedForward(cfg, device)
+        attention_only = cfg.mlp == "none"
+        self.ln_2 = None if attention_only else make_norm(cfg, device)  # gamma_2, beta_2
+        self.ffn = None if attention_only else FeedForward(cfg, device)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, trace: Trace | None = None, probe: Probe | None = None,
@@ -353,9 +362,9 @@ class Block(nn.Module):
                 key_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.post_ln:
             u = self.ln_1(x + self.drop(self.attn(x, trace, probe, rope, key_mask)))  # Eq. 11.15
-            return self.ln_2(u + self.ffn(u))  # Eq. 11.17
+            return u if self.ffn is None else self.ln_2(u + self.ffn(u))  # Eq. 11.17
         u = x + self.drop(self.attn(self.ln_1(x), trace, probe, rope, key_mask))
-        return u + self.ffn(self.ln_2(u))
+        return u if self.ffn is None else u + self.ffn(self.ln_2(u))
 
 
 class Transformer(nn.Module):

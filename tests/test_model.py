@@ -104,3 +104,31 @@ def test_causality_future_tokens_do_not_change_the_past():
     lb, _, _ = model(b)
     torch.testing.assert_close(la[0, :15], lb[0, :15], atol=1e-6, rtol=0)
     assert not torch.allclose(la[0, 15:], lb[0, 15:])
+
+
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_attention_only_model_round_trips(tmp_path, norm):
+    """mlp="none" (Olsson et al. 2022): no feed-forward layer and no ln_2; the counts, the weight names, the
+    cached path and a checkpoint agree with the built model."""
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.kvcache import KVCache
+    from engine.tokenizers import Tokenizer
+
+    model = make(mlp="none", norm=norm)
+    assert all(b.ffn is None and b.ln_2 is None for b in model.blocks)
+    assert model.num_parameters() == model.cfg.parameter_count()
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items() if k != "lm_head.weight"
+            and not k.endswith(".mask")} == model.cfg.weight_shapes()
+    x = torch.randint(0, 50, (2, 24))
+    full = model(x)[0]
+    cache = KVCache(model.cfg, 2)
+    step = torch.cat([model.forward_cached(x[:, :20], cache, last_only=False)]
+                     + [model.forward_cached(x[:, i:i + 1], cache, last_only=False) for i in range(20, 24)], dim=1)
+    torch.testing.assert_close(step, full, atol=1e-4, rtol=0)
+    tok = Tokenizer.train("char", ["abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV"])  # + 2 specials = 50
+    save_checkpoint(tmp_path / "m", model, tok)
+    loaded = load_checkpoint(tmp_path / "m")
+    assert loaded.model.cfg.mlp == "none"
+    torch.testing.assert_close(loaded.model.eval()(x)[0], full)
+    with pytest.raises(UserError, match="mlp"):
+        ModelConfig(vocab_size=50, mlp="nothing")

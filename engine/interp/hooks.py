@@ -39,7 +39,8 @@ def hook_points(model: GPT) -> dict[str, tuple[nn.Module, str]]:
     points: dict[str, tuple[nn.Module, str]] = {}
     for i, block in enumerate(model.blocks):
         points[z_name(i)] = (block.attn, "hook_z")
-        points[mlp_name(i)] = (block.ffn, "hook_out")
+        if block.ffn is not None:  # none in an attention-only model (mlp="none")
+            points[mlp_name(i)] = (block.ffn, "hook_out")
     return points
 
 

@@ -9,18 +9,23 @@ earlier occurrence of the current token and copies the token that followed it, a
 layer 0 writes "my predecessor is A" into each position, and a head in layer 1 matches it.
 
 The task: ``[bos] + prefix + s + s + filler``, where s is a segment of n random symbols (n drawn from
-``n_min..n_max`` per sequence, no symbol twice in a segment), the prefix (0..context-2n tokens) and the
-filler are random symbols too; everything is seeded. Training sequences hold ``copies`` (4) copies of the
-segment instead of 2, so that most positions carry the signal (with 2 the induction score rose far more
-slowly: docs/benchmarks.md); segment lengths vary and the prefix is random, so a head that attends a fixed
-distance back cannot do the job, only one that matches content. The vocabulary is large (256 symbols) so
-that a token seldom occurs by chance outside the segment (with 64, the second copy's loss stalled: the
-head's attention was split between the true earlier occurrence and chance ones). The model predicts every
-next token (the usual loss); what is watched, on sequences with 2 copies, is
+``n_min..n_max`` per sequence, no symbol twice in a segment), the prefix (0..context-1-2n tokens) and the
+filler are random symbols too; everything is seeded. The vocabulary is large (256 symbols) so that a token
+seldom occurs by chance outside the segment (with 64, the attention was split between the true earlier
+occurrence and chance ones). The default model follows Olsson et al. 2022: attention only (``mlp="none"``),
+2 layers x 2 heads, d 64, with rotary positions, which make a previous-token head (a fixed relative offset)
+quick to learn. Segment lengths vary from 2, and that matters: a model may instead match the token k + 1
+back and copy the one k back, for any offset k (a rotary model trained on segments of 10-31 tokens did so
+with k = 9, predicting the second copy well while every head's induction score stayed near 0); such a head
+fails on segments shorter than k + 2, so short segments leave only the standard k = 0, the induction head.
+The prefix is random, so a head that attends a fixed distance back cannot do the job, only one that matches
+content. The model predicts every next token (the usual loss); what is watched, on sequences with 2
+copies, is
 
 - ``first_repeat_loss``: the mean loss on tokens 2..n of the first copy (random: about ln V);
 - ``second_repeat_loss``: the same on tokens 2..n of the second copy (the first token of either copy
-  follows a random token and cannot be predicted);
+  follows a random token and cannot be predicted: counting it would put a floor of about ln V / n under
+  the ratio below; leaving the first copy's first token out too keeps both means over the same positions);
 - the head scores of :mod:`engine.interp.heads` (previous-token, first-token, duplicate-token and
   induction) on seeded probe data, every ``every`` steps.
 
@@ -45,7 +50,7 @@ import torch.nn.functional as F
 from engine.errors import UserError
 from engine.events import Evaluation, Event, Finished, Progress
 from engine.interp.heads import SCORES, head_scores
-from engine.model import GPT, ModelConfig
+from engine.model import GPT, MLPS, ModelConfig
 from engine.tasks import CancelToken
 from engine.tokenizers import Tokenizer
 from engine.validate import choice, flag_bool, real, whole
@@ -65,15 +70,16 @@ class IclConfig:
 
     vocab: int = 256  # V symbols: many, so that a token rarely occurs by chance outside the segment
     context: int = 64  # T: tokens the model sees ([bos] + T - 1 more)
-    n_min: int = 4  # segment lengths drawn per sequence
-    n_max: int = 15
-    copies: int = 4  # copies of the segment in a training sequence (measurements always use 2)
-    d: int = 128
-    positional: str = "learned"  # "learned" | "rotary" | "sinusoidal"
+    n_min: int = 2  # segment lengths drawn per sequence (short ones leave only the previous-token offset)
+    n_max: int = 20
+    copies: int = 2  # copies of the segment in a training sequence (measurements always use 2)
+    d: int = 64
+    positional: str = "rotary"  # "rotary" | "learned" | "sinusoidal"
+    mlp: str = "none"  # "none": attention only (Olsson et al. 2022) | "plain" | "swiglu" (engine.model)
     H: int = 2
     L: int = 2
-    batch: int = 32
-    lr: float = 3e-3
+    batch: int = 64
+    lr: float = 1e-3
     warmup: int = 50
     weight_decay: float = 0.01
     steps: int = 3000  # the budget: steps, or minutes when ``minutes`` > 0
@@ -101,6 +107,7 @@ class IclConfig:
         self.weight_decay = real(self.weight_decay, "weight_decay", 0.0, 10.0, where)
         flag_bool(self.stop_at_target, "stop_at_target", where)
         choice(self.positional, "positional", ("learned", "rotary", "sinusoidal"), where)
+        choice(self.mlp, "mlp", MLPS, where)
         self.copies = whole(self.copies, "copies", 2, 64, where)
         if self.copies * self.n_max > self.context - 1:
             raise UserError(f"{where}: {self.copies} copies of {self.n_max} tokens do not fit the context "
@@ -109,7 +116,7 @@ class IclConfig:
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         return ModelConfig(vocab_size=vocab_size, context=self.context, d=self.d, H=self.H, L=self.L,
-                           positional=self.positional)
+                           positional=self.positional, mlp=self.mlp)
 
 
 def symbol_tokenizer(vocab: int) -> Tokenizer:

@@ -96,3 +96,20 @@ def test_bad_settings():
         IclConfig(context=16, n_max=10).validate()
     with pytest.raises(UserError, match="vocabulary of at least"):
         IclConfig(vocab=8, n_max=10, n_min=2).validate()
+
+
+def test_default_model_is_attention_only_and_losses_skip_each_copys_first_token():
+    cfg = IclConfig()
+    cfg.validate()
+    mcfg = cfg.model_config(cfg.vocab + 2)
+    assert (mcfg.mlp, mcfg.L, mcfg.H, cfg.copies) == ("none", 2, 2, 2)
+    tok = symbol_tokenizer(8)
+    small = IclConfig(vocab=8, context=16, n_min=3, n_max=5)
+    b = repeat_batch(small, symbol_pool(tok), tok.bos_id, 32, np.random.default_rng(0), n=5)
+    for row in range(32):
+        first, second = b.first[row].nonzero().flatten(), b.second[row].nonzero().flatten()
+        # targets y[t] = x[t + 1]: tokens 2..5 of each copy; the second copy starts n after the first
+        assert len(first) == 4 and (second == first + 5).all()
+        start = int(first[0])  # y[start - 1] is the copy's first token, left out of both means
+        assert torch.equal(b.y[row, start - 1: start + 4], b.y[row, start + 4: start + 9])
+        assert b.x[row, start] == b.y[row, start - 1]
