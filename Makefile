@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(VENV)/bin/transformer-explorer
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine app tests bench
