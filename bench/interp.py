@@ -1,7 +1,10 @@
 """Every head of the default model switched off one at a time on a 256-token text (issue 15's target: under
 5 s in total), against one plain forward pass and against L x H separate ablated passes, on 1 thread.
 
-Usage: ``python -m bench.interp [--rounds N]``. Medians of interleaved rounds (the machine is shared).
+Also (``--smollm2``) what one click in the Ablation view computes on SmolLM2-135M-Instruct (target: under
+2 s): ``intervene`` with one head off, and with nine (a layer), on a short prompt, against its plain forward pass.
+
+Usage: ``python -m bench.interp [--rounds N] [--smollm2]``. Medians of interleaved rounds (the machine is shared).
 """
 
 from __future__ import annotations
@@ -33,8 +36,11 @@ def timed(fn) -> float:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--smollm2", action="store_true", help="also time an Ablation click on SmolLM2")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.smollm2:
+        smollm2_click(args.rounds)
     loaded = open_model("default")
     model, tok = loaded.model, loaded.tokenizer
     text = TEXT[:model.cfg.context - len(tok.prefix_ids)]
@@ -65,6 +71,31 @@ def main() -> None:
     for k, v in med.items():
         print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
     print(json.dumps({"tokens": T, "heads": L * H, **{k: round(v, 4) for k, v in med.items()}}))
+
+
+def smollm2_click(rounds: int, text: str = "To be, or not to be: that is the question.") -> None:
+    """An Ablation-view click on SmolLM2: one intervened pass (clean and ablated, bars and per-token loss)."""
+    loaded = open_model("smollm2")
+    model, tok = loaded.model, loaded.tokenizer
+    idx = text_input(model, tok, text).tensor
+    H = model.cfg.H
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(idx)
+
+    one, layer = [Site(14, 3)], [Site(14, h) for h in range(H)]
+    intervene(model, tok, text, one)  # warm up
+    times: dict[str, list[float]] = {"forward": [], "one head off": [], f"{H} heads off": []}
+    for _ in range(rounds):
+        times["forward"].append(timed(forward))
+        times["one head off"].append(timed(lambda: intervene(model, tok, text, one)))
+        times[f"{H} heads off"].append(timed(lambda: intervene(model, tok, text, layer)))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"machine: {describe()}")
+    print(f"SmolLM2-135M-Instruct (L={model.cfg.L}, H={H}), {idx.shape[1]} tokens, median of {rounds} rounds")
+    for k, v in med.items():
+        print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
 
 
 if __name__ == "__main__":
