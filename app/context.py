@@ -150,6 +150,7 @@ class AppContext(QObject):
     runEvaluations = Signal(object)  # list[Evaluation]
     runSnapshot = Signal(object)  # the newest Snapshot (data: engine.training.AttentionProbe)
     runSaved = Signal(object)  # Saved
+    scrubStep = Signal(int)  # a view scrubbed the run's timeline to this step: views of the run's snapshots follow
     message = Signal(str, str)  # level ("info" | "error"), text: what the context itself did or failed to do
 
     def __init__(self, engine: EngineBridge, settings: QSettings, parent: QObject | None = None) -> None:

@@ -111,3 +111,27 @@ def test_few_shot_prompt_answer_accuracy_and_errors(window, qtbot):
     window.ctx.use_default()
     qtbot.waitUntil(lambda: view.settled and view.current is not None, timeout=30_000)
     assert not view.header.error_text
+
+
+def test_scrubbing_a_runs_timeline_moves_the_attention_snapshot(window, qtbot, tmp_path):
+    """The run's timeline: the cursor in Head scores reads every head's score at a step and puts the Attention
+    view on the run's snapshot of that step."""
+    from tests.gui.conftest import start_tiny_run
+
+    att, view = window.attention, window.views["head-scores"]
+    run = start_tiny_run(window, qtbot, tmp_path / "run", snapshot_every=5)
+    qtbot.waitUntil(lambda: len(att.snapshots) >= 4, timeout=120_000)
+    window.training.stop_btn.click()
+    qtbot.waitUntil(lambda: not run.active, timeout=60_000)
+    assert window.ctx.use_run_model()
+    show(window, qtbot, "head-scores")
+    qtbot.waitUntil(lambda: len(view.history.steps) >= 4, timeout=60_000)
+    assert view.of_the_run() and view.cursor.isVisible()
+    steps = [s.step for s in att.snapshots]
+    target = int(view.history.steps[1])
+    view.scrub(target + 1)  # snaps to the nearest measured step
+    assert view.cursor_step == target and f"step {target:,}" in view.cursor_text.text()
+    assert view.loss_cursor.value() == target  # the loss curve's twin line follows
+    nearest = min(steps, key=lambda s: abs(s - target))
+    assert att.current is not None and att.current.step == nearest and att.follow_box.isChecked()
+    assert "Attention view shows" in view.cursor_text.text()

@@ -232,6 +232,7 @@ class AttentionView(View):
         self.diff_model.chosen.connect(lambda: self.request_diff() if self.diff_box.isChecked() else None)
         ctx.runChanged.connect(self._run_changed)
         ctx.runSnapshot.connect(self.add_snapshot)
+        ctx.scrubStep.connect(self.scrub_to_step)
         self.text.setText(PROBE_TEXT)
         self.show_source("loading the model\u2026")
 
@@ -434,6 +435,16 @@ class AttentionView(View):
             if self._typed and self.text.text() != self._typed:
                 self.text.setText(self._typed)  # the user's text comes back
             self.request()
+
+    def scrub_to_step(self, step: int) -> None:
+        """Show the run's snapshot nearest ``step`` (another view scrubbed the run's timeline)."""
+        if not self.snapshots:
+            return
+        index = min(range(len(self.snapshots)), key=lambda i: abs((self.snapshots[i].step or 0) - step))
+        if index == self.step_slider.value():
+            self._scrub(index)
+        else:
+            self.step_slider.setValue(index)  # -> _scrub
 
     def _scrub(self, index: int) -> None:
         if not 0 <= index < len(self.snapshots):

@@ -128,6 +128,21 @@ class HeadScoresView(View):
                                              pen=pg.mkPen("#d62728", width=1, style=Qt.PenStyle.DashLine))
         self.scores_marker.hide()
         self.scores_plot.addItem(self.scores_marker)
+        # the timeline cursor: drag it to read every head's score at a step; on the app's run, the Attention
+        # view shows the snapshot of that step (ctx.scrubStep)
+        self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#555", width=2),
+                                      hoverPen=pg.mkPen("#000", width=3), label="step",
+                                      labelOpts={"position": 0.05, "color": "#333"})
+        self.cursor.hide()
+        self.scores_plot.addItem(self.cursor)
+        self.loss_cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#555", width=2))  # its twin
+        self.loss_cursor.hide()
+        self.loss_plot.addItem(self.loss_cursor)
+        self.cursor.sigPositionChanged.connect(lambda line: self.loss_cursor.setValue(line.value()))
+        self.cursor.sigPositionChangeFinished.connect(lambda line: self.scrub(int(round(line.value()))))
+        self.cursor_text = named(QLabel(), "head-scores.cursor", "The scores at the cursor's step")
+        self.cursor_text.setWordWrap(True)
+        self.cursor_step: int | None = None
         # the second-copy / first-copy loss ratio on a right axis of its own
         item = self.loss_plot.getPlotItem()
         self.ratio_box = pg.ViewBox()
@@ -148,6 +163,7 @@ class HeadScoresView(View):
         plots.addWidget(self.loss_plot, 2)
         self.layout_.addLayout(row)
         self.layout_.addWidget(self.caption)
+        self.layout_.addWidget(self.cursor_text)
         self.layout_.addLayout(plots, 1)
         ctx.runSnapshot.connect(self._run_snapshot)
         self.show_source("loading the model\u2026")
@@ -178,6 +194,58 @@ class HeadScoresView(View):
 
         self.run(job, lambda h: self.set_history(h, label), key="history", what="reading the training history",
                  on_error=failed)
+
+    def of_the_run(self) -> bool:
+        """The history shown is the app's training run's (its snapshots are in the Attention view)."""
+        run, ref = self.ctx.run, self.ctx.model
+        return (self.showing == "model" and run is not None and ref is not None and run.ref is not None
+                and ref.key == run.ref.key)
+
+    def _place_cursor(self) -> None:
+        """The cursor on its step when the history still has it, else none until the user drags it."""
+        h = self.history
+        self.loss_cursor.setVisible(not h.empty)
+        if h.empty:
+            self.cursor.hide()
+            self.cursor_text.setText("")
+            self.cursor_step = None
+            return
+        self.cursor.show()
+        if self.cursor_step is not None and self.cursor_step in set(int(x) for x in h.steps):
+            self.scrub(self.cursor_step, tell=False)  # a redraw: the other views stay where they are
+            return
+        self.cursor_step = None
+        self.cursor.blockSignals(True)
+        self.cursor.setValue(float(h.steps[-1]))
+        self.cursor.blockSignals(False)
+        self.loss_cursor.setValue(float(h.steps[-1]))
+        self.cursor.label.setFormat("drag me")
+        self.cursor_text.setText("Drag the grey line along the steps to read every head's score there"
+                                 + (" and see that step's attention snapshot in the Attention view."
+                                    if self.of_the_run() else "."))
+
+    def scrub(self, step: int, tell: bool = True) -> None:
+        """Put the timeline cursor on the measured step nearest ``step``: every head's score there in the
+        caption and, on the app's run, the Attention view on that step's snapshot."""
+        h = self.history
+        if not len(h.steps):
+            return
+        i = int(np.argmin(np.abs(np.asarray(h.steps) - step)))
+        self.cursor_step = int(h.steps[i])
+        self.cursor.blockSignals(True)
+        self.cursor.setValue(self.cursor_step)
+        self.cursor.blockSignals(False)
+        self.loss_cursor.setValue(self.cursor_step)
+        self.cursor.label.setFormat(f"step {self.cursor_step:,}")
+        name = str(self.score.currentData())
+        values = np.asarray(h.scores[name])[i]  # (L, H)
+        order = np.argsort(values, axis=None)[::-1][:4]
+        tops = ", ".join(f"{a}.{b} {values[a, b]:.2f}" for a, b in (np.unravel_index(o, values.shape) for o in order))
+        follow = " The Attention view shows the run's snapshot of this step." if self.of_the_run() else ""
+        self.cursor_text.setText(f"At step {self.cursor_step:,} (drag the grey line): the highest {name} scores "
+                                 f"{tops}.{follow}")
+        if tell and self.of_the_run():
+            self.ctx.scrubStep.emit(self.cursor_step)
 
     def _run_snapshot(self, _snap: Any) -> None:
         """A run training in the app measured its heads: redraw when it is the model shown."""
@@ -217,6 +285,7 @@ class HeadScoresView(View):
                     self.lines.append(line)
         self.loss_curve.setData(h.loss_steps, h.loss)
         self.ratio_curve.setData(h.ratio_steps, h.ratio)
+        self._place_cursor()
         item = self.loss_plot.getPlotItem()
         item.getAxis("right").setVisible(len(h.ratio) > 0)
         self.loss_plot.setLabel("left", "training loss (nats)" if len(h.loss) else "training loss (none saved)")
