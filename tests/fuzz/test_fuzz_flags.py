@@ -88,7 +88,7 @@ TRAIN_BASE = [
 
 
 @given(data=st.data())
-@fuzz_settings(quick=40)
+@fuzz_settings(quick=25)
 def test_train(worker, assets, data):
     extra = data.draw(flags(train_flags(assets)))
     run_case(worker, assets, TRAIN_BASE + ["--corpus", str(assets.corpus)] + extra)
