@@ -33,6 +33,16 @@ def timed(fn) -> float:  # noqa: ANN001
     return time.perf_counter() - t0
 
 
+def report(title: str, times: dict[str, list[float]]) -> dict[str, float]:
+    """Print each timing's median beside its ratio to the forward pass (``times["forward"]``); the medians."""
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"machine: {describe()}")
+    print(title)
+    for k, v in med.items():
+        print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
+    return med
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=5)
@@ -65,11 +75,8 @@ def main() -> None:
         times["every_head_effect"].append(timed(lambda: every_head_effect(model, tok, text)))
         times["every_head_effect (mean)"].append(timed(lambda: every_head_effect(model, tok, text, "mean")))
         times["separate passes"].append(timed(separate))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"machine: {describe()}")
-    print(f"default model (L={L}, H={H}, d={model.cfg.d}), {T} tokens, median of {args.rounds} rounds")
-    for k, v in med.items():
-        print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
+    med = report(f"default model (L={L}, H={H}, d={model.cfg.d}), {T} tokens, median of {args.rounds} rounds",
+                 times)
     print(json.dumps({"tokens": T, "heads": L * H, **{k: round(v, 4) for k, v in med.items()}}))
 
 
@@ -91,11 +98,8 @@ def smollm2_click(rounds: int, text: str = "To be, or not to be: that is the que
         times["forward"].append(timed(forward))
         times["one head off"].append(timed(lambda: intervene(model, tok, text, one)))
         times[f"{H} heads off"].append(timed(lambda: intervene(model, tok, text, layer)))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"machine: {describe()}")
-    print(f"SmolLM2-135M-Instruct (L={model.cfg.L}, H={H}), {idx.shape[1]} tokens, median of {rounds} rounds")
-    for k, v in med.items():
-        print(f"  {k:<26} {v * 1000:9.1f} ms   {v / med['forward']:6.1f} x one forward pass")
+    report(f"SmolLM2-135M-Instruct (L={model.cfg.L}, H={H}), {idx.shape[1]} tokens, median of {rounds} rounds",
+           times)
 
 
 if __name__ == "__main__":
