@@ -8,9 +8,36 @@ import sys
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 _received: list[int] = []  # signals that arrived before engine.signals took over
+RETRY_S = 0.05  # a signal that arrives during an import is raised again this much later
+
+
+def importing(frame: object) -> bool:
+    """True while ``frame`` (the one a signal interrupted) runs under an import. A module's import may call
+    into C++ (torch's extensions) that runs Python and, from there, the signal handler: an exception
+    raised then crosses C++ that cannot pass it on, and the process aborts ("terminate called after
+    throwing an instance of 'pybind11::error_already_set'") instead of ending with one line."""
+    while frame is not None:
+        if getattr(getattr(frame, "f_code", None), "co_filename", "").startswith("<frozen importlib"):
+            return True
+        frame = getattr(frame, "f_back", None)
+    return False
+
+
+def deliver_later(signum: int) -> None:
+    """Send ``signum`` to this process again in RETRY_S: the handler then runs after the import, or defers
+    again while another one runs."""
+    import os
+    import threading
+
+    timer = threading.Timer(RETRY_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
 
 
 def _on_signal(signum: int, frame: object) -> None:
+    if importing(frame):
+        deliver_later(signum)
+        return
     _received.append(signum)
     raise KeyboardInterrupt
 

@@ -10,6 +10,7 @@ specific task, such as classification ... it generally requires labeled data"; s
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -65,6 +66,13 @@ def genre_dataset(unit: str = "speech", max_chars: int = 400) -> Dataset:
         raise UserError(f"unknown unit {unit!r}; use speech or line")
     if max_chars < 1:
         raise UserError("max_chars must be 1 or more")
+    texts, labels, groups = _genre_units(unit, max_chars)
+    return Dataset(list(texts), list(labels), list(GENRE_NAMES), list(groups))
+
+
+@functools.cache
+def _genre_units(unit: str, max_chars: int) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]]:
+    """Read once per process (2-3 s of parsing); :func:`genre_dataset` hands out copies."""
     texts, labels, groups = [], [], []
     for rec in shakespeare_records(tuple(GENRE_LABELS)):
         if rec.kind != "speech":
@@ -76,7 +84,7 @@ def genre_dataset(unit: str = "speech", max_chars: int = 400) -> Dataset:
                 texts.append(u[:max_chars])
                 labels.append(GENRE_NAMES.index(GENRE_LABELS[rec.genre]))
                 groups.append(rec.play)
-    return Dataset(texts, labels, list(GENRE_NAMES), groups)
+    return tuple(texts), tuple(labels), tuple(groups)
 
 
 def pretraining_val_plays() -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from engine.entry import deliver_later, importing
 from engine.tasks import CancelToken
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
@@ -43,6 +44,9 @@ received: list[int] = []  # every signal that asked the engine to stop
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    if importing(frame):  # raised under an import, it may cross C++ and abort the process: a moment later
+        deliver_later(signum)
+        return
     received.append(signum)
     raise Interrupted(signum)
 

@@ -1,5 +1,7 @@
 """``txe`` end to end: JSON contracts, the embedded default model, and bad input (one line, exit 2)."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -17,7 +19,23 @@ def run_json(capsys, *argv: str) -> dict:
 
 
 def txe(*argv: str) -> subprocess.CompletedProcess:
+    """``python -m engine ARGV`` in a real process: exit code, stdout and stderr as a user's shell sees them."""
     return subprocess.run([sys.executable, "-m", "engine", *argv], capture_output=True, text=True, timeout=300)
+
+
+def txe_here(*argv: str) -> subprocess.CompletedProcess:
+    """The same command in this process (no 4 s of start-up): for the many error cases whose message and code,
+    not the process around them, are under test. The thread count a ``--threads`` flag sets is put back."""
+    import torch
+
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as e:  # argparse's usage errors
+            code = int(e.code or 0)
+    torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["txe", *argv], code, out.getvalue(), err.getvalue())
 
 
 def test_train_then_attention_then_score_then_sample(capsys, small_corpus, tmp_path):
@@ -83,7 +101,7 @@ def test_json_is_the_last_stdout_line_of_a_real_process():
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message):
-    r = txe(*argv)
+    r = txe_here(*argv)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
@@ -93,14 +111,14 @@ def test_bad_input_is_one_line_and_exit_2(argv, message):
 def test_binary_corpus_and_corrupt_checkpoint(tmp_path, tiny_checkpoint):
     binary = tmp_path / "img.bin"
     binary.write_bytes(bytes(range(256)) * 10)
-    r = txe("train", "--corpus", str(binary), "--out", str(tmp_path / "o"))
+    r = txe_here("train", "--corpus", str(binary), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "binary" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     import shutil
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_checkpoint, bad)
     (bad / "model.safetensors").write_bytes(b"\x00" * 100)
-    r = txe("attention", "--checkpoint", str(bad), "--text", "hi", "--out", str(tmp_path / "a.npz"))
+    r = txe_here("attention", "--checkpoint", str(bad), "--text", "hi", "--out", str(tmp_path / "a.npz"))
     assert r.returncode == 2 and "corrupt" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -108,8 +126,8 @@ def test_sample_is_generate_sample_by_a_shorter_name():
     """One code path: ``txe sample`` goes through the cached decoder of ``txe generate --method sample``."""
     common = ("--prompt", "HAMLET:", "--max-new", "300", "--seed", "7", "--temperature", "0.9", "--top-k", "20",
               "--json")
-    a = txe("sample", *common)
-    b = txe("generate", "--method", "sample", *common)
+    a = txe_here("sample", *common)
+    b = txe_here("generate", "--method", "sample", *common)
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     ja, jb = json.loads(a.stdout.strip().splitlines()[-1]), json.loads(b.stdout.strip().splitlines()[-1])
     assert ja["text"] == jb["text"] and ja["logprob"] == jb["logprob"] and len(ja["tokens"]) == 300

@@ -18,6 +18,7 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import RunExists, UserError
 from engine.files import WriteFailed, atomic_write_bytes, check_writable_folder
 from engine.training import TrainConfig, Trainer
+from tests.test_cli import txe_here
 
 TINY = ["--layers", "1", "--heads", "1", "--d-model", "16", "--context", "16", "--batch", "4", "--eval-every", "0"]
 
@@ -59,7 +60,7 @@ def test_an_existing_run_is_not_replaced_without_overwrite(small_corpus, tmp_pat
         Trainer(cfg_for(small_corpus, out, steps=3))
     assert e.value.step == 20 and e.value.path == str(out) and "--overwrite" in str(e.value)
     assert step_of(out) == 20
-    r = txe("train", "--corpus", small_corpus, *TINY, "--steps", "3", "--out", str(out))
+    r = txe_here("train", "--corpus", small_corpus, *TINY, "--steps", "3", "--out", str(out))
     assert "already holds a training run (step 20)" in one_error_line(r)
     assert step_of(out) == 20
     run(Trainer(cfg_for(small_corpus, out, steps=3), overwrite=True))
@@ -85,12 +86,12 @@ def test_the_copy_a_crash_left_is_resumed_and_never_deleted(small_corpus, tmp_pa
 
 def test_resume_from_the_cli_finds_the_copy_a_crash_left(small_corpus, tmp_path):
     out = tmp_path / "r"
-    assert txe("train", "--corpus", small_corpus, *TINY, "--steps", "3", "--out", str(out)).returncode == 0
+    assert txe_here("train", "--corpus", small_corpus, *TINY, "--steps", "3", "--out", str(out)).returncode == 0
     os.replace(out, tmp_path / ".r.old")
-    info = txe("info", "--checkpoint", str(out), "--json")
+    info = txe_here("info", "--checkpoint", str(out), "--json")
     assert json.loads(info.stdout.splitlines()[-1])["step"] == 3
     os.replace(out, tmp_path / ".r.old")
-    r = txe("train", "--corpus", small_corpus, "--steps", "5", "--out", str(out), "--resume", "--json")
+    r = txe_here("train", "--corpus", small_corpus, "--steps", "5", "--out", str(out), "--resume", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["steps"] == 5
 
@@ -138,13 +139,13 @@ def test_a_bad_out_is_found_before_the_corpus_is_read(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
     started = time.monotonic()
-    r = txe("train", "--corpus", "/no/such/corpus.txt", "--out", str(blocker / "run"))
+    r = txe_here("train", "--corpus", "/no/such/corpus.txt", "--out", str(blocker / "run"))
     assert "file is a file, not a folder" in one_error_line(r) and "corpus" not in r.stderr
-    r = txe("train", "--corpus", "/no/such/corpus.txt", "--out", str(blocker))
+    r = txe_here("train", "--corpus", "/no/such/corpus.txt", "--out", str(blocker))
     assert "is a file" in one_error_line(r)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep", encoding="utf-8")
-    r = txe("train", "--corpus", "/no/such/corpus.txt", "--out", str(tmp_path / "notes"))
+    r = txe_here("train", "--corpus", "/no/such/corpus.txt", "--out", str(tmp_path / "notes"))
     assert "not a checkpoint" in one_error_line(r)
     assert time.monotonic() - started < 60
 
@@ -175,7 +176,7 @@ def test_a_full_disk_during_autosave_stops_with_one_line_and_keeps_the_last_chec
     out = tmp_path / "run"
     common = ["--corpus", small_corpus, "--layers", "2", "--heads", "2", "--context", "16", "--batch", "4",
               "--eval-every", "0", "--out", str(out)]
-    assert txe("train", *common, "--d-model", "32", "--steps", "6").returncode == 0
+    assert txe_here("train", *common, "--d-model", "32", "--steps", "6").returncode == 0
     # the bigger model's weights (about 400 KB) no longer fit: the first autosave fails
     r = txe("train", *common, "--d-model", "128", "--steps", "30", "--autosave-every", "10", "--overwrite",
             preexec=_file_size_limit(200_000))

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog, QLineEdit, QVBoxLayout, QWidget
 
 from app.bridge import Job
 from app.export import save_png, save_svg
@@ -67,6 +68,17 @@ class View(QWidget):
             self.refresh()
         else:
             self.mark_stale(f"now on {ref.name}")
+
+    def debounced(self, then: Callable[[], None], ms: int = 200, edit: QLineEdit | None = None) -> QTimer:
+        """A single-shot timer calling ``then`` ``ms`` after it was last started (by each edit of ``edit``, when
+        given): a pause in typing, not every keystroke, starts engine work."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(then)
+        if edit is not None:
+            edit.textEdited.connect(lambda _: timer.start())
+        return timer
 
     # --- the engine ------------------------------------------------------------------------------
 

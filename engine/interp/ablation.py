@@ -17,6 +17,7 @@ The replacement values are computed on the clean model (never from a pass with o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +114,7 @@ def _mean_of(acts: list[torch.Tensor], site: Site) -> torch.Tensor:
     return (total / count)[None]  # (1, d_k) or (1, d): the same at every position
 
 
-def _replacements(model: GPT, tokenizer: Tokenizer, inp: TextInput, sites: list[Site], mode: str,
+def replacements(model: GPT, tokenizer: Tokenizer, inp: TextInput, sites: list[Site], mode: str,
                   reference: list[str] | None, source: str | None,
                   last: int | None) -> tuple[dict[Site, tuple[torch.Tensor, slice]], int]:
     """site -> (value, positions it replaces), and how many positions a patch covers."""
@@ -147,7 +148,7 @@ def _replacements(model: GPT, tokenizer: Tokenizer, inp: TextInput, sites: list[
     return out, n
 
 
-def _setters(sites: list[Site], values: dict[Site, tuple[torch.Tensor, slice]]) -> dict[str, Hook]:
+def setters(sites: list[Site], values: dict[Site, tuple[torch.Tensor, slice]]) -> dict[str, Hook]:
     """One hook function per hook point, writing every site's value there."""
     by_hook: dict[str, list[Site]] = {}
     for s in sites:
@@ -184,10 +185,10 @@ def intervene(model: GPT, tokenizer: Tokenizer, text: str, sites: list[Site], mo
         raise UserError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     check_sites(model, sites)
     inp = text_input(model, tokenizer, text)
-    values, patched = _replacements(model, tokenizer, inp, sites, mode, reference, source, last)
+    values, patched = replacements(model, tokenizer, inp, sites, mode, reference, source, last)
     idx = inp.tensor
     before = model(idx)[0][0].double()  # (T, V)
-    with hooks(model, _setters(sites, values)):
+    with hooks(model, setters(sites, values)):
         after = model(idx)[0][0].double()
     lp_b, lp_a = before.log_softmax(-1), after.log_softmax(-1)
     kl = (lp_b.exp() * (lp_b - lp_a)).sum(-1).clamp_min(0.0)  # (T,)
@@ -219,18 +220,30 @@ class HeadEffect:
 def every_head_effect(model: GPT, tokenizer: Tokenizer, text: str, mode: str = "zero",
                       token: CancelToken | None = None) -> HeadEffect:
     """Switch off every head one at a time (``zero`` or ``mean`` over the text's positions) -> the L x H
-    matrix of loss changes.
+    matrix of loss changes (batched: see :func:`each_head_off`). ``token`` is checked between batches."""
+    require_decoder(model)
+    inp = text_input(model, tokenizer, text)
+    tgt = inp.targets
+    base, per_token = each_head_off(model, inp.tensor, mode, lambda out, clean: token_nll(model, out, tgt), token)
+    effect = per_token.mean(-1) - base.mean()
+    return HeadEffect(mode, inp.tokens, float(base.mean()), effect.numpy(), per_token.numpy(), inp.truncated)
+
+
+Measure = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (out (b, T, d), clean (1, T, d)) -> (b, n)
+
+
+def each_head_off(model: GPT, idx: torch.Tensor, mode: str, measure: Measure,
+                  token: CancelToken | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``measure`` of the final residual stream with every head (l, h) switched off alone (``zero``, or
+    ``mean`` over the positions of ``idx`` (1, T)) -> (its value on the clean pass (n,), (L, H, n)).
 
     Fast by batching: one clean pass keeps the residual stream entering every block; then, for layer l,
     the H copies of the text (copy h with head h off) go through blocks l..L-1 only, as one batch (split
     when large), since blocks before l are not changed. That is H (L + 1) L / 2 block-passes of one text
     instead of L^2 H for L H separate passes. ``token`` is checked between batches.
     """
-    require_decoder(model)
     if mode not in ("zero", "mean"):
-        raise UserError(f"every_head_effect switches heads off: mode zero or mean, not {mode!r}")
-    inp = text_input(model, tokenizer, text)
-    idx, tgt = inp.tensor, inp.targets
+        raise UserError(f"every head's effect switches heads off: mode zero or mean, not {mode!r}")
     cfg = model.cfg
     T, H, L = idx.shape[1], cfg.H, cfg.L
     x, rope = embed_input(model, idx)
@@ -244,10 +257,10 @@ def every_head_effect(model: GPT, tokenizer: Tokenizer, text: str, mode: str = "
         return keep_z
 
     with hooks(model, {z_name(i): keeper(i) for i in range(L)}):
-        final = run_blocks(model, x, rope, 0, keep)
-    base = token_nll(model, final, tgt)[0]  # (T - 1,)
-    per_token = torch.empty(L, H, T - 1, dtype=torch.float64)
-    width = max(cfg.d, cfg.m, H * T, min(cfg.vocab_size, 4096))  # the widest activation per position
+        clean = run_blocks(model, x, rope, 0, keep)
+    base = measure(clean, clean)[0].double()  # (n,)
+    per: torch.Tensor | None = None
+    width = max(cfg.d, cfg.m, H * T, min(cfg.vocab_size, 4096) if model.has_lm_head else 0)  # widest per position
     chunk = max(1, min(H, BATCH_FLOATS // (T * width)))
     for layer in range(L):
         for h0 in range(0, H, chunk):
@@ -264,6 +277,9 @@ def every_head_effect(model: GPT, tokenizer: Tokenizer, text: str, mode: str = "
 
             with hooks(model, {z_name(layer): off}):
                 out = run_blocks(model, keep[layer].expand(b, -1, -1), rope, layer)
-            per_token[layer, h0:h0 + b] = token_nll(model, out, tgt)
-    effect = per_token.mean(-1) - base.mean()
-    return HeadEffect(mode, inp.tokens, float(base.mean()), effect.numpy(), per_token.numpy(), inp.truncated)
+            rows = measure(out, clean).double()  # (b, n)
+            if per is None:
+                per = torch.empty(L, H, rows.shape[1], dtype=torch.float64)
+            per[layer, h0:h0 + b] = rows
+    assert per is not None
+    return base, per

@@ -27,9 +27,9 @@ def _open(spec: str | None):  # noqa: ANN202
     return loaded, loaded.model, loaded.tokenizer
 
 
-def _note_truncated(n: int) -> None:
+def _note_truncated(n: int, end: str = "first") -> None:
     if n:
-        print(f"note: the text is longer than the model's context; its first {n} tokens were left out")
+        print(f"note: the text is longer than the model's context; its {end} {n} tokens were left out")
 
 
 def _grid(name: str, m: np.ndarray) -> None:
@@ -41,6 +41,7 @@ def _grid(name: str, m: np.ndarray) -> None:
 
 def cmd_ablate(args: argparse.Namespace) -> dict[str, Any]:
     from engine.interp.ablation import every_head_effect, intervene, parse_sites
+    from engine.interp.encoder import is_encoder
 
     sites = parse_sites(args.heads or "", args.mlp or "")
     if not sites and not args.every:
@@ -51,6 +52,8 @@ def cmd_ablate(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("--source and --last are for --mode patch")
     text = _text_arg(args)
     _, model, tok = _open(args.checkpoint)
+    if is_encoder(model):
+        return _ablate_encoder(args, model, tok, text, sites)
     if args.every:
         effect = every_head_effect(model, tok, text, args.mode)
         if args.json:
@@ -75,6 +78,30 @@ def cmd_ablate(args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
+def _ablate_encoder(args: argparse.Namespace, model: Any, tok: Any, text: str, sites: list) -> dict[str, Any]:
+    """An encoder has no next token: the change of its sentence embedding and of each token's output vector."""
+    from engine.interp.encoder import every_head_embedding_effect, intervene_encoder
+
+    if args.every:
+        effect = every_head_embedding_effect(model, tok, text, args.mode)
+        if args.json:
+            return effect.to_dict()
+        _note_truncated(effect.truncated, "last")
+        print(f"1 - cosine of the sentence embedding to the clean one when each head is switched off ({args.mode}):")
+        _grid("embedding change", effect.effect)
+        return {}
+    r = intervene_encoder(model, tok, text, sites, args.mode, source=args.source, last=args.last)
+    if args.json:
+        return r.to_dict()
+    _note_truncated(r.truncated, "last")
+    print(f"switched {'from the source' if args.mode == 'patch' else 'off'} ({args.mode}): {', '.join(r.sites)}")
+    print(f"sentence embedding: cosine to the clean one {r.cosine:.5f} (change {r.change:.5f})")
+    print("tokens whose output vectors moved most (1 - cosine):")
+    for t, c in r.most_moved(SHOWN):
+        print(f"  {t!r:>12}  {c:.5f}")
+    return {}
+
+
 def cmd_logit_lens(args: argparse.Namespace) -> dict[str, Any]:
     from engine.interp.lens import logit_lens
 
@@ -90,6 +117,55 @@ def cmd_logit_lens(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{'':>12} " + " ".join(f"{lens.tokens[i]!r:>9}" for i in cols))
     for layer, name in enumerate(lens.layers):
         print(f"{name:>12} " + " ".join(f"{lens.top_tokens[layer][i][0]!r:>9}" for i in cols))
+    return {}
+
+
+def _positions(spec: str, T: int) -> list[int] | None:
+    """``--positions``: "all" (None), or positions from 0, negative from the end ("-1": the last token)."""
+    if spec.strip() == "all":
+        return None
+    rows = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        try:
+            p = int(item)
+        except ValueError:
+            raise UserError(f"malformed position {item[:40]!r}: write whole numbers (-1: the last token) or all") \
+                from None
+        if not -T <= p < T:
+            raise UserError(f"position {p} is outside the text's {T} tokens (0 to {T - 1}, or -1 to -{T})")
+        rows.append(p % T)
+    if not rows:
+        raise UserError("give at least one position, or all")
+    return list(dict.fromkeys(rows))
+
+
+def cmd_rollout(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.interp.rollout import rollout_for_text
+
+    _, model, tok = _open(args.checkpoint)
+    r = rollout_for_text(model, tok, _text_arg(args))
+    L, T = r.rollout.shape[0], len(r.tokens)
+    layer = L - 1 if args.layer is None else args.layer
+    if not 0 <= layer < L:
+        raise UserError(f"the model has layers 0 to {L - 1}, not {layer}")
+    rows = _positions(args.positions, T)
+    flows = r.flow_rows(rows) if args.flow and rows is not None else None
+    if args.flow and rows is None:
+        from engine.interp.rollout import flow
+
+        flows = flow(np.empty(0), mixed=r.mixed)
+    shown = list(range(T)) if rows is None else rows
+    if args.json:
+        return r.to_dict(layer, flows, shown if flows is not None else None)
+    _note_truncated(r.truncated)
+    for k, i in enumerate(shown[-SHOWN:] if rows is None else shown):
+        top = np.argsort(-r.rollout[layer][i], kind="stable")[:8]
+        print(f"position {i} {r.tokens[i]!r}: rollout after layer {layer} from "
+              + ", ".join(f"{j}:{r.tokens[j]!r} {r.rollout[layer][i, j]:.3f}" for j in top))
+        if flows is not None:
+            row = flows[shown.index(i) if rows is None else k]
+            top = np.argsort(-row, kind="stable")[:8]
+            print("    flow from " + ", ".join(f"{j}:{r.tokens[j]!r} {row[j]:.3f}" for j in top))
     return {}
 
 
@@ -159,6 +235,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     _text_options(p)
     p.add_argument("--top", type=int_flag(1, 1000), default=5, help="tokens per layer and position (default 5)")
     p.set_defaults(func=cmd_logit_lens)
+
+    p = sub.add_parser("rollout", parents=[common], help="attention rollout and flow across the layers",
+                       description="How much of each input token reaches each position through the layers "
+                                   "(Abnar & Zuidema 2020): rollout after a layer (JSON: rollout, T x T) and, with "
+                                   "--flow, the attention flow from --positions (JSON: flow {rows, values}).")
+    _checkpoint_option(p)
+    _text_options(p)
+    p.add_argument("--layer", type=int_flag(0, 1 << 20), default=None, help="rollout after this layer (default: last)")
+    p.add_argument("--flow", action="store_true", help="also the attention flow (max-flow) from --positions")
+    p.add_argument("--positions", default="-1",
+                   help="the positions whose sources are listed (and whose flow --flow computes): comma-separated, "
+                        "-1 the last token (default), or all")
+    p.set_defaults(func=cmd_rollout)
 
     p = sub.add_parser("heads", parents=[common], help="previous-token, first-token, duplicate and induction scores",
                        description="Every head's scores on random token segments repeated twice (seeded): "

@@ -12,9 +12,9 @@ from tests.gui.conftest import show
 def test_fine_tune_classify_and_transfer(window, qtbot, tmp_path):
     ft = show(window, qtbot, "fine-tune")
     assert ft.header.source_text().startswith("default model")
-    ft.val_size = 90
-    ft.size.setValue(120)
-    ft.steps.setValue(20)
+    ft.val_size = 60
+    ft.size.setValue(60)
+    ft.steps.setValue(10)
     ft.start_finetune()
     qtbot.waitUntil(lambda: ft.settled and ft.finetuned is not None and ft.classified is not None, timeout=180_000)
     assert sorted(ft.finetuned.label_names) == ["comedy", "history", "tragedy"]
@@ -23,16 +23,16 @@ def test_fine_tune_classify_and_transfer(window, qtbot, tmp_path):
     assert len(c.probs) == 3 and abs(sum(c.probs) - 1.0) < 1e-5 and len(c.importance) == len(c.tokens)
     assert len(ft.class_bars.tokens) == 3 and "leave one out" in ft.line_view.toPlainText()
     # the transfer curve: both kinds at both sizes, drawn as the points come in
-    ft.sizes.setText("40, 80")
+    ft.sizes.setText("20, 40")
     ft.seeds.setValue(1)
     ft.steps.setValue(10)
     ft.start_compare()
     qtbot.waitUntil(lambda: ft.settled and ft.status.text().startswith("Pre-trained"), timeout=300_000)
-    assert set(ft.points) == {(40, "pretrained"), (40, "scratch"), (80, "pretrained"), (80, "scratch")}
+    assert set(ft.points) == {(20, "pretrained"), (20, "scratch"), (40, "pretrained"), (40, "scratch")}
     xs, ys = ft.pre_line.getData()
     assert len(xs) == 2 and all(0.0 <= y <= 1.0 for y in ys)
     ticks = ft.curve.getAxis("bottom")._tickLevels  # the measured sizes label the log axis
-    assert [label for _, label in ticks[0]] == ["40", "80"]
+    assert [label for _, label in ticks[0]] == ["20", "40"]
     # a bad size list is one line in the view
     ft.sizes.setText("a lot")
     ft.start_compare()

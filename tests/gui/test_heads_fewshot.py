@@ -135,3 +135,30 @@ def test_scrubbing_a_runs_timeline_moves_the_attention_snapshot(window, qtbot, t
     nearest = min(steps, key=lambda s: abs(s - target))
     assert att.current is not None and att.current.step == nearest and att.follow_box.isChecked()
     assert "Attention view shows" in view.cursor_text.text()
+    # the diff while following the run: A the pinned snapshot (the first), B the one on the slider, with the
+    # head scores of both; scrubbing moves B, "pin as A" moves A
+    att.diff_box.setChecked(True)
+    first, shown = att.snapshots[0], att.current
+    cmp = att.diff_panel.comparison
+    assert cmp.names == [f"step {first.step:,}", f"step {shown.step:,}"] and not att.pin_btn.isHidden()
+    np.testing.assert_allclose(cmp.attention_diff, shown.attention - first.attention)
+    assert "pinned" in att.diff_panel.note.text() and "not the loss" in att.diff_panel.loss.plotItem.titleLabel.text
+    L, H = shown.shape[:2]
+    assert att.diff_panel.scores_map.values.shape == (L, H)
+    np.testing.assert_allclose(att.diff_panel.scores_map.values,
+                               cmp.scores[1].scores["induction"] - cmp.scores[0].scores["induction"])
+    att.pin_btn.click()
+    assert att.anchor_step == shown.step and att.diff_panel.comparison.names[0] == f"step {shown.step:,}"
+    att.step_slider.setValue(len(att.snapshots) - 1)
+    last = att.snapshots[-1]
+    assert att.diff_panel.comparison.names == [f"step {shown.step:,}", f"step {last.step:,}"]
+    # a cell of the score map selects that head in the grid and the diff
+    att.diff_panel.scores_map.headClicked.emit(L - 1, H - 1, None)
+    assert att.selected == (L - 1, H - 1) and att.diff_panel.a.title.startswith(f"A: layer {L - 1}, head {H - 1}")
+    # no longer following: the diff is of two models again (the run's model and the default one: their
+    # tokenizers differ, which the header says; no snapshot picture stays)
+    att.follow_box.setChecked(False)
+    qtbot.waitUntil(lambda: att.settled and "different tokenizers" in att.header.error_text, timeout=60_000)
+    assert att.diff_panel.comparison is None and att.pin_btn.isHidden()
+    att.diff_box.setChecked(False)
+    assert not att.header.error_text

@@ -145,6 +145,13 @@ def test_attention_diff_of_two_models(window, qtbot):
     assert np.abs(cmp.attention_diff).max() == 0.0 and np.abs(cmp.loss_diff).max() == 0.0
     delta = view.diff_panel.delta.values
     assert delta.shape == (len(cmp.tokens),) * 2 and np.nanmax(np.abs(delta)) == 0.0
+    # every head's score, B - A: zero everywhere; another score is one choice away
+    L, H = view.current.shape[:2]
+    scores_map = view.diff_panel.scores_map
+    assert scores_map.values.shape == (L, H) and np.abs(scores_map.values).max() == 0.0
+    assert "induction score" in scores_map.title
+    view.diff_panel.score.setCurrentIndex(view.diff_panel.score.findData("previous_token"))
+    assert "previous-token score" in scores_map.title
     view.select(2, 3)
     assert view.diff_panel.a.title == "A: layer 2, head 3" and view.diff_panel.delta.diverging
     np.testing.assert_allclose(view.diff_panel.a.values[np.tril_indices(len(cmp.tokens))],

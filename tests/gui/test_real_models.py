@@ -104,6 +104,22 @@ def test_minilm_is_an_encoder(window, qtbot):
     window.tabs.setCurrentIndex(window.view_index("chat"))
     qtbot.waitUntil(lambda: chat.painted > 0, timeout=10_000)
     assert "no chat template" in chat.notice.text() and not chat.input.isEnabled()
+    # ablation on an encoder: what moves is its sentence embedding and each token's output vector
+    abl = show(window, qtbot, "ablation")
+    qtbot.waitUntil(lambda: abl.settled and abl.result is not None and abl.grid.shape == (6, 12), timeout=60_000)
+    assert abl.result.measure == "embedding" and abl.result.change < 1e-12 and not abl.header.error_text
+    assert abl.before_bars.isHidden() and "encoder" in abl.summary.text()
+    abl.effect_btn.click()
+    qtbot.waitUntil(lambda: abl.settled and abl.effect is not None, timeout=60_000)
+    assert abl.effect.effect.shape == (6, 12) and (abl.effect.effect >= 0).all() and abl.effect.effect.max() > 1e-3
+    layer, head = map(int, np.unravel_index(np.argmax(abl.effect.effect), (6, 12)))
+    painted = abl.painted
+    abl.clicked(layer, head)
+    qtbot.waitUntil(lambda: abl.painted > painted and abl.settled, timeout=30_000)
+    r = abl.result
+    assert r.sites == [f"{layer}.{head}"] and abs(r.change - abl.effect.effect[layer, head]) < 1e-9
+    assert len(abl.strip.tokens) == len(r.tokens) and abl.strip.after.max() > 0
+    assert abl.after_bars.tokens[0] == r.most_moved(1)[0][0] and f"{r.cosine:.5f}" in abl.summary.text()
 
 
 def test_the_window_opens_on_a_named_model(qtbot, tmp_path):

@@ -17,7 +17,7 @@ from engine.model import GPT, KVCache, ModelConfig, Probe, Transformer
 from engine.models import describe, list_models, open_model
 from engine.workspace import Workspace
 from tests.models.conftest import needs_minilm, needs_smollm2
-from tests.test_cli import txe
+from tests.test_cli import txe_here
 
 DATA = Path(__file__).parent / "data"
 
@@ -119,12 +119,12 @@ def test_models_by_name_and_the_workspace(smollm2):
 
 
 def test_txe_models_info_and_names_from_the_command_line():
-    r = txe("models", "--json")
+    r = txe_here("models", "--json")
     assert r.returncode == 0, r.stderr
     models = json.loads(r.stdout.splitlines()[-1])
     assert isinstance(models, list) and models[0]["name"] == "default"
     assert all({"name", "architecture", "layers", "heads", "parameters"} <= set(m) for m in models)
-    r = txe("info", "--model", "default", "--json")
+    r = txe_here("info", "--model", "default", "--json")
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1])["architecture"] == "txe-gpt"
-    r = txe("info", "--checkpoint", "nonesuch-model")
+    r = txe_here("info", "--checkpoint", "nonesuch-model")
     assert r.returncode == 2 and "default, smollm2, minilm" in r.stderr and len(r.stderr.strip().splitlines()) == 1

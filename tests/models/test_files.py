@@ -18,7 +18,7 @@ from engine.models.registry import NAMED
 from tests.models.builders import build_llama_for_gguf, write_gguf
 from tests.models.conftest import needs_minilm, needs_smollm2
 from tests.models.test_reference import compare
-from tests.test_cli import txe
+from tests.test_cli import txe_here
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_the_fast_dequantiser_equals_gguf_bit_for_bit(qtype):
 
 
 def one_line(*argv: str, want: str) -> None:
-    r = txe(*argv)
+    r = txe_here(*argv)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr and "Traceback" not in r.stderr, r.stderr
 

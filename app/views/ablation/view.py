@@ -23,18 +23,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from app.views.ablation.plots import EffectMap, LossStrip
+from app.views.ablation.plots import LossStrip
 from app.views.attention.plots import AttentionGrid
 from app.views.attention.view import quoted
 from app.views.base import View
 from app.widgets.bars import TopBars
+from app.widgets.head_map import EffectMap
 from app.widgets.names import named
 from app.widgets.text import plural, shown_token
 from engine.capture import AttentionPicture, attention_picture
 from engine.interp.ablation import HeadEffect, Intervention, Site, every_head_effect, intervene
+from engine.interp.encoder import (
+    EmbeddingChange,
+    HeadEmbeddingEffect,
+    every_head_embedding_effect,
+    intervene_encoder,
+    is_encoder,
+)
 from engine.tasks import CancelToken
 from engine.training import PROBE_TEXT
 
@@ -58,8 +66,8 @@ class AblationView(View):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
         self.off: list[tuple[int, int]] = []  # the heads switched off, in the order clicked
-        self.result: Intervention | None = None
-        self.effect: HeadEffect | None = None
+        self.result: Intervention | EmbeddingChange | None = None
+        self.effect: HeadEffect | HeadEmbeddingEffect | None = None
         self.picture: AttentionPicture | None = None
         self.shown: tuple = ()  # (model, text) the pictures are of
         self.note = ""  # why heads were switched back on (another model)
@@ -114,11 +122,7 @@ class AblationView(View):
         split.setSizes([560, 560])
         self.layout_.addWidget(split, 1)
 
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(200)
-        self._debounce.timeout.connect(self.refresh)
-        self.text.textEdited.connect(lambda _: self._debounce.start())
+        self._debounce = self.debounced(self.refresh, 200, self.text)
         self.mode.currentIndexChanged.connect(lambda _: self.refresh())
         self.reset_btn.clicked.connect(self.reset)
         self.effect_btn.clicked.connect(self.compute_effect)
@@ -240,7 +244,9 @@ class AblationView(View):
         sites = [Site(layer, head) for layer, head in self.off]
         mode = self.ablation_mode
 
-        def job() -> Intervention:
+        def job() -> Intervention | EmbeddingChange:
+            if is_encoder(handle.model):  # no next token: what moves is the encoder's output
+                return intervene_encoder(handle.model, handle.tokenizer, text, sites, mode)
             return intervene(handle.model, handle.tokenizer, text, sites, mode, top=TOP)
 
         what = f"switching off {heads_label(self.off)}" if self.off else "scoring the text"
@@ -253,7 +259,9 @@ class AblationView(View):
             return
         handle, now, mode = ref.handle, self._now(), self.ablation_mode
 
-        def job(token: CancelToken) -> HeadEffect:
+        def job(token: CancelToken) -> HeadEffect | HeadEmbeddingEffect:
+            if is_encoder(handle.model):
+                return every_head_embedding_effect(handle.model, handle.tokenizer, text, mode, token=token)
             return every_head_effect(handle.model, handle.tokenizer, text, mode, token=token)
 
         self.effect_map.clear_effect(f"Every head's effect: switching each of the {ref.facts.get('L', 0)} x "
@@ -280,19 +288,29 @@ class AblationView(View):
         self.grid.show_matrices(picture.tiles, 0.0, 1.0)
         self.grid.mark_off(set(self.off))
 
-    def _got_effect(self, effect: HeadEffect, now: tuple) -> None:
+    def _got_effect(self, effect: HeadEffect | HeadEmbeddingEffect, now: tuple) -> None:
         if now != self._now() or effect.mode != self.ablation_mode:
             return
         self.effect = effect
         self.effect_map.off = set(self.off)
+        if isinstance(effect, HeadEmbeddingEffect):
+            self.effect_map.show_effect(effect.effect, f"Each head off alone ({effect.mode}): 1 - cosine of the "
+                                        "sentence embedding to the clean one (red: the head shapes it)",
+                                        "sentence embedding change (1 - cos)", "embedding change {:.5f} (1 - cos)")
+            return
         self.effect_map.show_effect(effect.effect, f"Each head off alone ({effect.mode}): loss change from "
                                                    f"{effect.loss_before:.3f} (red: the head helps)")
 
-    def _ablated(self, r: Intervention, now: tuple) -> None:
+    def _ablated(self, r: Intervention | EmbeddingChange, now: tuple) -> None:
         if now != self._now() or r.sites != [f"{a}.{b}" for a, b in self.off] or r.mode != self.ablation_mode:
             return  # the user clicked again meanwhile: that job brings the picture
         self.result = r
         self.shown = now
+        if isinstance(r, EmbeddingChange):
+            self._show_embedding_change(r)
+            return
+        self.before_bars.show()
+        self.after_bars.setLabel("bottom", "probability")
         self.before_bars.show_top(r.top_before, "next token, every head on")
         marked = r.top_before[0][0] if r.top_before else None
         title = f"{heads_label(self.off)} off" if self.off else "every head on (switch some off)"
@@ -311,6 +329,29 @@ class AblationView(View):
             f"Loss of the text: {r.loss_before:.4f} \u2192 {r.loss_after:.4f} nats/token ({change:+.4f}); "
             f"most probable token after the text '{top_b}' \u2192 '{top_a}' (orange: the first choice with every "
             f"head on).{cut}")
+        self._say_source()
+        self.mark_painted()
+
+    def _show_embedding_change(self, r: EmbeddingChange) -> None:
+        """An encoder: the sentence embedding's cosine to the clean one, and which tokens' vectors moved."""
+        self.before_bars.hide()  # there is no "before" ranking: every token is where it was
+        title = f"{heads_label(self.off)} off" if self.off else "every head on (switch some off)"
+        self.after_bars.show_top(r.most_moved(TOP), f"{title}: the tokens that moved most")
+        self.after_bars.setLabel("bottom", "1 - cosine to the clean output vector")
+        self.after_bars.setXRange(0, max([c for _, c in r.most_moved(1)] + [0.01]) * 1.05)
+        self.strip.show_losses(r.tokens, np.zeros(len(r.tokens)), r.per_token,
+                               "1 - cosine of each token's output vector to the clean one (red: moved)",
+                               axis="1 - cos", unit="(1 - cos)", least=0.05)
+        cut = f" The text is longer than the context: its last {r.truncated:,} tokens are left out." \
+            if r.truncated else ""
+        moved = r.most_moved(1)
+        most = f"; the token that moved most: '{shown_token(moved[0][0])}' ({moved[0][1]:.4f})" \
+            if moved and moved[0][1] > 0 else ""
+        self.summary.setText(
+            f"{self.ctx.model.name if self.ctx.model else 'This model'} is an encoder: it predicts no next token, "
+            f"so what is measured is its output. Sentence embedding (the mean of the output vectors, as "
+            f"sentence-transformers pools it): cosine to the clean one <b>{r.cosine:.5f}</b> (change "
+            f"{r.change:.5f}){most}.{cut}")
         self._say_source()
         self.mark_painted()
 

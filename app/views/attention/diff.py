@@ -1,21 +1,27 @@
-"""The Attention view's diff mode: two models (or two checkpoints of one run) on the same text, the selected
-head of each side by side and their difference B - A on a blue - white - red scale centred at zero, with the
-per-token loss of both (engine.interp.compare)."""
+"""The Attention view's diff mode: two models (or two checkpoints of one run, or two probe snapshots of a
+training run) on the same text, the selected head of each side by side and their difference B - A on a
+blue - white - red scale centred at zero, the per-token loss of both (engine.interp.compare; a run's
+snapshots keep no loss), and every head's score difference B - A (previous-token, first-token,
+duplicate-token, induction: engine.interp.heads) as an L x H map whose cells select a head."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.views.attention.plots import AttentionDetail, TokenAxis
+from app.widgets.head_map import EffectMap
 from app.widgets.names import named
 from app.widgets.text import shown_token
 from engine.interp.compare import Comparison
+from engine.interp.heads import SCORES
 from engine.tiles import masked
 
 A_COLOR, B_COLOR = "#4c72b0", "#dd8452"
+SCORE_NAMES = {"previous_token": "previous-token", "first_token": "first-token (sink)",
+               "duplicate_token": "duplicate-token", "induction": "induction"}
 
 
 class DiffPanel(QWidget):
@@ -37,12 +43,30 @@ class DiffPanel(QWidget):
                                      symbolBrush=A_COLOR, name="A")
         self.loss_b = self.loss.plot([], [], pen=pg.mkPen(B_COLOR, width=2), symbol="o", symbolSize=5,
                                      symbolBrush=B_COLOR, name="B")
+        self.score = named(QComboBox(), "attention.diff-score", "Which head score to compare")
+        for k in SCORES:
+            self.score.addItem(SCORE_NAMES[k], k)
+        self.score.setCurrentIndex(SCORES.index("induction"))
+        self.score.currentIndexChanged.connect(lambda _: self.draw_scores())
+        self.scores_map = named(EffectMap(), "attention.diff-scores", "Every head's score, B minus A: click a head")
         self.comparison: Comparison | None = None
+        self.selected = (0, 0)
+        scores_box = QWidget()
+        sl = QVBoxLayout(scores_box)
+        sl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("head score"))
+        row.addWidget(self.score, 1)
+        sl.addLayout(row)
+        sl.addWidget(self.scores_map, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.loss)
+        right.addWidget(scores_box)
         grid = QGridLayout()
         grid.addWidget(self.a, 0, 0)
         grid.addWidget(self.b, 0, 1)
         grid.addWidget(self.delta, 1, 0)
-        grid.addWidget(self.loss, 1, 1)
+        grid.addWidget(right, 1, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.note)
@@ -58,11 +82,15 @@ class DiffPanel(QWidget):
             d.plot.setTitle("")
         self.loss_a.setData([], [])
         self.loss_b.setData([], [])
+        self.loss.setTitle("")
         self.axis.tokens = []
+        self.scores_map.clear_effect("")
 
-    def show_comparison(self, cmp: Comparison, layer: int, head: int, causal: bool) -> None:
-        """Head (layer, head) of both models and B - A (when they have the same layers and heads)."""
+    def show_comparison(self, cmp: Comparison, layer: int, head: int, causal: bool, note: str = "") -> None:
+        """Head (layer, head) of both models and B - A (when they have the same layers and heads); ``note``
+        says what A and B are when they are not two models (a run's snapshots)."""
         self.comparison = cmp
+        self.selected = (layer, head)
         a_name, b_name = cmp.names
         tokens = cmp.tokens
         mats = []
@@ -88,10 +116,24 @@ class DiffPanel(QWidget):
             self.delta.image.clear()
             self.delta.values = None
             self.delta.plot.setTitle("no difference: the two models have different layers or heads")
-        x = np.arange(len(tokens) - 1) + 0.5
+        self._draw_loss(cmp)
+        self.draw_scores()
+        cut = f" (the text's first {cmp.truncated:,} tokens do not fit and are left out)" if cmp.truncated else ""
+        what = note or f"A = {a_name} (the model in use), B = {b_name}"
+        self.note.setText(f"{what}: the selected head of each and B \u2212 A (red: B attends more, blue: less). "
+                          f"Click a head in the grid or the score map to compare another.{cut}")
+
+    def _draw_loss(self, cmp: Comparison) -> None:
+        if not all(len(p) for p in cmp.per_token):  # a run's probe snapshots keep attention, not the loss
+            self.loss_a.setData([], [])
+            self.loss_b.setData([], [])
+            self.axis.tokens = []
+            self.loss.setTitle("per-token loss: a run's snapshots keep the attention, not the loss", size="9pt")
+            return
+        x = np.arange(len(cmp.tokens) - 1) + 0.5
         self.loss_a.setData(x, cmp.per_token[0])
         self.loss_b.setData(x, cmp.per_token[1])
-        self.axis.tokens = [shown_token(t) for t in tokens[1:]]
+        self.axis.tokens = [shown_token(t) for t in cmp.tokens[1:]]
         self.axis.picture = None
         self.axis.update()
         top = max(float(cmp.per_token[0].max(initial=1.0)), float(cmp.per_token[1].max(initial=1.0)))
@@ -99,6 +141,27 @@ class DiffPanel(QWidget):
         la, lb = float(cmp.per_token[0].mean()), float(cmp.per_token[1].mean())
         self.loss.setTitle(f"-log p per token: <span style='color:{A_COLOR}'>A {la:.3f}</span>, "
                            f"<span style='color:{B_COLOR}'>B {lb:.3f}</span> on average", size="9pt")
-        cut = f" (the text's first {cmp.truncated:,} tokens do not fit and are left out)" if cmp.truncated else ""
-        self.note.setText(f"A = {a_name} (the model in use), B = {b_name}: the selected head of each and B \u2212 A "
-                          f"(red: B attends more, blue: less). Click a head in the grid to compare another.{cut}")
+
+    @property
+    def score_name(self) -> str:
+        return str(self.score.currentData())
+
+    def draw_scores(self) -> None:
+        """The chosen head score of every head, B - A; the selected head crossed."""
+        cmp = self.comparison
+        if cmp is None:
+            return
+        diff = cmp.scores_diff
+        name = SCORE_NAMES[self.score_name]
+        if diff is None:
+            why = "the two have different layers or heads" if cmp.scores and not cmp.same_shape else \
+                "not measured"
+            self.scores_map.clear_effect(f"{name} score, B \u2212 A: {why}")
+            return
+        d = diff[self.score_name]
+        b = cmp.scores[1].scores[self.score_name]
+        layer, head = np.unravel_index(int(np.argmax(np.abs(d))), d.shape)
+        self.scores_map.off = {self.selected}
+        self.scores_map.show_effect(
+            d, f"{name} score, B \u2212 A (largest: head {layer}.{head}, {float(d[layer, head]):+.2f}; "
+               f"B's best {float(b.max()):.2f})", f"{name} score, B \u2212 A", "score B \u2212 A {:+.3f}")

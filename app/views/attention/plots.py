@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from app.colors import (
     BACKGROUND,
@@ -26,20 +26,9 @@ from app.colors import (
     heat_lut,
     to_indexed,
 )
+from app.widgets.head_map import cross
 from app.widgets.text import shown_token
 from engine.tiles import TILE, pooled
-
-
-def cross(x: float, y: float, inset: float, color: str, width: int) -> QGraphicsPathItem:
-    """An X over the unit square at (x, y), ``inset`` from its corners: a head switched off."""
-    path = QPainterPath()
-    path.moveTo(x + inset, y + inset)
-    path.lineTo(x + 1 - inset, y + 1 - inset)
-    path.moveTo(x + 1 - inset, y + inset)
-    path.lineTo(x + inset, y + 1 - inset)
-    item = QGraphicsPathItem(path)
-    item.setPen(pg.mkPen(color, width=width, cosmetic=True))
-    return item
 
 
 class TileAxis(pg.AxisItem):

@@ -6,7 +6,10 @@
 - Weights or scores: the pre-softmax q.k / sqrt(d_k) can be shown instead of the weights.
 - Diff: "diff with" a second model (another checkpoint of the run, another model with the same tokenizer)
   shows the selected head of both on the text and their difference B - A (centred at zero), with the
-  per-token loss of both; models whose tokenizers differ are refused (the header says why).
+  per-token loss of both and every head's score difference; models whose tokenizers differ are refused
+  (the header says why). While the view follows a training run, the diff is of two of the run's probe
+  snapshots instead: A is the pinned one (the first at the start; "pin as A" pins the one shown) and B the
+  one on the slider, so scrubbing shows how each head changed since A.
 - A training run: while the Training view trains, "follow training" shows the run's newest probe
   snapshot (the probe sentence, at the run's step) and the slider scrubs back through them; the text the
   user typed is kept and comes back when following stops. The header always says which model, step and
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -56,6 +59,7 @@ from engine.capture import (
 from engine.errors import UserError
 from engine.events import Snapshot
 from engine.interp.compare import Comparison, compare
+from engine.interp.heads import HeadScores
 from engine.tasks import CancelToken
 from engine.tiles import masked
 from engine.training import PROBE_TEXT
@@ -76,6 +80,7 @@ class AttentionData:
     step: int | None = None  # the training step of a run's snapshot
     made: AttentionPicture | None = None  # the picture (an analysis brings it from the engine thread)
     raw: tuple | None = None  # a snapshot's (tokens, attention, scores): its picture is made when first shown
+    head_scores: dict[str, np.ndarray] | None = None  # a snapshot's head scores (engine.interp.heads), if measured
 
     @property
     def picture(self) -> AttentionPicture:
@@ -160,6 +165,12 @@ class AttentionView(View):
                               "Show the selected head of the model in use (A) and of a second model (B) on the same "
                               "text, and B \u2212 A")
         self.diff_model = OtherModelPicker(ctx, "attention.diff-model", "Model B of the diff")
+        self.pin_btn = named(QPushButton("pin as A"), "attention.diff-pin", "Pin the snapshot shown as A of the diff",
+                             "While following a training run: the diff compares the snapshot on the slider (B) "
+                             "with this one (A)")
+        self.pin_btn.setVisible(False)
+        self.anchor_step: int | None = None  # the run's snapshot pinned as A (None: its first)
+        self._snapshot_note = ""  # what A and B of a snapshot diff are
         self.diff_panel = DiffPanel()
         self.diff_error = ""
         self._diff_of: tuple = ()  # (model, text, choice) the diff panel shows or will show
@@ -195,6 +206,7 @@ class AttentionView(View):
         top.addWidget(self.text, 1)
         top.addWidget(self.diff_box)
         top.addWidget(self.diff_model)
+        top.addWidget(self.pin_btn)
         for fmt in ("png", "svg", "npz"):
             b = named(QPushButton(f"Export {fmt.upper()}"), f"attention.export-{fmt}", f"Export {fmt.upper()}")
             b.clicked.connect(lambda _=False, f=fmt: self.export_dialog(f))
@@ -217,10 +229,7 @@ class AttentionView(View):
         self.layout_.addLayout(modes)
         self.layout_.addWidget(self.stack, 1)
 
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self.request)
+        self._debounce = self.debounced(self.request, 150)
         self.text.textEdited.connect(lambda _: self._typing())
         self.values_combo.currentIndexChanged.connect(lambda _: self.redraw())
         self.mode_grid.toggled.connect(lambda on: self.stack.setCurrentIndex(0 if on else 1))
@@ -230,6 +239,8 @@ class AttentionView(View):
         self.follow_box.toggled.connect(self._follow_toggled)
         self.diff_box.toggled.connect(self._diff_toggled)
         self.diff_model.chosen.connect(lambda: self.request_diff() if self.diff_box.isChecked() else None)
+        self.pin_btn.clicked.connect(self.pin_anchor)
+        self.diff_panel.scores_map.headClicked.connect(lambda layer, head, _m: self.select(layer, head))
         ctx.runChanged.connect(self._run_changed)
         ctx.runSnapshot.connect(self.add_snapshot)
         ctx.scrubStep.connect(self.scrub_to_step)
@@ -292,6 +303,36 @@ class AttentionView(View):
         ref = self.ctx.model
         return (None if ref is None else (ref.key, ref.step, id(ref.handle)), self.text.text(), self.diff_model.choice)
 
+    def _anchor(self) -> AttentionData | None:
+        """The run's snapshot pinned as A of a snapshot diff (the first one unless another was pinned)."""
+        if not self.snapshots:
+            return None
+        return next((s for s in self.snapshots if s.step == self.anchor_step), self.snapshots[0])
+
+    def pin_anchor(self) -> None:
+        """A of the diff becomes the snapshot shown now."""
+        if self.following:
+            self.anchor_step = self.snapshots[self.step_slider.value()].step
+            self.diff_snapshots()
+
+    def diff_snapshots(self) -> None:
+        """The diff of two of the run's probe snapshots (A pinned, B on the slider): no engine work, both are kept."""
+        a, b = self._anchor(), self.snapshots[self.step_slider.value()] if self.snapshots else None
+        self.pin_btn.setVisible(True)
+        if a is None or b is None:
+            return
+        self.diff_error = ""
+        self.diff_panel.note.setStyleSheet("")
+        scores = [s.head_scores for s in (a, b)]
+        cmp = Comparison([f"step {a.step:,}", f"step {b.step:,}"], b.tokens, [np.zeros(0), np.zeros(0)],
+                         [HeadScores(s, 0, 0, 0) for s in scores] if all(scores) else [],
+                         [a.attention, b.attention])
+        self.diff_panel.comparison = cmp
+        self._diff_of = ("snapshots", a.step, b.step)
+        self._snapshot_note = (f"A = {self.snapshot_run} at step {a.step:,} (pinned), B = at step {b.step:,} "
+                               f"(the slider)")
+        self.draw_diff()
+
     def _diff_toggled(self, on: bool) -> None:
         self.right.setCurrentIndex(1 if on else 0)
         total = sum(self.split.sizes())
@@ -305,6 +346,10 @@ class AttentionView(View):
 
     def request_diff(self) -> None:
         """Model A (the one in use) and model B (the diff picker's) on the text (engine thread)."""
+        if self.following:
+            self.diff_snapshots()
+            return
+        self.pin_btn.setVisible(False)
         ref, text = self.ctx.model, self.text.text()
         if ref is None or not text:
             return
@@ -323,7 +368,7 @@ class AttentionView(View):
             b = b_handle or workspace.open(None if what == "default" else spec)
             b_name = ref_for(b).label()
             return compare((a_handle.model, a_handle.tokenizer), (b.model, b.tokenizer), text,
-                           names=(a_name, b_name), scores=False)
+                           names=(a_name, b_name))
 
         def failed(message: str) -> None:
             if now != self._diff_now():
@@ -336,7 +381,7 @@ class AttentionView(View):
         self.run(job, lambda c: self._diffed(c, now), key="diff", what="comparing two models", on_error=failed)
 
     def _diffed(self, cmp: Comparison, now: tuple) -> None:
-        if now != self._diff_now() or not self.diff_box.isChecked():
+        if now != self._diff_now() or not self.diff_box.isChecked() or self.following:
             return
         self.diff_panel.note.setStyleSheet("")
         self.diff_panel.comparison = cmp
@@ -348,7 +393,8 @@ class AttentionView(View):
         if cmp is None or not self.diff_box.isChecked():
             return
         causal = self.current.picture.causal if self.current is not None else True
-        self.diff_panel.show_comparison(cmp, *self.selected, causal=causal)
+        note = self._snapshot_note if self._diff_of[:1] == ("snapshots",) else ""
+        self.diff_panel.show_comparison(cmp, *self.selected, causal=causal, note=note)
 
     def _analysed(self, data: AttentionData) -> None:
         if self.following:  # a snapshot took over meanwhile
@@ -391,7 +437,8 @@ class AttentionView(View):
         """A training run's newest probe snapshot: kept for scrubbing, shown when following."""
         probe = snap.data
         data = AttentionData(f"{self.snapshot_run}, step {snap.step:,}", probe.text, snap.step,
-                             raw=(probe.tokens, probe.attention, probe.scores))
+                             raw=(probe.tokens, probe.attention, probe.scores),
+                             head_scores=getattr(probe, "head_scores", None))
         if self.snapshots and len(self.snapshots[-1].tokens) != len(probe.tokens):
             self.snapshots.clear()
         self.snapshots.append(data)
@@ -411,6 +458,7 @@ class AttentionView(View):
 
     def clear_snapshots(self) -> None:
         self.snapshots.clear()
+        self.anchor_step = None
         self.step_slider.blockSignals(True)
         self.step_slider.setRange(0, 0)
         self.step_slider.blockSignals(False)
@@ -496,6 +544,8 @@ class AttentionView(View):
                 self.head_boxes_row.addWidget(b)
                 self.head_boxes.append(b)
         self.selected = (min(self.selected[0], L - 1), min(self.selected[1], H - 1))
+        if data.step is not None and self.diff_box.isChecked() and self.following:
+            self.diff_snapshots()  # B follows the slider
         self.redraw()
         self.mark_painted()
 

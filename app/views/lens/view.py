@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableWidget, QTableWidgetItem
 
@@ -65,11 +64,7 @@ class LogitLensView(View):
         self.layout_.addLayout(row)
         self.layout_.addWidget(self.caption)
         self.layout_.addWidget(self.table, 1)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(200)
-        self._debounce.timeout.connect(self.refresh)
-        self.text.textEdited.connect(lambda _: self._debounce.start())
+        self._debounce = self.debounced(self.refresh, 200, self.text)
         self.show_source("loading the model\u2026")
 
     def refresh(self) -> None:

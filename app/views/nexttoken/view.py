@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit
 
@@ -61,10 +61,7 @@ class NextTokenView(View):
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.bars, 1)
         self.layout_.addWidget(self.strip)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self.refresh)
+        self._debounce = self.debounced(self.refresh, 150)
         self.prompt.textChanged.connect(lambda _: self._reset_position())
         self.show_source("loading the model\u2026")
 

@@ -9,7 +9,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -182,10 +182,7 @@ class TokensView(View):
         split.addWidget(right)
         split.setSizes([700, 320])
         self.layout_.addWidget(split, 1)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self.refresh)
+        self._debounce = self.debounced(self.refresh, 150)
         self.input.textChanged.connect(self._debounce.start)
         self.kind.currentIndexChanged.connect(lambda _: self.refresh())
         ctx.corpusChanged.connect(lambda _c: self._corpus_changed())
