@@ -1,6 +1,8 @@
 """Render the interpretability lab's screenshots from the real window (offscreen): Ablation (two heads off),
-Logit lens, Head scores (an induction run trained in the view until its heads form) and Few-shot (SmolLM2,
-capitals, k = 4, a few queries measured). Usage: ``python -m packaging.interp_shots docs``."""
+Logit lens, Head scores (an induction run trained in the view until its heads form), Few-shot (SmolLM2,
+capitals, k = 4, a few queries measured), Rollout (a row selected, its flow) and Ablation on MiniLM (an
+encoder: the sentence embedding). Usage: ``python -m packaging.interp_shots docs [PART ...]`` (parts:
+ablation, heads, few-shot, rollout, minilm; all by default)."""
 
 from __future__ import annotations
 
@@ -56,12 +58,44 @@ def few_shot(out: Path) -> None:
         win.close()
 
 
+def rollout(out: Path) -> None:
+    with window_on("rollout") as (app, win, _tmp):
+        view = win.views["rollout"]
+        until(app, lambda: view.settled and view.flow_row is not None, timeout=300)
+        view.select(26)
+        until(app, lambda: view.settled and view.flow_row is not None, timeout=300)
+        wait(app, 0.5)
+        win.grab().save(str(out / "rollout.png"))
+        win.close()
+
+
+def minilm_ablation(out: Path) -> None:
+    with window_on("ablation") as (app, win, _tmp):
+        win.ctx.open_model("minilm")
+        until(app, lambda: win.ctx.model is not None and win.ctx.model.key == "named:minilm", timeout=300)
+        view = win.views["ablation"]
+        view.text.setText("The king is dead. Long live the king, said the queen to her people.")
+        view.refresh()
+        until(app, lambda: view.settled and view.result is not None, timeout=300)
+        view.effect_btn.click()
+        until(app, lambda: view.settled and view.effect is not None, timeout=300)
+        painted = view.painted
+        view.set_off([(5, 3), (5, 9)])
+        until(app, lambda: view.painted > painted and view.settled, timeout=300)
+        wait(app, 0.5)
+        win.grab().save(str(out / "ablation-minilm.png"))
+        win.close()
+
+
+PARTS = {"ablation": ablation_and_lens, "heads": head_scores, "few-shot": few_shot, "rollout": rollout,
+         "minilm": minilm_ablation}
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "docs")
     out.mkdir(parents=True, exist_ok=True)
-    ablation_and_lens(out)
-    head_scores(out)
-    few_shot(out)
+    for name in argv[2:] or list(PARTS):
+        PARTS[name](out)
     return 0
 
 

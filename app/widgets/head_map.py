@@ -68,7 +68,7 @@ class EffectMap(pg.GraphicsLayoutWidget):
         embedding moves: ``label`` names the colour bar, ``unit`` formats a hovered value)."""
         self.values = np.asarray(effect, dtype=np.float64)
         self.unit = unit
-        self.colorbar.axis.setLabel(label)
+        self.colorbar.getAxis("left").setLabel(label)
         L, H = self.values.shape
         span = float(np.nanmax(np.abs(self.values))) if self.values.size else 0.0
         span = span if span > 1e-9 else 1e-3

@@ -294,8 +294,8 @@ class AblationView(View):
         self.effect = effect
         self.effect_map.off = set(self.off)
         if isinstance(effect, HeadEmbeddingEffect):
-            self.effect_map.show_effect(effect.effect, f"Each head off alone ({effect.mode}): 1 - cosine of the "
-                                        "sentence embedding to the clean one (red: the head shapes it)",
+            self.effect_map.show_effect(effect.effect, f"Each head off alone ({effect.mode}): embedding change, "
+                                        "1 - cos",
                                         "sentence embedding change (1 - cos)", "embedding change {:.5f} (1 - cos)")
             return
         self.effect_map.show_effect(effect.effect, f"Each head off alone ({effect.mode}): loss change from "
