@@ -192,12 +192,15 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
         return c.to_dict()
     _note_truncated(c.truncated)
     a, b = c.names
-    print(f"loss: {a} {c.per_token[0].mean():.4f}, {b} {c.per_token[1].mean():.4f} "
-          f"({b} - {a}: {c.loss_diff.mean():+.4f})")
-    print("tokens whose loss differs most:")
-    for t in sorted(np.argsort(-np.abs(c.loss_diff))[:SHOWN]):
-        print(f"  {t + 1:>4} {c.tokens[t + 1]!r:>10}  {c.per_token[0][t]:.3f}  {c.per_token[1][t]:.3f}  "
-              f"{c.loss_diff[t]:+.3f}")
+    if not c.has_loss:
+        print("an encoder predicts no next token: no per-token loss, attention and head scores only")
+    else:
+        print(f"loss: {a} {c.per_token[0].mean():.4f}, {b} {c.per_token[1].mean():.4f} "
+              f"({b} - {a}: {c.loss_diff.mean():+.4f})")
+        print("tokens whose loss differs most:")
+        for t in sorted(np.argsort(-np.abs(c.loss_diff))[:SHOWN]):
+            print(f"  {t + 1:>4} {c.tokens[t + 1]!r:>10}  {c.per_token[0][t]:.3f}  {c.per_token[1][t]:.3f}  "
+                  f"{c.loss_diff[t]:+.3f}")
     diff = c.scores_diff
     if diff is None:
         print(f"the models differ in shape (attention {c.attention[0].shape} vs {c.attention[1].shape}): "

@@ -4,7 +4,8 @@ side by side and as a difference (b - a).
 They must share a tokenizer (else the "same text" is not the same sequence of tokens: one UserError). The
 text is cut to the shorter context of the two. Differences of head scores and attention need the same
 layers and heads (and for attention the same length, which a shared tokenizer gives); otherwise they are
-None and the two are reported side by side only.
+None and the two are reported side by side only. Encoders (BERT, MiniLM) predict no next token: with one on
+either side there is no per-token loss (``has_loss`` False), only attention and head scores.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from engine.errors import UserError
 from engine.inference import require_decoder
+from engine.interp.encoder import is_encoder
 from engine.interp.heads import HeadScores, head_scores
 from engine.interp.text import text_input
 from engine.model import GPT, Probe
@@ -42,6 +44,10 @@ class Comparison:
         return self.attention[0].shape == self.attention[1].shape
 
     @property
+    def has_loss(self) -> bool:
+        return all(len(p) for p in self.per_token)
+
+    @property
     def loss_diff(self) -> np.ndarray:
         return self.per_token[1] - self.per_token[0]  # (T - 1,)
 
@@ -63,10 +69,11 @@ class Comparison:
         scores_diff = self.scores_diff
         return {
             "models": self.names, "tokens": self.tokens, "truncated": self.truncated,
-            "loss": {a: float(self.per_token[0].mean()), b: float(self.per_token[1].mean()),
-                     "diff": float(self.loss_diff.mean())},
-            "per_token": {a: self.per_token[0].tolist(), b: self.per_token[1].tolist(),
-                          "diff": self.loss_diff.tolist()},
+            "loss": None if not self.has_loss else {
+                a: float(self.per_token[0].mean()), b: float(self.per_token[1].mean()),
+                "diff": float(self.loss_diff.mean())},
+            "per_token": None if not self.has_loss else {
+                a: self.per_token[0].tolist(), b: self.per_token[1].tolist(), "diff": self.loss_diff.tolist()},
             "scores": None if not self.scores else {
                 a: self.scores[0].to_dict()["scores"], b: self.scores[1].to_dict()["scores"],
                 "diff": None if scores_diff is None else {k: v.tolist() for k, v in scores_diff.items()}},
@@ -76,11 +83,15 @@ class Comparison:
 
 
 @torch.no_grad()
-def _run(model: GPT, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _run(model: GPT, ids: list[int], loss: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(-log p of each next token (T - 1,), or empty without ``loss``; attention (L, H, T, T))."""
     idx = torch.tensor([ids])
-    logits, _, trace = model(idx, probe=Probe())  # (1, T, V)
+    logits, _, trace = model(idx, probe=Probe(), head=loss)  # (1, T, V), or the hidden states
+    attention = trace.stacked_attention()[0].float().numpy()
+    if not loss:
+        return np.zeros(0), attention
     nll = torch.nn.functional.cross_entropy(logits[0, :-1].double(), idx[0, 1:], reduction="none")
-    return nll.numpy(), trace.stacked_attention()[0].float().numpy()  # (T - 1,), (L, H, T, T)
+    return nll.numpy(), attention
 
 
 def compare(a: tuple[GPT, Tokenizer], b: tuple[GPT, Tokenizer], text: str, names: tuple[str, str] = ("a", "b"),
@@ -88,8 +99,9 @@ def compare(a: tuple[GPT, Tokenizer], b: tuple[GPT, Tokenizer], text: str, names
     """Models ``a`` and ``b`` (each (model, tokenizer)) on ``text`` (see the module docstring); head scores on
     the same seeded probe data (``scores`` False: none, only the text's loss and attention)."""
     (ma, ta), (mb, tb) = a, b
-    for m in (ma, mb):
-        require_decoder(m)
+    loss = not (is_encoder(ma) or is_encoder(mb))
+    for m in (ma, mb) if loss else ():
+        require_decoder(m)  # (a masked model with an unembedding still predicts no next token)
     if not same_tokenizer(ta, tb):
         raise UserError(f"{names[0]} and {names[1]} have different tokenizers ({ta.kind}, {ta.vocab_size:,} tokens "
                         f"vs {tb.kind}, {tb.vocab_size:,}): the same text would not be the same tokens")
@@ -97,7 +109,7 @@ def compare(a: tuple[GPT, Tokenizer], b: tuple[GPT, Tokenizer], text: str, names
         names = (names[0], names[1] + " (2)")
     shorter = ma if ma.cfg.context <= mb.cfg.context else mb
     inp = text_input(shorter, ta, text)
-    (la, aa), (lb, ab) = _run(ma, inp.ids), _run(mb, inp.ids)
+    (la, aa), (lb, ab) = _run(ma, inp.ids, loss), _run(mb, inp.ids, loss)
     seg = min(ma.cfg.context, mb.cfg.context)
     n = min(40, (seg - len(ta.prefix_ids)) // 2)
     hs = [head_scores(m, ta, n=n, batch=4, seed=seed) for m in (ma, mb)] if scores else []

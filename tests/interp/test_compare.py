@@ -45,3 +45,16 @@ def test_compare_without_head_scores(default):
     out = compare((m, tok), (m, tok), TEXT, scores=False)
     assert out.scores == [] and out.scores_diff is None and out.to_dict()["scores"] is None
     assert np.abs(out.attention_diff).max() == 0.0 and np.abs(out.loss_diff).max() == 0.0
+
+
+def test_gpt_against_bert_on_one_tokenizer():
+    """The masked model and its next-token twin share a BPE tokenizer: attention and head scores side by side,
+    no per-token loss (the masked model predicts no next token); BERT's future cells are real weights."""
+    gpt, bert = open_model("default-bpe"), open_model("default-mlm")
+    c = compare((gpt.model, gpt.tokenizer), (bert.model, bert.tokenizer), TEXT, ("gpt", "bert"))
+    assert not c.has_loss and c.to_dict()["loss"] is None and c.to_dict()["per_token"] is None
+    a, b = c.attention
+    T = len(c.tokens)
+    upper = np.triu(np.ones((T, T), dtype=bool), 1)
+    assert a[..., upper].max() == 0.0 and b[..., upper].max() > 0.01  # causal against bidirectional
+    assert set(c.scores_diff) == {"previous_token", "first_token", "duplicate_token", "induction"}

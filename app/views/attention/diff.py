@@ -116,19 +116,20 @@ class DiffPanel(QWidget):
             self.delta.image.clear()
             self.delta.values = None
             self.delta.plot.setTitle("no difference: the two models have different layers or heads")
-        self._draw_loss(cmp)
+        self._draw_loss(cmp, "a run's snapshots keep the attention, not the loss" if note else
+                        "an encoder predicts no next token: no per-token loss")
         self.draw_scores()
         cut = f" (the text's first {cmp.truncated:,} tokens do not fit and are left out)" if cmp.truncated else ""
         what = note or f"A = {a_name} (the model in use), B = {b_name}"
         self.note.setText(f"{what}: the selected head of each and B \u2212 A (red: B attends more, blue: less). "
                           f"Click a head in the grid or the score map to compare another.{cut}")
 
-    def _draw_loss(self, cmp: Comparison) -> None:
-        if not all(len(p) for p in cmp.per_token):  # a run's probe snapshots keep attention, not the loss
+    def _draw_loss(self, cmp: Comparison, why_none: str) -> None:
+        if not cmp.has_loss:  # a run's probe snapshots, or an encoder
             self.loss_a.setData([], [])
             self.loss_b.setData([], [])
             self.axis.tokens = []
-            self.loss.setTitle("per-token loss: a run's snapshots keep the attention, not the loss", size="9pt")
+            self.loss.setTitle(f"per-token loss: {why_none}", size="9pt")
             return
         x = np.arange(len(cmp.tokens) - 1) + 0.5
         self.loss_a.setData(x, cmp.per_token[0])
