@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         result = args.func(args)
+        if result is None:  # a process with nothing to say (a training process other than rank 0)
+            return 0
         text = json.dumps(result, ensure_ascii=False) if args.json else None
     except UserError as e:
         _error_line(f"{name}: {e}")

@@ -62,11 +62,26 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**settings)
 
 
-def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_train(args: argparse.Namespace) -> dict[str, Any] | None:
+    """One process, or one of the processes torchrun started (engine.distributed): then rank 0 prepares the
+    run, reports and saves, and the others print nothing."""
+    from engine import distributed
+
     cfg = train_config(args)
-    trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite)
+    world = distributed.start()
+    try:
+        with world.main_first():
+            trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, world=world)
+        summary = _train(trainer, cfg, quiet=not world.is_main)
+    finally:
+        distributed.stop(world)
+    return summary if world.is_main else None
+
+
+def _train(trainer: Trainer, cfg: TrainConfig, quiet: bool) -> dict[str, Any]:
     token = CancelToken()
     bar = progress(total=cfg.steps, desc="train")
+    bar.disable = bar.disable or quiet
     bar.update(trainer.step)
     summary: dict[str, Any] = {}
     with stop_on_signals(token) as stop:

@@ -42,6 +42,7 @@ from engine.checkpoint import (
     save_checkpoint,
 )
 from engine.corpus import Corpus, open_corpus
+from engine.distributed import World
 from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
 from engine.files import check_output
@@ -343,13 +344,24 @@ class Trainer:
     neither, :class:`RunExists` is raised before anything else is done.
     """
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
+                 world: World | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.world = world = world or World()
+        if world.distributed and cfg.batch % world.size:
+            raise UserError(f"--batch {cfg.batch} does not split over {world.size} processes: give a multiple of "
+                            f"{world.size} (it is the global batch)")
         out = Path(cfg.out) if cfg.out else None
         if out is None and resume:
             raise UserError("nothing to resume: no checkpoint folder (--out) given")
-        resuming = prepare_out(out, resume, overwrite) if out is not None else False
+        # the folder is rank 0's to prepare (engine.distributed.World.main_first: the others come after it)
+        if out is None:
+            resuming = False
+        elif world.is_main:
+            resuming = prepare_out(out, resume, overwrite)
+        else:
+            resuming = resume and has_checkpoint(out)
         loaded = None
         if resuming:
             loaded = load_checkpoint(out)
@@ -369,6 +381,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.model = GPT(model_cfg)
         self.model.objective = cfg.objective
+        self.ddp: torch.nn.parallel.DistributedDataParallel | None = None  # made by run(), on every rank at once
         self.val_ids = val_ids
         if cfg.objective == "mlm":
             self.train_data = MaskedBatches(train_ids, cfg.context, cfg.batch, self.tokenizer)
@@ -479,25 +492,34 @@ class Trainer:
         tokens_per_step = cfg.batch * cfg.context
         smoothed_rate = 0.0
         stopped = False
+        world = self.world
+        if world.distributed and self.ddp is None:
+            # DDP averages the gradients of the processes' slices of the batch in the backward pass; its
+            # constructor is a collective, so it is made here, where every rank is, not in __init__ (rank 0 first)
+            self.ddp = torch.nn.parallel.DistributedDataParallel(model)
+        forward, main = self.ddp or model, world.is_main
         while self.step < cfg.steps:
             if token.paused:
                 yield Paused(self.step)
                 token.wait_if_paused()
-            if token.cancelled:
+            if world.any(token.cancelled) if world.distributed else token.cancelled:
                 stopped = True
                 break
             t0 = time.perf_counter()
             lr = lr_at(self.step, cfg)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x, y = self.train_data.sample(self.gen)
-            _, loss, _ = model(x, y)
+            x, y = self.train_data.sample(self.gen)  # the global batch: every process draws the same
+            if world.distributed:
+                rows = world.shard(x.shape[0])
+                x, y = x[rows], y[rows]
+            _, loss, _ = forward(x, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            loss_value = loss.item()
+            loss_value = world.mean(loss.item()) if world.distributed else loss.item()
             dt = time.perf_counter() - t0
             self.step += 1
             self.train_seconds += dt
@@ -511,16 +533,18 @@ class Trainer:
             eta = (cfg.steps - self.step) * tokens_per_step / smoothed_rate
             yield Progress(self.step, cfg.steps, self.train_seconds, eta,
                            {"loss": loss_value, "lr": lr, "tokens_per_s": smoothed_rate})
+            if not main:  # evaluations, snapshots and saves are rank 0's
+                continue
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                 yield self._evaluation()
             if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == 1):
                 yield Snapshot(self.step, self._snapshot())
             if cfg.out and cfg.autosave_every and self.step % cfg.autosave_every == 0 and self.step < cfg.steps:
                 yield Saved(self.step, str(self.save()))
-        if not self.history["eval_step"] or self.history["eval_step"][-1] != self.step:
+        if main and (not self.history["eval_step"] or self.history["eval_step"][-1] != self.step):
             if self.step > 0:
                 yield self._evaluation()
-        if cfg.out and self.step > 0:
+        if main and cfg.out and self.step > 0:
             yield Saved(self.step, str(self.save(weights_only=cfg.weights_only and not stopped)))
         yield Finished({**self.summary(), "stopped": stopped}, stopped)
 

@@ -174,7 +174,7 @@ def test_8_beams_40_steps_fit_readable_and_fast(window, qtbot):
     tree.vb.setRange(xRange=(9.5, 17.5), yRange=(-0.6, 3.9), padding=0)
     # the view box may apply the range at its next paint, and labels follow 40 ms after: wait for the labels
     try:
-        qtbot.waitUntil(lambda: any(lab.kind == "stub" for lab, _ in tree.shown), timeout=5000)
+        qtbot.waitUntil(lambda: any(lab.kind == "stub" for lab, _ in tree.shown), timeout=30_000)
     except Exception:  # noqa: BLE001 (pytest-qt's TimeoutError: report the geometry instead)
         pytest.fail(f"no pruned tokens labelled at {tree.vb.width():.0f} x {tree.vb.height():.0f} px for 8 steps x "
                     f"4.5 rows")

@@ -60,8 +60,8 @@ def test_every_head_at_once_equals_one_at_a_time(minilm):
         assert e.effect.shape == (6, 12) and e.per_token.shape == (6, 12, len(e.tokens))
         for layer, head in [(0, 1), (3, 5), (5, 11)]:
             r = intervene_encoder(m, tok, TEXT, [Site(layer, head)], mode)
-            assert e.effect[layer, head] == pytest.approx(r.change, abs=1e-9)
-            np.testing.assert_allclose(e.per_token[layer, head], r.per_token, atol=1e-9)
+            assert e.effect[layer, head] == pytest.approx(r.change, abs=1e-7)
+            np.testing.assert_allclose(e.per_token[layer, head], r.per_token, atol=1e-7)
         assert e.effect.max() > 1e-4 and (e.effect >= 0).all()
 
 
