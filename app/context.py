@@ -24,11 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from app.bridge import EngineBridge, Job
 from engine.checkpoint import DEFAULT_CHECKPOINT, is_checkpoint
+from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Saved, Snapshot, Started
+from engine.live import LiveReader, RunStart, live_folder
 from engine.models.registry import NAMED
 from engine.tasks import CancelToken
 from engine.training import TrainConfig, Trainer
@@ -114,6 +116,9 @@ def ended_ref(handle: ModelHandle, run_number: int) -> ModelRef:
                    live=False, handle=frozen)
 
 
+FOLLOW_MS = 1000  # a followed run's live log is read this often
+
+
 @dataclass(eq=False)
 class Run:
     """A transformer training run started from the app."""
@@ -131,6 +136,8 @@ class Run:
     error: str = ""
     ref: ModelRef | None = None  # live while it trains; the saved model after it ends
     last_loss: float | None = None
+    external: bool = False  # trained by another process (followed through its live log): no pause or stop here
+    updated: float = 0.0  # time.monotonic() of the followed run's last new line
 
     @property
     def folder(self) -> str:
@@ -165,6 +172,11 @@ class AppContext(QObject):
         self.catalog: list[dict[str, Any]] = []  # the named models installed here (engine.models.list_models)
         self._runs = 0
         self._opening: Job | None = None
+        self._reader: LiveReader | None = None  # the live log of a run another process trains
+        self._polling: Job | None = None
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setInterval(FOLLOW_MS)
+        self._follow_timer.timeout.connect(self._poll_followed)
 
     # --- the model ------------------------------------------------------------------------------
 
@@ -258,6 +270,7 @@ class AppContext(QObject):
 
     def start_run(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> Run | str:
         """Start training ``cfg`` in the engine; the Run, or why it cannot start (another task is running)."""
+        self.stop_following()  # the app's own run takes the run's place in every view
         if self.engine.busy:
             assert self.engine.task is not None
             return f"{self.engine.task.name} is still running; stop it first"
@@ -283,6 +296,103 @@ class AppContext(QObject):
         self.runChanged.emit(run)
         return run
 
+    # --- a run another process trains ------------------------------------------------------------
+
+    def follow_run(self, folder: str) -> Run | str:
+        """Watch a run that another process trains (``txe train``, ``torchrun``, a cluster writing to a shared
+        folder) through its live log (engine.live): its loss curve, evaluations and probe snapshots come to
+        the views as the files grow, as a run trained here would. The Run, or why it cannot be followed."""
+        if self.run is not None and self.run.active and not self.run.external:
+            return "a run is training in the app; stop it before following another"
+        try:
+            reader = LiveReader.open(folder)
+        except UserError as e:
+            return str(e)
+        self.stop_following()
+        self._runs += 1
+        out = str(live_folder(folder).with_name(live_folder(folder).name[:-len(".live")]))
+        run = Run(self._runs, TrainConfig(out=out), external=True, updated=time.monotonic())
+        self.run, self._reader = run, reader
+        self.runChanged.emit(run)  # "starting": the views clear the last run's curves and snapshots
+        self._follow_timer.start()
+        self._poll_followed()
+        return run
+
+    def stop_following(self) -> None:
+        """Stop watching the followed run (its files are left as they are)."""
+        self._follow_timer.stop()
+        self._reader = None
+        if self.run is not None and self.run.external and self.run.active:
+            self.run.state = "finished"
+            self.run.summary = {**self.run.summary, "stopped": True, "followed": False}
+            self.runChanged.emit(self.run)
+
+    def _poll_followed(self) -> None:
+        reader, run = self._reader, self.run
+        if reader is None or run is None or not run.external:
+            self._follow_timer.stop()
+            return
+        if self._polling is not None and self._polling.state in ("pending", "running"):
+            return  # the last poll is still reading (a large snapshot)
+
+        def failed(text: str) -> None:
+            if self._reader is reader:
+                self.message.emit("error", f"following {run.folder}: {text}")
+
+        self._polling = self.engine.submit(lambda: reader.poll(), key="context:follow",
+                                           on_done=lambda events: self._followed(run, reader, events),
+                                           on_error=failed)
+
+    def _followed(self, run: Run, reader: LiveReader, events: list[Any]) -> None:
+        if self._reader is not reader or self.run is not run or not events:
+            return
+        run.updated = time.monotonic()
+        batch: list[Any] = []
+        for e in events:
+            if isinstance(e, RunStart):
+                self._run_events(run, batch)
+                batch = []
+                if run.state != "starting" and not e.resumed:  # the folder's run was started anew
+                    run.state, run.step = "starting", 0
+                    self.runChanged.emit(run)
+                fields = set(TrainConfig.__dataclass_fields__)
+                cfg = {k: v for k, v in e.config.items() if k in fields}
+                try:
+                    run.config = TrainConfig(**{**cfg, "out": run.folder})
+                except TypeError:
+                    pass  # a log of another version: the folder is still what is followed
+                run.steps, run.step, run.state = run.config.steps, e.step, "running"
+                self.runChanged.emit(run)
+            elif isinstance(e, Finished):
+                self._run_events(run, batch)
+                batch = []
+                run.state = "finished"
+                run.summary = {**e.summary, "stopped": e.stopped}
+                run.step = int(e.summary.get("steps", run.step) or run.step)
+                self._follow_timer.stop()
+                self._open_followed(run)
+                self.runChanged.emit(run)
+            else:
+                batch.append(e)
+        self._run_events(run, batch)
+
+    def _open_followed(self, run: Run) -> None:
+        """When the followed run has ended: its checkpoint becomes the run's model (\"Use this model\")."""
+        folder = run.folder
+
+        def job() -> ModelRef:
+            return ref_for(self.workspace.open(folder))
+
+        def done(ref: ModelRef) -> None:
+            if self.run is run:
+                run.ref = ref
+                self.remember(folder)
+                self.runChanged.emit(run)
+                self.choicesChanged.emit()
+
+        self.engine.submit(job, key="context:follow-open", on_done=done,
+                           on_error=lambda t: self.message.emit("error", f"the followed run's checkpoint: {t}"))
+
     def pause_run(self) -> None:
         self._control_run("pause", "paused")
 
@@ -307,6 +417,8 @@ class AppContext(QObject):
         return True
 
     def _run_events(self, run: Run, events: list[Any]) -> None:
+        if not events:
+            return
         progress = [e for e in events if isinstance(e, Progress)]
         evals = [e for e in events if isinstance(e, Evaluation)]
         for e in events:
@@ -327,7 +439,10 @@ class AppContext(QObject):
         snaps = [e for e in events if isinstance(e, Snapshot)]
         if snaps:
             run.step = max(run.step, snaps[-1].step)
-            self.runSnapshot.emit(snaps[-1])
+            # a followed run's snapshots are its history on disk, each kept for scrubbing; the app's own run
+            # hands over only its newest (the engine keeps no backlog of them)
+            for snap in snaps if run.external else snaps[-1:]:
+                self.runSnapshot.emit(snap)
 
     def _run_finished(self, run: Run, finished: Finished | None, error: str) -> None:
         live = self.model is not None and run.ref is not None and self.model.key == run.ref.key

@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="heads: the attention view's head view")
     ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token / decoding view")
     ap.add_argument("--size", default="1400x860", help="window size for --screenshot, WxH")
+    ap.add_argument("--follow", metavar="FOLDER", default=None,
+                    help="watch the run another process trains in FOLDER (txe train --out FOLDER, torchrun, a "
+                         "cluster's shared folder) in the Training view")
     return ap.parse_args(argv)
 
 
@@ -69,6 +72,8 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
                    "decoding": win.views["decoding"].prompt.setText,  # type: ignore[attr-defined]
                    "translation": win.views["translation"].text.setText}  # type: ignore[attr-defined]
         setters.get(args.view, lambda _t: None)(args.text)
+    if args.follow:
+        win.follow(args.follow)
     if args.screenshot:
         w, h = (int(x) for x in args.size.split("x"))
         win.resize(w, h)

@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         add(file_menu, "&Open checkpoint...", QKeySequence.StandardKey.Open, self.picker.open_dialog)
         add(file_menu, "Use the &default model", "Ctrl+D", self.ctx.use_default)
         add(file_menu, "&Save the run's checkpoint as...", QKeySequence.StandardKey.Save, self.training.save_dialog)
+        add(file_menu, "&Follow a run...", "Ctrl+Shift+F", self.follow_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
@@ -167,6 +168,21 @@ class MainWindow(QMainWindow):
             add(view_menu, self.tabs.tabText(i), f"Ctrl+{i + 1}" if i < 9 else SHORTCUTS.get(key),
                 lambda _=False, k=i: self.tabs.setCurrentIndex(k))
         view_menu.addAction(dock.toggleViewAction())
+
+    def follow_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Follow a run: its checkpoint folder (or its .live folder)")
+        if folder:
+            self.follow(folder)
+
+    def follow(self, folder: str) -> bool:
+        """Watch the run another process trains in ``folder`` (engine.live) in the Training view."""
+        result = self.ctx.follow_run(folder)
+        if isinstance(result, str):
+            self.training.show_error(result)
+            return False
+        self.training.header.clear_error()
+        self.tabs.setCurrentIndex(self.view_index("training"))
+        return True
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

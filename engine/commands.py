@@ -56,7 +56,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     fields = set(TrainConfig.__dataclass_fields__)
     settings = {k: v for k, v in saved.items() if k in fields and k not in CHANGEABLE_ON_RESUME}
     settings |= CLI_DEFAULTS | given
-    settings |= {"out": args.out, "weights_only": args.weights_only}
+    settings |= {"out": args.out, "weights_only": args.weights_only, "live": not args.no_live}
     if settings.get("objective") == "mlm" and "tokenizer" not in settings:
         settings["tokenizer"] = "bpe"  # a masked model's default: BPE (subword tokens, as BERT's)
     return TrainConfig(**settings)
@@ -221,6 +221,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run saved in --out (at the first save)")
     p.add_argument("--weights-only", action="store_true",
                    help="final checkpoint without optimizer state (smaller, for shipping; cannot be resumed)")
+    p.add_argument("--no-live", action="store_true",
+                   help="do not write the live log OUT.live/ (events and probe snapshots another process can follow)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", parents=[common],

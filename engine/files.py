@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -67,11 +68,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def refuse_special(path: Path, what: str = "") -> None:
+    """A device, pipe or socket is never written over: the rename of an atomic write would replace it with a
+    regular file (as root, /dev/null itself)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return  # nothing there (yet)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        raise UserError(f"{what + ' ' if what else ''}{path} is a device, pipe or socket, not a file to write")
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], what: str = "") -> Path:
     """Call ``write(f)`` on a temporary file beside ``path`` and move it over ``path`` when complete."""
     dest = Path(path)
     if dest.is_dir():
         raise UserError(f"{dest} is a folder; give a file name")
+    refuse_special(dest)
     if not dest.parent.is_dir():
         raise UserError(f"folder {dest.parent} does not exist")
     remove_leftovers(dest)
@@ -111,6 +124,7 @@ def write_folder(dest: str | Path, fill: Callable[[Path], None], what: str,
     crash leaves the old folder or the new one, never a mix. An OSError (or one of ``errors``) becomes one
     :class:`WriteFailed` line naming ``what``."""
     dest = Path(dest)
+    refuse_special(dest)
     tmp: Path | None = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +248,7 @@ def check_output(dest: str | Path, what: str = "--out", folder: bool = False) ->
     try:
         if p.is_dir() and not folder:
             raise UserError(f"{what} {p} is a folder; give a file name")
+        refuse_special(p, what)
         if p.exists() and not p.is_dir() and folder:
             raise UserError(f"{what} {p} is a file, not a folder")
         if not folder and not p.parent.is_dir():

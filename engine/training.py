@@ -46,6 +46,7 @@ from engine.distributed import World
 from engine.errors import RunExists, UserError
 from engine.events import Evaluation, Event, Finished, Paused, Progress, Saved, Snapshot
 from engine.files import check_output
+from engine.live import LiveLog
 from engine.mlm import MASK, MaskedBatches, masked_accuracy
 from engine.model import GPT, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, ModelConfig, Probe
 from engine.tasks import CancelToken
@@ -100,6 +101,7 @@ class TrainConfig:
     autosave_every: int = 500  # 0: save only at the end
     out: str = ""  # checkpoint folder ("" : nothing saved)
     weights_only: bool = False  # the final save drops optimizer state (smaller; cannot be resumed)
+    live: bool = True  # with out: write the live log OUT.live/ that another process can follow (engine.live)
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         return ModelConfig(vocab_size=vocab_size, context=self.context, d=self.d, H=self.H, L=self.L, m=self.m,
@@ -122,6 +124,7 @@ class TrainConfig:
         choice(self.activation, "activation", ("gelu", "relu"), where)
         flag_bool(self.tied, "tied", where)
         flag_bool(self.weights_only, "weights_only", where)
+        flag_bool(self.live, "live", where)
         for name, (lo, hi) in INT_LIMITS.items():
             whole(getattr(self, name), name, lo, hi, where)
         if 0 < self.vocab_size < 3:
@@ -147,7 +150,7 @@ FLOAT_LIMITS: dict[str, tuple[float, float, bool, bool]] = {
 }
 # Settings a resumed run may change; every other one must match the checkpoint's (see check_resume).
 CHANGEABLE_ON_RESUME = ("steps", "lr", "min_lr", "warmup", "grad_clip", "eval_every", "eval_batches",
-                        "snapshot_every", "probe_text", "autosave_every", "out", "weights_only")
+                        "snapshot_every", "probe_text", "autosave_every", "out", "weights_only", "live")
 # A first guess of the vocabulary, to refuse an absurd model before the corpus is read.
 VOCAB_GUESS = {"char": 100, "word": 1_000, "bpe": 1_024}
 
@@ -301,7 +304,7 @@ def check_resume(saved: dict[str, Any], model_cfg: ModelConfig, cfg: TrainConfig
     different value is refused with the setting's name (it would be silently ignored otherwise)."""
     def refuse(key: str, have: Any, asked: Any) -> None:
         raise UserError(f"cannot resume: the checkpoint has {key}={shown(have)}, the command asks for {shown(asked)} "
-                        f"(only {', '.join(CHANGEABLE_ON_RESUME[:-2])} may change when resuming)")
+                        f"(only {', '.join(CHANGEABLE_ON_RESUME[:-3])} may change when resuming)")
 
     for key, value in saved.items():
         if key in CHANGEABLE_ON_RESUME or not hasattr(cfg, key):
@@ -486,6 +489,28 @@ class Trainer:
                 "vocab_size": self.tokenizer.vocab_size, "checkpoint": str(self.cfg.out) if self.cfg.out else None}
 
     def run(self, token: CancelToken | None = None) -> Iterator[Event]:
+        """Train to ``cfg.steps`` (see _train); rank 0 of a run with ``cfg.out`` also writes every event to the
+        run's live log beside the checkpoint (engine.live), for a process that follows the run."""
+        log = None
+        if self.cfg.out and self.world.is_main and self.cfg.live:
+            try:
+                log = LiveLog(self.cfg.out, asdict(self.cfg), self.step > 0, self.step)
+            except OSError:
+                log = None  # the log is for watchers; the run and its checkpoints do not depend on it
+        try:
+            for event in self._train(token):
+                if log is not None:
+                    try:
+                        log.event(event, self.cfg.steps)
+                    except OSError:
+                        log.close()
+                        log = None
+                yield event
+        finally:
+            if log is not None:
+                log.close()
+
+    def _train(self, token: CancelToken | None = None) -> Iterator[Event]:
         cfg, model = self.cfg, self.model
         token = token or CancelToken()
         model.train()

@@ -48,7 +48,8 @@ def test_two_processes_train_as_one_does(small_corpus, tmp_path):
     loaded = load_checkpoint(two)
     for (name, a), b in zip(loaded.model.state_dict().items(), one.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5, msg=name)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no other rank's folder or leftovers
+    # no other rank's folder or leftovers: each run's checkpoint and its live log (rank 0's)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "one.live", "two", "two.live"]
 
 
 def test_a_refusal_on_rank_0_stops_both(small_corpus, tmp_path):

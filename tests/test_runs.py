@@ -112,7 +112,7 @@ def test_leftovers_of_dead_writers_are_removed_at_the_next_start(small_corpus, t
     os.utime(old_style, (time.time() - 7200, time.time() - 7200))
     run(Trainer(cfg_for(small_corpus, out, steps=2)))
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {f".other.{dead}.x.tmp", recent.name, f".run.{os.getpid()}.live0000.tmp", "run"}
+    assert names == {f".other.{dead}.x.tmp", recent.name, f".run.{os.getpid()}.live0000.tmp", "run", "run.live"}
     run(Trainer(cfg_for(small_corpus, out, steps=3), overwrite=True))
     assert (tmp_path / f".run.{os.getpid()}.live0000.tmp").exists()
 
@@ -122,7 +122,7 @@ def test_a_stale_old_copy_is_removed_once_the_new_one_is_complete(small_corpus, 
     run(Trainer(cfg_for(small_corpus, out, steps=2)))
     shutil.copytree(out, tmp_path / ".run.old")  # a crash after the second rename
     run(Trainer(cfg_for(small_corpus, out, steps=4), resume=True))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.live"]  # the run and its live log
 
 
 def test_atomic_file_writes_leave_nothing_behind(tmp_path):
@@ -184,7 +184,7 @@ def test_a_full_disk_during_autosave_stops_with_one_line_and_keeps_the_last_chec
     assert "could not save the checkpoint at step 10" in line and "File too large" in line
     assert "last good checkpoint (step 6) is intact" in line
     assert load_checkpoint(out).step == 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.live"]  # no temporary folder left
 
 
 def test_a_full_disk_when_writing_attention(tmp_path):
@@ -251,3 +251,21 @@ def test_an_agent_run_is_not_replaced_without_overwrite(tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         list(train("tictactoe", "q", games=5, out=tmp_path / "none", resume=True))
     assert sorted(p.name for p in out.iterdir()) == ["agent.json", "best-agent.json", "stats.jsonl"]
+
+
+def test_a_device_or_pipe_is_never_written_over(tmp_path):
+    """An atomic write renames its temporary file over the destination: over a device (as root, /dev/null
+    itself) or a pipe that would replace it with a regular file. Refused, and the pipe is still a pipe."""
+    import stat as st
+
+    from engine.files import check_output, write_folder
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match="device, pipe or socket"):
+        atomic_write_bytes(fifo, b"x")
+    with pytest.raises(UserError, match="device, pipe or socket"):
+        write_folder(fifo, lambda p: (p / "a").write_bytes(b"x"), "a folder")
+    with pytest.raises(UserError, match="device, pipe or socket"):
+        check_output(fifo)
+    assert st.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]

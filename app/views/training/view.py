@@ -131,7 +131,7 @@ class TrainingView(View):
         self.save_btn = named(QPushButton("Save checkpoint as..."), "training.save-as", "Save a copy of the run")
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self._pause_clicked)
-        self.stop_btn.clicked.connect(ctx.stop_run)
+        self.stop_btn.clicked.connect(self._stop_clicked)
         self.save_btn.clicked.connect(self.save_dialog)
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.stop_btn, self.save_btn):
@@ -288,6 +288,13 @@ class TrainingView(View):
                          f"{short_path(out)} already holds {what}. Resume it, replace it (its checkpoint is "
                          "overwritten), or train in a new folder?", "Resume it")
 
+    def _stop_clicked(self) -> None:
+        run = self.ctx.run
+        if run is not None and run.external:
+            self.ctx.stop_following()  # another process trains it: stop watching, not training
+        else:
+            self.ctx.stop_run()
+
     def _pause_clicked(self) -> None:
         run = self.ctx.run
         if run is None:
@@ -315,9 +322,11 @@ class TrainingView(View):
 
     def set_buttons(self, run: Run | None) -> None:
         active = run is not None and run.active
-        self.start_btn.setEnabled(not active)
-        self.pause_btn.setEnabled(active and run.state in ("running", "paused"))
+        external = run is not None and run.external
+        self.start_btn.setEnabled(not active or external)  # training here stops following another run
+        self.pause_btn.setEnabled(active and not external and run.state in ("running", "paused"))
         self.stop_btn.setEnabled(active and run.state != "stopping")
+        self.stop_btn.setText("Stop following" if external and active else "Stop")
         self.pause_btn.setText("Resume" if run is not None and run.state == "paused" else "Pause")
         self.save_btn.setEnabled(run is not None and run.ref is not None and run.state != "failed")
 
@@ -325,10 +334,16 @@ class TrainingView(View):
         self.set_buttons(run)
         folder = short_path(run.folder) if run.folder else "(not saved)"
         steps = f"step {run.step:,} of {run.steps:,}"
-        text = {"starting": f"Starting: reading the corpus and training the tokenizer for {folder}\u2026",
-                "running": f"Training {folder}: {steps}",
+        if run.state == "starting":
+            self.reset_curves()
+        if run.external:
+            text = {"starting": f"Following {folder}: reading its live log\u2026",
+                    "running": f"Following {folder}, trained by another process: {steps}"}.get(run.state)
+        else:
+            text = {"starting": f"Starting: reading the corpus and training the tokenizer for {folder}\u2026",
+                    "running": f"Training {folder}: {steps}",
                 "paused": f"Paused at step {run.step:,} of {run.steps:,}.",
-                "stopping": f"Stopping at step {run.step:,}: saving the checkpoint\u2026"}.get(run.state)
+                    "stopping": f"Stopping at step {run.step:,}: saving the checkpoint\u2026"}.get(run.state)
         if text is not None:
             self.state.setText(text)
             self.show_source(f"run {folder}", f"{run.state}, {steps}")
@@ -347,6 +362,11 @@ class TrainingView(View):
             return
         s = run.summary
         how = "Stopped" if s.get("stopped") else "Finished"
+        if run.external and s.get("followed") is False:
+            self.state.setText(f"Stopped following {folder} at step {run.step:,} (the run itself goes on).")
+            self.show_source(f"run {folder}", f"not followed any more, step {run.step:,}")
+            self.mark_painted()
+            return
         loss = f"{s['final_loss']:.3f}" if s.get("final_loss") is not None else "-"
         val = f"{s['val_loss']:.3f}" if s.get("val_loss") is not None else "-"
         if s.get("val_accuracy") is not None:  # a masked model: how many held-out blanks it fills right
@@ -384,20 +404,23 @@ class TrainingView(View):
     def add_progress(self, events: list[Progress]) -> None:
         last = events[-1]
         self.steps_x = np.concatenate([self.steps_x, np.array([e.step for e in events], dtype=np.float64)])
-        self.loss_y = np.concatenate([self.loss_y, np.array([e.metrics["loss"] for e in events], dtype=np.float64)])
+        self.loss_y = np.concatenate([self.loss_y, np.array([e.metrics.get("loss", np.nan) for e in events],
+                                                            dtype=np.float64)])
         self.train_curve.setData(self.steps_x, self.loss_y)
         self.progress.setMaximum(last.total or 0)
         self.progress.setValue(last.step)
-        self.rate.setText(f"tokens/s: {last.metrics['tokens_per_s']:,.0f}")
+        self.rate.setText(f"tokens/s: {last.metrics.get('tokens_per_s', 0):,.0f}")
         self.eta.setText(f"time left: {fmt_seconds(last.eta or 0)}")
         run = self.ctx.run
         if run is not None and run.state == "paused":  # the step under way when Pause was pressed has ended
             self.state.setText(f"Paused at step {last.step:,} of {last.total:,}.")
         if run is not None and run.state == "running":
-            self.state.setText(f"Training {short_path(run.folder) if run.folder else ''}: step {last.step:,} of "
-                               f"{last.total:,}, loss {last.metrics['loss']:.3f}")
+            doing = "Following" if run.external else "Training"
+            of = f" of {last.total:,}" if last.total else ""
+            self.state.setText(f"{doing} {short_path(run.folder) if run.folder else ''}: step {last.step:,}{of}, "
+                               f"loss {last.metrics.get('loss', float('nan')):.3f}")
             self.show_source(f"run {short_path(run.folder) if run.folder else ''}",
-                             f"training, step {last.step:,} of {last.total:,}")
+                             f"{'followed' if run.external else 'training'}, step {last.step:,}{of}")
         self.mark_painted()
 
     def add_evaluations(self, events: list[Evaluation]) -> None:
