@@ -20,6 +20,7 @@ SHOT_TIMEOUT_S = 120
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from app.version import app_version
     from app.window import all_view_keys
 
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
@@ -31,6 +32,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="heads: the attention view's head view")
     ap.add_argument("--text", default=None, help="text for the attention / tokens / next-token / decoding view")
     ap.add_argument("--size", default="1400x860", help="window size for --screenshot, WxH")
+    tour = ap.add_mutually_exclusive_group()
+    tour.add_argument("--tour", dest="tour", action="store_true", default=None,
+                      help="open the tour of the views at start (default: on the first run only)")
+    tour.add_argument("--no-tour", dest="tour", action="store_false", help="do not open the tour at start")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {app_version()}")
     return ap.parse_args(argv)
 
 
@@ -45,7 +51,7 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
     """The QApplication and the main window (shown), without entering the event loop."""
     configure_torch()
     args = parse_args(argv)
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow
@@ -73,6 +79,10 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
         w, h = (int(x) for x in args.size.split("x"))
         win.resize(w, h)
     win.show()
+    from app.tour import tour_at_start
+
+    if not args.screenshot and tour_at_start(settings, args.tour):
+        QTimer.singleShot(0, win.show_tour)  # once the window is up: the tour pages through its tabs
     return app, win
 
 
@@ -109,7 +119,8 @@ def take_screenshot(app: Any, win: Any, path: str, t0: float) -> None:
             return
         app.processEvents()
         ok = win.grab().save(path)
-        print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        model = win.ctx.model.name if win.ctx.model is not None else "none"
+        print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s (model: {model})", file=sys.stderr)
         win.close()  # saves the layout, so the throw-away settings file goes after it
         win.settings.sync()
         if os.path.exists(win.settings.fileName()):
