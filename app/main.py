@@ -14,9 +14,12 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 SHOT_TIMEOUT_S = 120
+APP_ID = "io.github.txe.TransformerExplorer"  # the .desktop file's and the AppStream metainfo's id
+ICON = Path(__file__).resolve().parent.parent / "assets" / "icons" / "transformer-explorer-256.png"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,12 +55,15 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
     configure_torch()
     args = parse_args(argv)
     from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Transformer Explorer")
+    app.setDesktopFileName(APP_ID)  # Wayland matches the window to the installed .desktop file by it
+    app.setWindowIcon(QIcon(str(ICON)))
     settings = QSettings("TransformerExplorer", "TransformerExplorer")
     if args.screenshot:  # a screenshot is reproducible: no remembered layout
         settings = QSettings(os.path.join(os.path.dirname(os.path.abspath(args.screenshot)), ".txe-shot.ini"),
