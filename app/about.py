@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, qVersion
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.version import app_version, package_version
 from app.widgets.names import named
 
+ICON = Path(__file__).resolve().parent.parent / "assets" / "icons" / "transformer-explorer-256.png"
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # the file whose size and date stand for a model folder
 
 
@@ -43,36 +44,39 @@ def describe_file(path: Path) -> str:
     return f"{st.st_size / 1e6:.1f} MB, {time.strftime('%Y-%m-%d', time.localtime(st.st_mtime))}"
 
 
-def model_files() -> list[tuple[str, str]]:
-    """One line per model the app offers by name: its title, then its package version and file, or why not."""
+def model_files() -> list[tuple[str, str, str, str]]:
+    """One row per model the app offers by name: (name, title, package and version, weights file: size, date)."""
     from engine.models.registry import NAMED
 
     rows = []
     for name, entry in NAMED.items():
         path = entry.path()
+        package = f"{entry.package} {package_version(entry.package) or '(version unknown)'}" if entry.package else ""
         if path is None:
-            rows.append((name, f"{entry.title}: not installed ({entry.install_hint()})"))
+            rows.append((name, entry.title, package or "-", f"not installed ({entry.install_hint()})"))
             continue
-        parts = [entry.title]
-        if entry.package:
-            parts.append(f"{entry.package} {package_version(entry.package) or '(version unknown)'}")
         weights = weights_file(path)
-        parts.append(f"{weights.name}: {describe_file(weights)}" if weights else path.name)
-        rows.append((name, "; ".join(parts)))
+        rows.append((name, entry.title, package or "embedded (assets/)",
+                     f"{weights.name}: {describe_file(weights)}" if weights else path.name))
     return rows
 
 
 def about_text() -> str:
     """Everything the dialog shows, as plain text."""
     lines = [f"{k}: {v}" for k, v in runtime_versions()]
-    lines += ["", "Models:"] + [f"  {k}: {v}" for k, v in model_files()]
+    lines += ["", "Models:"] + [f"  {name}: {title}; {package}; {file}" for name, title, package, file in model_files()]
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    cells = "".join(f"<tr><td style='padding-right:12px'><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
-                    for k, v in rows)
-    return f"<table cellspacing='2'>{cells}</table>"
+def _table(rows: list[tuple[str, ...]], head: tuple[str, ...] = ()) -> str:
+    def row(cells: tuple[str, ...], tag: str) -> str:
+        first, *rest = (html.escape(c) for c in cells)
+        pad = "style='padding: 1px 14px 1px 0'"
+        return (f"<tr><{tag} {pad} align='left'><b>{first}</b></{tag}>"
+                + "".join(f"<{tag} {pad} align='left'>{c}</{tag}>" for c in rest) + "</tr>")
+
+    return ("<table cellspacing='0'>" + (row(head, "th") if head else "")
+            + "".join(row(r, "td") for r in rows) + "</table>")
 
 
 class AboutDialog(QDialog):
@@ -86,8 +90,14 @@ class AboutDialog(QDialog):
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info.setWordWrap(True)
         self.info.setText(
-            "<h2>Transformer Explorer</h2><p>See how small language models and game-playing agents work "
-            "inside.</p>" + _table(runtime_versions()) + "<h3>Model files</h3>" + _table(model_files()))
+            "<p>See how small language models and game-playing agents work inside.</p>"
+            + _table(runtime_versions()) + "<h3>Model files</h3>"
+            + _table(model_files(), ("Model", "What it is", "Package", "Weights")))
+        self.logo = named(QLabel(), "about.logo", "Transformer Explorer's icon")
+        self.logo.setPixmap(QPixmap(str(ICON)).scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation))
+        self.heading = named(QLabel(f"Transformer Explorer {app_version()}"), "about.title", "Name and version")
+        self.heading.setStyleSheet("font-size: 18pt; font-weight: bold")
         self.copy_btn = named(QPushButton("Copy"), "about.copy", "Copy these versions",
                               "Copy the versions and model files as text (for a bug report)")
         self.copy_btn.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.text))
@@ -96,7 +106,12 @@ class AboutDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.close_btn = buttons.button(QDialogButtonBox.StandardButton.Close)
         named(self.close_btn, "about.close", "Close")
+        top = QHBoxLayout()
+        top.addWidget(self.logo)
+        top.addWidget(self.heading, 1)
         layout = QVBoxLayout(self)
+        layout.addLayout(top)
         layout.addWidget(self.info)
+        layout.addStretch(1)  # extra height goes below the text, not between the title and it
         layout.addWidget(buttons)
-        self.resize(720, self.sizeHint().height())
+        self.resize(900, self.sizeHint().height())

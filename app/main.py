@@ -14,12 +14,10 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 SHOT_TIMEOUT_S = 120
 APP_ID = "io.github.txe.TransformerExplorer"  # the .desktop file's and the AppStream metainfo's id
-ICON = Path(__file__).resolve().parent.parent / "assets" / "icons" / "transformer-explorer-256.png"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,6 +56,7 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from app.about import ICON
     from app.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

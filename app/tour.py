@@ -51,7 +51,7 @@ class TourDialog(QDialog):
         self.body.setTextFormat(Qt.TextFormat.RichText)
         self.body.setWordWrap(True)
         self.body.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.body.setMinimumHeight(190)
+        self.body.setMinimumHeight(130)
         self.at_start = named(QCheckBox("Show this tour at start"), "tour.show-at-start", "Show the tour at start")
         value = window.settings.value(SHOW_AT_START)
         self.at_start.setChecked(value is not None and str(value).lower() in ("true", "1"))
@@ -75,7 +75,7 @@ class TourDialog(QDialog):
         layout.addLayout(top)
         layout.addWidget(self.body, 1)
         layout.addLayout(row)
-        self.resize(560, 330)
+        self.resize(560, 260)
         self.go(0)
 
     def go(self, page: int) -> None:

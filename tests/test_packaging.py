@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.main import APP_ID, ICON
+from app.about import ICON
+from app.main import APP_ID
 from packaging import bundle
 from packaging.icons import SIZES, SVG, png_path
 

