@@ -29,7 +29,7 @@ EXCLUDED_MODULES = [
     "tests", "bench", "pytest", "_pytest", "hypothesis", "pytest_qt", "pytestqt",
     "transformers", "accelerate", "open_spiel", "pyspiel", "gensim",  # dev and bench extras
     "tkinter", "matplotlib", "IPython", "jupyter_client", "notebook", "pandas",
-    "triton", "nvidia", "torch.utils.tensorboard", "torch.utils.benchmark",
+    "tensorflow", "jax", "keras", "triton", "nvidia", "torch.utils.tensorboard", "torch.utils.benchmark",
     "torch.onnx", "torch._numpy.testing", "torch.utils.bottleneck",
     "pyqtgraph.opengl", "pyqtgraph.examples", "pyqtgraph.jupyter", "OpenGL",
     *[f"PySide6.{m}" for m in (
@@ -44,12 +44,13 @@ EXCLUDED_MODULES = [
 # Files dropped after analysis (matched against the path inside the bundle): torch's own tests and build
 # tools, CUDA, and the Qt libraries, plugins and translations of modules the app does not use
 EXCLUDED_FILES = [
-    "torch/test/*", "torch/bin/protoc*", "torch/include/*", "torch/share/*",
+    "torch/test/*", "torch/bin/protoc*", "torch/bin/*Test", "torch/bin/test_*", "torch/bin/*.pt*",
+    "torch/include/*", "torch/share/*",
     "torch/lib/*test*.so", "torch/lib/libbackend_with_compiler.so", "torch/lib/libaoti_custom_ops.so",
     "*libcud*", "*libcublas*", "*libnccl*", "*libtorch_cuda*", "*libnvrtc*", "*libcusparse*", "*libcufft*",
     "*/Qt/lib/libQt6Quick*", "*/Qt/lib/libQt6Qml*", "*/Qt/lib/libQt6Designer*", "*/Qt/lib/libQt6WebEngine*",
     "*/Qt/lib/libQt63D*", "*/Qt/lib/libQt6Multimedia*", "*/Qt/lib/libQt6Pdf*", "*/Qt/lib/libQt6Charts*",
-    "*/Qt/qml/*", "*/Qt/translations/qtwebengine*", "*/Qt/plugins/sqldrivers/*",
+    "*/Qt/qml/*", "*/Qt/translations/*", "*/Qt/plugins/sqldrivers/*",  # the app is in English: no translator
     "*/Qt/plugins/multimedia/*", "*/Qt/plugins/designer/*", "*/Qt/plugins/qmltooling/*",
 ]
 

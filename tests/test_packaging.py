@@ -82,11 +82,13 @@ def test_the_bundle_leaves_out_tests_extras_cuda_and_unused_qt():
         assert module in bundle.EXCLUDED_MODULES, module
     for dropped in ("torch/lib/libtorch_cuda.so", "nvidia/cublas/lib/libcublas.so.12", "torch/test/test_jit",
                     "PySide6/Qt/lib/libQt6WebEngineCore.so.6", "PySide6/Qt/lib/libQt6Quick.so.6",
-                    "PySide6/Qt/qml/QtQuick/qmldir", "torch/include/ATen/ATen.h"):
+                    "PySide6/Qt/qml/QtQuick/qmldir", "torch/include/ATen/ATen.h", "torch/bin/test_jit",
+                    "torch/bin/TCPStoreTest"):
         assert bundle.excluded(dropped), dropped
     for kept in ("torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
                  "PySide6/Qt/lib/libQt6Svg.so.6", "PySide6/Qt/plugins/platforms/libqoffscreen.so",
-                 "PySide6/Qt/plugins/platforms/libqxcb.so", "assets/default-model/model.safetensors"):
+                 "PySide6/Qt/plugins/platforms/libqxcb.so", "assets/default-model/model.safetensors",
+                 "torch/bin/torch_shm_manager"):  # shares tensors between processes
         assert not bundle.excluded(kept), kept
 
 
