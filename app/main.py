@@ -124,7 +124,7 @@ def take_screenshot(app: Any, win: Any, path: str, t0: float) -> None:
             return
         app.processEvents()
         ok = win.grab().save(path)
-        model = win.ctx.model.name if win.ctx.model is not None else "none"
+        model = win.ctx.model.source if win.ctx.model is not None else "none"  # "default": the embedded model
         print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s (model: {model})", file=sys.stderr)
         win.close()  # saves the layout, so the throw-away settings file goes after it
         win.settings.sync()
