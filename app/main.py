@@ -37,7 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tour.add_argument("--tour", dest="tour", action="store_true", default=None,
                       help="open the tour of the views at start (default: on the first run only)")
     tour.add_argument("--no-tour", dest="tour", action="store_false", help="do not open the tour at start")
-    ap.add_argument("--version", action="version", version=f"%(prog)s {app_version()}")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {app_version()}",
+                    help="print the version and exit (no display needed)")
+    ap.add_argument("--about", action="store_true",
+                    help="print Help > About (versions and model files) and exit (no display needed)")
     return ap.parse_args(argv)
 
 
@@ -145,6 +148,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
+    args = sys.argv[1:] if argv is None else argv
+    if "--version" in args:  # answered without a display, torch or Qt
+        from app.version import app_version
+
+        print(f"transformer-explorer {app_version()}")
+        return 0
+    if "--about" in args:  # Help > About as text, for a bug report or a bundle's check
+        configure_torch()
+        from app.about import about_text
+
+        print(about_text())
+        return 0
     from app.display import check_qt_platform
 
     problem = check_qt_platform()

@@ -109,6 +109,26 @@ def test_the_tour_opens_at_start_on_the_first_run_only(tmp_path):
     assert tour_at_start(reread, platform="xcb")
 
 
+def test_version_flag_needs_no_display(capsys, monkeypatch):
+    from app.main import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")  # would fail the display check, were it reached
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"transformer-explorer {app_version()}\n"
+
+
+def test_about_flag_prints_the_dialogs_text(capsys, monkeypatch):
+    from app.about import about_text
+    from app.main import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert main(["--about"]) == 0
+    out = capsys.readouterr().out
+    assert out == about_text() + "\n" and "smollm2: SmolLM2-135M-Instruct" in out
+
+
 def test_tour_flags():
     assert parse_args([]).tour is None
     assert parse_args(["--tour"]).tour is True
