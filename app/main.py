@@ -17,9 +17,11 @@ import time
 from typing import Any
 
 SHOT_TIMEOUT_S = 120
+APP_ID = "io.github.txe.TransformerExplorer"  # the .desktop file's and the AppStream metainfo's id
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from app.version import app_version
     from app.window import all_view_keys
 
     ap = argparse.ArgumentParser(prog="transformer-explorer", description="See how transformers work inside.")
@@ -34,6 +36,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--follow", metavar="FOLDER", default=None,
                     help="watch the run another process trains in FOLDER (txe train --out FOLDER, torchrun, a "
                          "cluster's shared folder) in the Training view")
+    tour = ap.add_mutually_exclusive_group()
+    tour.add_argument("--tour", dest="tour", action="store_true", default=None,
+                      help="open the tour of the views at start (default: on the first run only)")
+    tour.add_argument("--no-tour", dest="tour", action="store_false", help="do not open the tour at start")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {app_version()}",
+                    help="print the version and exit (no display needed)")
+    ap.add_argument("--about", action="store_true",
+                    help="print Help > About (versions and model files) and exit (no display needed)")
     return ap.parse_args(argv)
 
 
@@ -48,13 +58,17 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
     """The QApplication and the main window (shown), without entering the event loop."""
     configure_torch()
     args = parse_args(argv)
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from app.about import ICON
     from app.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Transformer Explorer")
+    app.setDesktopFileName(APP_ID)  # Wayland matches the window to the installed .desktop file by it
+    app.setWindowIcon(QIcon(str(ICON)))
     settings = QSettings("TransformerExplorer", "TransformerExplorer")
     if args.screenshot:  # a screenshot is reproducible: no remembered layout
         settings = QSettings(os.path.join(os.path.dirname(os.path.abspath(args.screenshot)), ".txe-shot.ini"),
@@ -78,6 +92,10 @@ def build(argv: list[str] | None = None) -> tuple[Any, Any]:
         w, h = (int(x) for x in args.size.split("x"))
         win.resize(w, h)
     win.show()
+    from app.tour import tour_at_start
+
+    if not args.screenshot and tour_at_start(settings, args.tour):
+        QTimer.singleShot(0, win.show_tour)  # once the window is up: the tour pages through its tabs
     return app, win
 
 
@@ -114,7 +132,8 @@ def take_screenshot(app: Any, win: Any, path: str, t0: float) -> None:
             return
         app.processEvents()
         ok = win.grab().save(path)
-        print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        model = win.ctx.model.source if win.ctx.model is not None else "none"  # "default": the embedded model
+        print(f"cold start to painted window: {time.perf_counter() - t0:.2f} s (model: {model})", file=sys.stderr)
         win.close()  # saves the layout, so the throw-away settings file goes after it
         win.settings.sync()
         if os.path.exists(win.settings.fileName()):
@@ -134,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
+    args = sys.argv[1:] if argv is None else argv
+    if "--version" in args:  # answered without a display, torch or Qt
+        from app.version import app_version
+
+        print(f"transformer-explorer {app_version()}")
+        return 0
+    if "--about" in args:  # Help > About as text, for a bug report or a bundle's check
+        configure_torch()
+        from app.about import about_text
+
+        print(about_text())
+        return 0
     from app.display import check_qt_platform
 
     problem = check_qt_platform()

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.about import AboutDialog
 from app.bridge import EngineBridge
 from app.context import AppContext, Run, short_path
+from app.tour import TourDialog
 from app.views.ablation import AblationView
 from app.views.arena import ArenaView
 from app.views.attention import AttentionView
@@ -72,6 +74,8 @@ class MainWindow(QMainWindow):
         self.engine_stopped = True  # False when closing left a busy engine thread behind
         self.closed = False
         self._closing = False
+        self.tour: TourDialog | None = None
+        self.about: AboutDialog | None = None
 
         self.views: dict[str, View] = {}
         self.tabs = named(QTabWidget(), "app.views", "Views")
@@ -168,6 +172,26 @@ class MainWindow(QMainWindow):
             add(view_menu, self.tabs.tabText(i), f"Ctrl+{i + 1}" if i < 9 else SHORTCUTS.get(key),
                 lambda _=False, k=i: self.tabs.setCurrentIndex(k))
         view_menu.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        add(help_menu, "&Tour of the views...", None, self.show_tour)
+        add(help_menu, "&About Transformer Explorer...", None, self.show_about)
+
+    def show_tour(self) -> TourDialog:
+        """The tour, not modal (one at a time), on its first page."""
+        if self.tour is None:
+            self.tour = TourDialog(self)
+        self.tour.go(0)
+        self.tour.show()
+        self.tour.raise_()
+        return self.tour
+
+    def show_about(self) -> AboutDialog:
+        if self.about is not None:
+            self.about.close()
+            self.about.deleteLater()
+        self.about = AboutDialog(self)  # made anew: the model files may have been installed since
+        self.about.show()
+        return self.about
 
     def follow_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Follow a run: its checkpoint folder (or its .live folder)")

@@ -25,6 +25,8 @@ def main() -> int:
         while win.views[key].painted == 0 and key != "training" and time.monotonic() < end:
             app.processEvents()
             time.sleep(0.02)
+    win.show_about()  # the Help menu's dialogs are the window's children while open
+    win.show_tour()
     by_view: dict[str, set[str]] = {}
     for w in controls_of(win):
         view, _, _ = w.objectName().partition(".")
