@@ -41,6 +41,10 @@ def test_following_a_run_another_process_trains(window, qtbot, small_corpus, tmp
         assert window.follow(str(out)) and not training.header.error_text
         run = window.ctx.run
         assert run.external and training.stop_btn.text() == "Stop following" and not training.pause_btn.isEnabled()
+        assert not training.start_btn.isEnabled()  # not a second writer of the followed run's folder
+        # the form shows the followed run's settings, read-only, and the user's come back afterwards
+        qtbot.waitUntil(lambda: training.d.value() == 32 and training.L.value() == 2, timeout=30_000)
+        assert not training.form_box.isEnabled() and training.out.text() == str(out)
         qtbot.waitUntil(lambda: run.state == "finished" and run.ref is not None, timeout=180_000)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:
@@ -53,6 +57,7 @@ def test_following_a_run_another_process_trains(window, qtbot, small_corpus, tmp
     assert [s.step for s in att.snapshots] == [1, 50, 100, 150, 200]
     assert att.snapshots[-1].head_scores is not None and "Finished" in training.summary.text()
     assert training.use_btn.isVisible() and run.ref.path == str(out)
+    assert training.form_box.isEnabled() and training.d.value() == 128 and training.out.text() != str(out)
     # the finished run's checkpoint is the model on offer: Use this model
     training.use_btn.click()
     qtbot.waitUntil(lambda: window.ctx.model is not None and window.ctx.model.key == run.ref.key, timeout=30_000)
@@ -70,6 +75,7 @@ def test_stop_following_leaves_the_run_going(window, qtbot, small_corpus, tmp_pa
         training.stop_btn.click()
         assert "Stopped following" in training.state.text() and not window.ctx.run.active
         assert training.start_btn.isEnabled() and proc.poll() is None  # the run itself goes on
+        assert training.form_box.isEnabled() and training.out.text() != str(out)
     finally:
         proc.kill()
         proc.wait(timeout=30)

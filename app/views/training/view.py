@@ -122,8 +122,9 @@ class TrainingView(View):
         form.addRow("snapshot every", self.snapshot_every)
         form.addRow("autosave every", self.autosave_every)
         form.addRow("checkpoint folder", self.out)
-        box = QGroupBox("Run")
+        box = self.form_box = QGroupBox("Run")
         box.setLayout(form)
+        self._form_before: TrainConfig | None = None  # the user's settings while the form shows a followed run's
 
         self.start_btn = named(QPushButton("Start"), "training.start", "Start training")
         self.pause_btn = named(QPushButton("Pause"), "training.pause", "Pause or resume training")
@@ -213,6 +214,33 @@ class TrainingView(View):
     def _objective_changed(self) -> None:
         if self.objective.currentData() == "mlm" and self.tokenizer.currentText() == "char":
             self.tokenizer.setCurrentText("bpe")  # a blank should be a word or a piece of one, not a letter
+
+    def show_config(self, cfg: TrainConfig) -> None:
+        """Fill the form with ``cfg`` (a followed run's settings, or the user's own back)."""
+        self.corpus.setText(cfg.corpus)
+        self.objective.setCurrentIndex(max(0, self.objective.findData(cfg.objective)))
+        self.tokenizer.setCurrentText(cfg.tokenizer)
+        for box, value in ((self.vocab, cfg.vocab_size), (self.d, cfg.d), (self.H, cfg.H), (self.L, cfg.L),
+                           (self.m, cfg.m), (self.context, cfg.context), (self.batch, cfg.batch),
+                           (self.steps, cfg.steps), (self.snapshot_every, cfg.snapshot_every),
+                           (self.autosave_every, cfg.autosave_every)):
+            box.setValue(value)
+        self.lr.setValue(cfg.lr)
+        self.out.setText(cfg.out)
+
+    def _show_followed(self, run: Run) -> None:
+        """While a run is followed the form shows its settings, read-only; afterwards the user's come back."""
+        following = run.external and run.active
+        if following and run.steps:
+            if self._form_before is None:
+                self._form_before = self.config()
+            self.show_config(run.config)
+            self.form_box.setTitle("Run (the followed run's settings, from its live log)")
+        elif not following and self._form_before is not None:
+            self.show_config(self._form_before)
+            self._form_before = None
+            self.form_box.setTitle("Run")
+        self.form_box.setEnabled(not following)
 
     def config(self) -> TrainConfig:
         return TrainConfig(corpus=self.corpus.text().strip() or "shakespeare", tokenizer=self.tokenizer.currentText(),
@@ -323,7 +351,7 @@ class TrainingView(View):
     def set_buttons(self, run: Run | None) -> None:
         active = run is not None and run.active
         external = run is not None and run.external
-        self.start_btn.setEnabled(not active or external)  # training here stops following another run
+        self.start_btn.setEnabled(not active)  # while following, the form shows the other run's settings and folder
         self.pause_btn.setEnabled(active and not external and run.state in ("running", "paused"))
         self.stop_btn.setEnabled(active and run.state != "stopping")
         self.stop_btn.setText("Stop following" if external and active else "Stop")
@@ -332,6 +360,7 @@ class TrainingView(View):
 
     def run_changed(self, run: Run) -> None:
         self.set_buttons(run)
+        self._show_followed(run)
         folder = short_path(run.folder) if run.folder else "(not saved)"
         steps = f"step {run.step:,} of {run.steps:,}"
         if run.state == "starting":
@@ -410,7 +439,7 @@ class TrainingView(View):
         self.progress.setMaximum(last.total or 0)
         self.progress.setValue(last.step)
         self.rate.setText(f"tokens/s: {last.metrics.get('tokens_per_s', 0):,.0f}")
-        self.eta.setText(f"time left: {fmt_seconds(last.eta or 0)}")
+        self.eta.setText(f"time left: {fmt_seconds(last.eta)}" if last.eta is not None else "time left: -")
         run = self.ctx.run
         if run is not None and run.state == "paused":  # the step under way when Pause was pressed has ended
             self.state.setText(f"Paused at step {last.step:,} of {last.total:,}.")
