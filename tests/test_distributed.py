@@ -60,9 +60,46 @@ def test_a_refusal_on_rank_0_stops_both(small_corpus, tmp_path):
     r = torchrun("train", "--corpus", small_corpus, *ARGS, "--steps", "4", "--out", str(out))  # no --resume
     assert r.returncode != 0 and "already holds a training run (step 2)" in r.stderr
     assert "could not start the run" in r.stderr  # rank 1 was told, not left waiting
-    r = torchrun("train", "--corpus", small_corpus, *ARGS, "--batch", "7", "--out", str(tmp_path / "odd"))
-    assert r.returncode != 0 and "--batch 7 does not split over 2 processes" in r.stderr
     assert load_checkpoint(out).step == 2
+
+
+def test_a_signal_stops_every_process_at_one_step_and_rank_0_saves(small_corpus, tmp_path):
+    """Ctrl-C to torchrun reaches both processes (it passes the signal on); they agree on the step to stop at
+    (engine.distributed.World.any), rank 0 saves it, and both say so."""
+    import re
+    import signal
+    import time
+
+    from engine.live import EVENTS, live_folder
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "engine", "train", "--corpus", small_corpus, *ARGS, "--steps", "1000000",
+                             "--eval-every", "0", "--autosave-every", "0", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        log = live_folder(out) / EVENTS
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.is_file() and log.read_text(encoding="utf-8").count('"progress"') >= 20:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    steps = re.findall(r"stopped by SIGINT; saved step (\d+)", err)
+    assert len(steps) == 2 and steps[0] == steps[1], err[-3000:]  # both ranks, one step
+    assert load_checkpoint(out).step == int(steps[0]) >= 20
+
+
+def test_the_global_batch_must_split_over_the_processes(small_corpus, tmp_path):
+    cfg = TrainConfig(corpus=small_corpus, batch=7, steps=2, out=str(tmp_path / "odd"))
+    with pytest.raises(UserError, match="--batch 7 does not split over 2 processes"):
+        Trainer(cfg, world=World(0, 2, 0))  # refused before any collective: no process group needed
+    assert not (tmp_path / "odd").exists()
 
 
 def test_the_world_from_the_environment():
