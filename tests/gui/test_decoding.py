@@ -130,7 +130,8 @@ def _run(window, qtbot, view, **settings):
         w.setText(value) if name == "eos" else w.setValue(value)
     before = window.painted["decoding"]
     view.run_btn.click()
-    qtbot.waitUntil(lambda: window.painted["decoding"] > before, timeout=60_000)
+    # the search streams its tree: wait for the last picture (a later redraw would fit the view again)
+    qtbot.waitUntil(lambda: window.painted["decoding"] > before and view.settled, timeout=60_000)
     qtbot.wait(60)  # the label timer
     return view.state
 
