@@ -523,11 +523,12 @@ class Trainer:
             # constructor is a collective, so it is made here, where every rank is, not in __init__ (rank 0 first)
             self.ddp = torch.nn.parallel.DistributedDataParallel(model)
         forward, main = self.ddp or model, world.is_main
+        stop_asked = False  # with several processes: a stop any of them was asked at the last step, agreed by all
         while self.step < cfg.steps:
             if token.paused:
                 yield Paused(self.step)
                 token.wait_if_paused()
-            if world.any(token.cancelled) if world.distributed else token.cancelled:
+            if stop_asked if world.distributed else token.cancelled:
                 stopped = True
                 break
             t0 = time.perf_counter()
@@ -544,7 +545,11 @@ class Trainer:
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            loss_value = world.mean(loss.item()) if world.distributed else loss.item()
+            if world.distributed:  # one collective for both: the mean loss, and whether any process must stop
+                loss_sum, stops = world.total([loss.item(), 1.0 if token.cancelled else 0.0])
+                loss_value, stop_asked = loss_sum / world.size, stops > 0
+            else:
+                loss_value = loss.item()
             dt = time.perf_counter() - t0
             self.step += 1
             self.train_seconds += dt
