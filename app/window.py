@@ -283,7 +283,10 @@ class MainWindow(QMainWindow):
             state = {"starting": "starting", "running": "training", "paused": "paused", "stopping": "stopping",
                      "finished": "stopped" if run.summary.get("stopped") else "finished",
                      "failed": "failed"}[run.state]
-            parts.append(f"<b>Training run</b><br>{folder}<br>{state}, step {run.step:,} of {run.steps:,}")
+            if run.external:  # trained by another process: the app only watches it
+                state = {"training": "followed", "stopped": "no longer followed"}.get(state, state)
+            title = "Followed run" if run.external else "Training run"
+            parts.append(f"<b>{title}</b><br>{folder}<br>{state}, step {run.step:,} of {run.steps:,}")
         parts.append(f"<b>Corpus</b> (training, tokenizers)<br>{html.escape(ctx.corpus)}")
         self.side.setText("<br><br>".join(parts))
 

@@ -42,6 +42,7 @@ def test_following_a_run_another_process_trains(window, qtbot, small_corpus, tmp
         run = window.ctx.run
         assert run.external and training.stop_btn.text() == "Stop following" and not training.pause_btn.isEnabled()
         assert not training.start_btn.isEnabled()  # not a second writer of the followed run's folder
+        assert not training.use_live.isEnabled() and "Followed run" in window.side.text()
         # the form shows the followed run's settings, read-only, and the user's come back afterwards
         qtbot.waitUntil(lambda: training.d.value() == 32 and training.L.value() == 2, timeout=30_000)
         assert not training.form_box.isEnabled() and training.out.text() == str(out)

@@ -355,6 +355,7 @@ class TrainingView(View):
         self.pause_btn.setEnabled(active and not external and run.state in ("running", "paused"))
         self.stop_btn.setEnabled(active and run.state != "stopping")
         self.stop_btn.setText("Stop following" if external and active else "Stop")
+        self.use_live.setEnabled(not external)  # another process's weights are not in this app until it saves
         self.pause_btn.setText("Resume" if run is not None and run.state == "paused" else "Pause")
         self.save_btn.setEnabled(run is not None and run.ref is not None and run.state != "failed")
 
