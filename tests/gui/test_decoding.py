@@ -172,6 +172,7 @@ def test_8_beams_40_steps_fit_readable_and_fast(window, qtbot):
     assert {lab.text for lab, _ in tree.shown if lab.kind == "rank"} == {f"#{r}" for r in range(1, 9)}
     # zooming in shows more: log-probabilities and pruned tokens appear
     shown_before = len(tree.shown)
+    tree.auto_fit = False  # what a user's zoom does (sigRangeChangedManually): a late resize must not fit it again
     tree.vb.setRange(xRange=(9.5, 17.5), yRange=(-0.6, 3.9), padding=0)
     # the view box may apply the range at its next paint, and labels follow 40 ms after: wait for the labels
     try:
@@ -185,6 +186,7 @@ def test_8_beams_40_steps_fit_readable_and_fast(window, qtbot):
     rects = _label_rects(tree)
     assert not any(a.intersects(b) for i, (_, a) in enumerate(rects) for _, b in rects[i + 1:])
     # a redraw of the same state keeps the picture (its speed is measured in bench/, not here)
+    tree.auto_fit = True  # (the whole tree again, as Fit does)
     tree.draw(st)
     assert len(tree.pos) == len(st.nodes) and any(lab.kind == "rank" for lab, _ in tree.shown)
     # greedy: where it leaves the beam, a marker with a tip that says so
