@@ -37,21 +37,28 @@ MAX_ROLLOUT_TOKENS = 1024  # (L, T, T) float64 kept: 30 layers x 1,024^2 x 8 B =
 
 def layer_matrices(attention: np.ndarray, residual: float = 0.5) -> np.ndarray:
     """(L, H, T, T) attention -> (L, T, T): the heads' mean mixed with the identity, rows normalised."""
-    a = np.asarray(attention, dtype=np.float64).mean(1)  # (L, T, T)
-    T = a.shape[-1]
-    a = (1 - residual) * a + residual * np.eye(T)
+    return mixed_with_residual(np.asarray(attention, dtype=np.float64).mean(1), residual)
+
+
+def mixed_with_residual(means: np.ndarray, residual: float = 0.5) -> np.ndarray:
+    """Each layer's heads' mean (L, T, T) mixed with the identity, rows normalised: A^(l)."""
+    a = (1 - residual) * means + residual * np.eye(means.shape[-1])
     return a / a.sum(-1, keepdims=True)
+
+
+def rolled_out(mixed: np.ndarray) -> np.ndarray:
+    """(L, T, T) layer matrices -> (L, T, T): entry [l] = A^(l) ... A^(0)."""
+    out = np.empty_like(mixed)
+    r = np.eye(mixed.shape[-1])
+    for layer, m in enumerate(mixed):
+        r = m @ r  # (T, T)
+        out[layer] = r
+    return out
 
 
 def rollout(attention: np.ndarray, residual: float = 0.5) -> np.ndarray:
     """Attention rollout after every layer: (L, T, T), entry [l] = A^(l) ... A^(0) (layers from 0)."""
-    a = layer_matrices(attention, residual)
-    out = np.empty_like(a)
-    r = np.eye(a.shape[-1])
-    for layer, m in enumerate(a):
-        r = m @ r  # (T, T)
-        out[layer] = r
-    return out
+    return rolled_out(layer_matrices(attention, residual))
 
 
 def max_flow_tokens(layers: int, rows: int = 1, budget: float = FLOW_BUDGET) -> int:
@@ -141,12 +148,5 @@ def rollout_for_text(model, tokenizer, text: str, residual: float = 0.5,  # noqa
 
     cap = attention_for_text(model, tokenizer, text, window="last", on_layer=on_layer, max_tokens=max_tokens)
     means = np.stack(raw)  # (L, T, T)
-    T = means.shape[-1]
-    mixed = (1 - residual) * means + residual * np.eye(T)
-    mixed /= mixed.sum(-1, keepdims=True)
-    rolled = np.empty_like(mixed)
-    r = np.eye(T)
-    for layer, m in enumerate(mixed):
-        r = m @ r
-        rolled[layer] = r
-    return Rollout(cap.tokens, cap.causal, mixed, means, rolled, cap.truncated)
+    mixed = mixed_with_residual(means, residual)
+    return Rollout(cap.tokens, cap.causal, mixed, means, rolled_out(mixed), cap.truncated)
