@@ -41,7 +41,8 @@ def test_induction_run_trained_in_the_view(window, qtbot, tmp_path):
         x, y = line_xy(line)
         assert list(x) == list(h.steps)
         np.testing.assert_allclose(y, h.scores["induction"][:, i // 2, i % 2])
-    assert len(line_xy(view.loss_curve)[0]) == 40 and len(line_xy(view.ratio_curve)[0]) == 5
+    qtbot.waitUntil(lambda: len(line_xy(view.loss_curve)[0]) == 40, timeout=10_000)  # the last steps' losses
+    assert len(line_xy(view.ratio_curve)[0]) == 5
     assert "induction run" in view.header.source_text() and "finished" in view.header.source_text()
     # another score: the same heads, other values
     view.score.setCurrentIndex(view.score.findData("previous_token"))
