@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "engine.seq2seq.cli",
     "engine.interp.cli",
     "engine.interp.icl_cli",
+    "engine.rlhf.cli",
 ]
 OPTIONAL_COMMAND_MODULES = [
     "engine.rl.cli",

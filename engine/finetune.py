@@ -297,7 +297,7 @@ def classify(ft: Finetuned, text: str) -> Classification:
 # --- saving and loading -----------------------------------------------------------------------------
 
 
-def _specials(tok: Tokenizer) -> dict[str, Any]:
+def tokenizer_specials(tok: Tokenizer) -> dict[str, Any]:
     return {"bos_id": tok.bos_id, "unk_id": tok.unk_id, "prefix_ids": tok.prefix_ids, "suffix_ids": tok.suffix_ids,
             "eos_ids": tok.eos_ids, "never_generate": tok.never_generate, "pad_id": tok.pad_id}
 
@@ -318,7 +318,7 @@ def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
         ft.tokenizer.save(tmp / "tokenizer.json")
         config = {"format": FORMAT, "version": VERSION, "label_names": ft.label_names, "pooling": ft.model.pooling,
                   "model": ft.model.body.cfg.to_dict(), "tokenizer": ft.tokenizer.kind,
-                  "specials": _specials(ft.tokenizer), "vocab_size": ft.tokenizer.vocab_size,
+                  "specials": tokenizer_specials(ft.tokenizer), "vocab_size": ft.tokenizer.vocab_size,
                   "accuracy": ft.accuracy, "architecture": ft.model.body.architecture, "train": ft.info}
         (tmp / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
 
@@ -343,7 +343,7 @@ def _read_config(p: Path) -> dict[str, Any]:
     return config
 
 
-def _load_tokenizer(p: Path, config: dict[str, Any]) -> Tokenizer:
+def folder_tokenizer(p: Path, config: dict[str, Any]) -> Tokenizer:
     kind, sp = config.get("tokenizer"), config.get("specials")
     path = p / "tokenizer.json"
     if not path.is_file():
@@ -369,7 +369,7 @@ def load_finetuned(folder: str | Path) -> Finetuned:
     except (UserError, TypeError) as e:
         raise UserError(f"{p}/config.json: {e}") from None
     mcfg.check_size(f"loading {p}")
-    tok = _load_tokenizer(p, config)
+    tok = folder_tokenizer(p, config)
     if tok.vocab_size > mcfg.vocab_size:
         raise UserError(f"{p}: the tokenizer has {tok.vocab_size} tokens but the model {mcfg.vocab_size}; "
                         "the files come from different runs")
