@@ -32,7 +32,7 @@ from safetensors.torch import save_file
 from engine.errors import UserError
 from engine.files import WriteFailed, fsync_dir, ordinary_permissions, reason, remove_leftovers, temp_prefix
 from engine.model import GPT, ModelConfig
-from engine.tokenizers import KINDS, Tokenizer
+from engine.tokenizers import FOREIGN_KINDS, KINDS, Tokenizer, folder_tokenizer, tokenizer_specials
 from engine.validate import choice, mapping, text, whole
 
 FORMAT = "txe-checkpoint"
@@ -141,6 +141,8 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: Tokenizer, *, extra
             _write_json(tmp / "trainer.json", trainer_state)
         config = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(),
                   "tokenizer": tokenizer.kind, **(extra or {})}
+        if not tokenizer.ours:  # a real model's (SmolLM2 tuned here): its special tokens go beside tokenizer.json
+            config["specials"] = tokenizer_specials(tokenizer)
         _write_json(tmp / "config.json", config)  # written last: its presence marks a complete copy
         ordinary_permissions(tmp, folder=True)
         for f in tmp.iterdir():
@@ -233,7 +235,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     where = str(cfg_path)
     whole(config.get("step", 0), "step", 0, MAX_STEPS, where)
     if config.get("tokenizer") is not None:
-        choice(config["tokenizer"], "tokenizer", KINDS, where)
+        choice(config["tokenizer"], "tokenizer", KINDS + FOREIGN_KINDS, where)
     if config.get("corpus") is not None:
         text(config["corpus"], "corpus", where)
     for key in ("train", "summary"):
@@ -313,7 +315,12 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     config = read_config(p)
     mcfg = model_config_of(config, f"{p}/config.json")
     mcfg.check_size(f"loading {p}")
-    tokenizer = Tokenizer.load(p / "tokenizer.json")
+    if "specials" in config:  # a real model's tokenizer (a tuned SmolLM2): it may have fewer ids than the model
+        tokenizer = folder_tokenizer(p, config)
+        if tokenizer.vocab_size <= mcfg.vocab_size:
+            tokenizer.pad_to(mcfg.vocab_size)
+    else:
+        tokenizer = Tokenizer.load(p / "tokenizer.json")
     if tokenizer.vocab_size != mcfg.vocab_size:
         raise UserError(f"{p}: tokenizer has {tokenizer.vocab_size} tokens but the model expects "
                         f"{mcfg.vocab_size}; the files come from different runs")

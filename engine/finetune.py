@@ -52,7 +52,7 @@ from engine.labelled import (  # noqa: F401  (re-exported: one place to import t
 )
 from engine.model import ModelConfig, Transformer
 from engine.tasks import CancelToken
-from engine.tokenizers import KINDS, Specials, Tokenizer, read_hf_tokenizer
+from engine.tokenizers import Tokenizer, folder_tokenizer, tokenizer_specials
 
 FORMAT = "txe-finetuned"
 VERSION = 1
@@ -297,11 +297,6 @@ def classify(ft: Finetuned, text: str) -> Classification:
 # --- saving and loading -----------------------------------------------------------------------------
 
 
-def tokenizer_specials(tok: Tokenizer) -> dict[str, Any]:
-    return {"bos_id": tok.bos_id, "unk_id": tok.unk_id, "prefix_ids": tok.prefix_ids, "suffix_ids": tok.suffix_ids,
-            "eos_ids": tok.eos_ids, "never_generate": tok.never_generate, "pad_id": tok.pad_id}
-
-
 def save_finetuned(ft: Finetuned, folder: str | Path) -> Path:
     """Write ``folder`` atomically (a complete new copy, then one rename): model.safetensors (body as
     ``body.*``, head as ``head.*``), tokenizer.json and config.json (format, label names, pooling, the base
@@ -341,23 +336,6 @@ def _read_config(p: Path) -> dict[str, Any]:
     if config.get("pooling") not in POOLINGS:
         raise UserError(f"{cfg_path}: pooling must be one of {', '.join(POOLINGS)}")
     return config
-
-
-def folder_tokenizer(p: Path, config: dict[str, Any]) -> Tokenizer:
-    kind, sp = config.get("tokenizer"), config.get("specials")
-    path = p / "tokenizer.json"
-    if not path.is_file():
-        raise UserError(f"{p} has no tokenizer.json")
-    if not isinstance(sp, dict) or not isinstance(kind, str):
-        raise UserError(f"{p}/config.json has no tokenizer settings")
-    if kind in KINDS and sp.get("prefix_ids") == [sp.get("bos_id")] and not sp.get("eos_ids"):
-        tok = Tokenizer.load(path)  # ours: checked strictly
-    else:
-        hf, _ = read_hf_tokenizer(path)
-        special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
-                                                      "never_generate", "pad_id")})
-        tok = Tokenizer(hf, kind, special)
-    return tok
 
 
 def load_finetuned(folder: str | Path) -> Finetuned:

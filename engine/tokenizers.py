@@ -352,3 +352,31 @@ def readable_tokens(tokens: list[str], kind: str, special: set[int]) -> list[str
             out.append(tok if i in special else tok.replace("\u2581", " "))
         return out
     return list(tokens)
+
+
+# --- a tokenizer saved in a folder with its special tokens --------------------------------------------
+
+
+def tokenizer_specials(tok: Tokenizer) -> dict:
+    """What a saved folder's config.json keeps of a tokenizer besides tokenizer.json (read by folder_tokenizer)."""
+    return {"bos_id": tok.bos_id, "unk_id": tok.unk_id, "prefix_ids": tok.prefix_ids, "suffix_ids": tok.suffix_ids,
+            "eos_ids": tok.eos_ids, "never_generate": tok.never_generate, "pad_id": tok.pad_id}
+
+
+def folder_tokenizer(p: Path, config: dict) -> Tokenizer:
+    """The tokenizer of a folder this engine wrote: tokenizer.json, and the kind and special tokens in its config
+    (ours are read strictly; a real model's, such as SmolLM2's, with the special tokens saved beside it)."""
+    kind, sp = config.get("tokenizer"), config.get("specials")
+    path = p / "tokenizer.json"
+    if not path.is_file():
+        raise UserError(f"{p} has no tokenizer.json")
+    if not isinstance(sp, dict) or not isinstance(kind, str):
+        raise UserError(f"{p}/config.json has no tokenizer settings")
+    if kind in KINDS and sp.get("prefix_ids") == [sp.get("bos_id")] and not sp.get("eos_ids"):
+        tok = Tokenizer.load(path)  # ours: checked strictly
+    else:
+        hf, _ = read_hf_tokenizer(path)
+        special = Specials(**{k: sp.get(k) for k in ("bos_id", "unk_id", "prefix_ids", "suffix_ids", "eos_ids",
+                                                      "never_generate", "pad_id")})
+        tok = Tokenizer(hf, kind, special)
+    return tok

@@ -132,6 +132,22 @@ def line_kl(lines: list[Line], policy_logp: torch.Tensor, ref_logp: torch.Tensor
     return ((policy_logp - ref_logp) * mask).sum(1).double().numpy()
 
 
+def advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, lam: float) -> torch.Tensor:
+    """GAE with gamma = 1 over the masked positions of each row (B, T): A_t = sum_l lam^l delta_{t+l}, delta_t =
+    r_t + V_{t+1} - V_t (V after the last token: 0). With lam = 1, A_t + V_t is the future reward R_t =
+    sum_{tau >= t} r_tau of seed 000; with lam = 0, the one-step TD error."""
+    adv = torch.zeros_like(rewards)
+    running = torch.zeros(rewards.shape[0])
+    next_value = torch.zeros(rewards.shape[0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        m = mask[:, t]
+        delta = rewards[:, t] + next_value - values[:, t]
+        running = torch.where(m > 0, delta + lam * running, running)
+        adv[:, t] = running * m
+        next_value = torch.where(m > 0, values[:, t], next_value)
+    return adv
+
+
 class RlhfTrainer:
     """Tune a copy of ``start`` (which is left as it was: it is the reference pi_start)."""
 
@@ -212,16 +228,7 @@ class RlhfTrainer:
         rewards = -cfg.beta * kl_t  # a penalty at every token
         last = torch.tensor([len(x.prompt_ids) + len(x.ids) - 1 for x in lines])
         rewards[torch.arange(len(lines)), last] += scores  # the reward model's score at the line's end
-        adv = torch.zeros_like(rewards)
-        running = torch.zeros(len(lines))
-        T = idx.shape[1]
-        next_value = torch.zeros(len(lines))
-        for t in range(T - 1, 0, -1):  # GAE with gamma = 1 (seed 000: R_t = sum of the future rewards)
-            m = mask[:, t]
-            delta = rewards[:, t] + next_value - values[:, t]
-            running = (delta + cfg.lam * running) * m
-            adv[:, t] = running
-            next_value = torch.where(m > 0, values[:, t], next_value)
+        adv = advantages(rewards, values, mask, cfg.lam)
         returns = adv + values
         flat = adv[mask > 0]
         adv = (adv - flat.mean()) / (flat.std() + 1e-8) * mask  # whitened
@@ -326,6 +333,9 @@ class RlhfTrainer:
                           "reward": self.reward.info if self.reward is not None else None}}
         if isinstance(self.start.config.get("train"), dict):
             extra["train"] = self.start.config["train"]
+        for key in ("architecture", "chat_template"):  # a tuned SmolLM2 is still a Llama with its chat template
+            if self.start.config.get(key) not in (None, "txe-gpt"):
+                extra[key] = self.start.config[key]
         return save_checkpoint(cfg.out, self.policy, self.tok, extra={k: v for k, v in extra.items() if v is not None})
 
     def run(self, token: CancelToken | None = None) -> Iterator[Any]:
