@@ -168,8 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int_flag(1, MAX_STEPS), default=300)
     p.add_argument("--batch", type=int_flag(1, 4096), default=32, help="pairs per step")
     p.add_argument("--lr", type=float_flag(0.0, 1.0, lo_open=True), default=None)
-    p.add_argument("--pooling", choices=("line", "last"), default="line",
-                   help="the mean of the line's token states (default) or the last token's state")
+    p.add_argument("--pooling", choices=("last", "line"), default="last",
+                   help="the last token's state (default) or the mean of the line's token states")
     p.add_argument("--seed", type=seed_flag, default=0)
     p.set_defaults(func=cmd_reward_model)
 

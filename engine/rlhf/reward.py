@@ -1,10 +1,11 @@
 """The reward model: the policy's own architecture with a scalar head, trained on preference pairs.
 
 r(x, y) is a linear map of a pooled final hidden state of prompt x + line y, on a copy of the starting model's
-body: the mean over the line's tokens (``"line"``, the default: each of them has read the prompt and the line
-so far, and a line's qualities, its metre or its length, are spread over it) or the last token's state
-(``"last"``, InstructGPT's choice: the only position of a causal model that has read all of it). Measured on
-2,000 metre pairs (lr 3e-4, 400 steps): "last" 0.784 held-out accuracy, the mean over every token 0.791.
+body: the last token's state (``"last"``, the default and InstructGPT's choice: the only position of a causal
+model that has read all of it) or the mean over the line's tokens (``"line"``). Measured on 2,000 metre pairs
+of the default model (lr 3e-4, 400 steps, best of the evaluations every 100 steps): "last" 0.787 held-out
+accuracy, "line" 0.765, the mean over every token 0.791: no pooling beats the others beyond the noise of
+422 held-out pairs (+-0.02).
 It is trained with the Bradley-Terry loss: the probability that y_w is preferred to y_l is
 sigma(r(x, y_w) - r(x, y_l)), and the loss is its negative log (a tie's target is 1/2). Pairs are split by
 prompt into training and held-out pairs; the held-out accuracy is how often r ranks the two lines of a pair
@@ -48,14 +49,14 @@ FORMAT = "txe-reward"
 VERSION = 1
 HELDOUT = 0.2
 EVAL_BATCH = 64
-POOLINGS = ("line", "last")
+POOLINGS = ("last", "line")
 Encoded = tuple[list[int], int]  # prompt + line ids, and where the line starts
 
 
 class RewardNet(nn.Module):
     """A transformer body and a scalar head on a pooled hidden state: r (B,) = w . pool(h) + b."""
 
-    def __init__(self, body: Transformer, pooling: str = "line", dropout: float = 0.1) -> None:
+    def __init__(self, body: Transformer, pooling: str = "last", dropout: float = 0.1) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise UserError(f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}")
@@ -154,7 +155,7 @@ def pair_accuracy(rm: RewardModel, pairs: list[Pair]) -> float | None:
     return float(np.mean(chosen > rejected))
 
 
-def new_reward_model(base: LoadedModel, seed: int = 0, pooling: str = "line") -> RewardModel:
+def new_reward_model(base: LoadedModel, seed: int = 0, pooling: str = "last") -> RewardModel:
     """A copy of ``base``'s body with a fresh scalar head (pooling: module docstring)."""
     require_decoder(base.model)
     cfg = ModelConfig.from_dict(base.model.cfg.to_dict())
@@ -166,7 +167,7 @@ def new_reward_model(base: LoadedModel, seed: int = 0, pooling: str = "line") ->
 
 
 def train_reward_model(base: LoadedModel, pairs: list[Pair], steps: int = 400, batch: int = 32,
-                       lr: float | None = None, seed: int = 0, eval_every: int = 100, pooling: str = "line",
+                       lr: float | None = None, seed: int = 0, eval_every: int = 100, pooling: str = "last",
                        token: CancelToken | None = None) -> Iterator[Any]:
     """Events of training a reward model on ``pairs`` (Bradley-Terry; module docstring): Progress per step
     (loss, batch accuracy), Evaluation (held-out accuracy) every ``eval_every`` steps and at the end,
