@@ -141,6 +141,10 @@ def test_rlhf_ppo_dpo_and_next_token_before_after(window, qtbot, tmp_path):
     assert rv.use_btn.isVisible() and "saved in" in rv.status.text()
     qtbot.mouseClick(rv.use_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.ctx.model.path == str(folder.resolve()), timeout=30_000)
+    # the pairs and the reward model belong to the default model: the header says so on the tuned one
+    qtbot.waitUntil(lambda: "rlhf-1" in rv.header.source_text(), timeout=10_000)
+    assert "the pairs were made from default model" in rv.header.source_text()
+    assert "the reward model was made from default model" in rv.header.source_text()
     # the Next token view: the tuned model's bars beside the start model's
     nt = show(window, qtbot, "next-token")
     qtbot.waitUntil(lambda: nt.settled and nt.before_after is not None, timeout=30_000)

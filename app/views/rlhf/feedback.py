@@ -132,7 +132,7 @@ class FeedbackView(View):
                             "How many pairs the judge adds (two lines sampled per prompt, ties drawn again)")
         self.judge_btn = button("Add N pairs from the judge", "feedback.add-judge-pairs",
                                 "Add pairs judged by the scripted judge", self.add_judge_pairs)
-        self.cancel_btn = button("Cancel", "feedback.cancel", "Cancel the judge's pairs", self.stop_task, False)
+        self.cancel_btn = button("Cancel", "feedback.cancel-judge", "Cancel the judge's pairs", self.stop_task, False)
         self.judge_progress = named(QProgressBar(), "feedback.judge-progress", "Pairs made by the judge")
         self.judge_progress.hide()
         jform = QFormLayout(judge_box)

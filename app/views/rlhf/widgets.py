@@ -81,6 +81,10 @@ class Curves(pg.GraphicsLayoutWidget):
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.getAxis("left").setWidth(62)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # "loss", not "loss (x0.001)"
+            if key.endswith("accuracy"):
+                plot.setYRange(0, 1.02, padding=0)
+                plot.enableAutoRange(axis="y", enable=False)
             if first is None:
                 first = plot
             else:
