@@ -107,7 +107,7 @@ class FeedbackView(View):
         grid = QGridLayout()
         for col, (title, box) in enumerate((("A", self.a_text), ("B", self.b_text))):
             box.setReadOnly(True)
-            box.setMaximumHeight(90)
+            box.setMaximumHeight(64)
             label = QLabel(f"<b>{title}</b>")
             grid.addWidget(label, 0, col)
             grid.addWidget(box, 1, col)
