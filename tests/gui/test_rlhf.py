@@ -126,6 +126,10 @@ def test_rlhf_ppo_dpo_and_next_token_before_after(window, qtbot, tmp_path):
     qtbot.mouseClick(rv.start_btn, Qt.MouseButton.LeftButton)
     assert rv.task is not None, rv.header.error_text
     assert not rv.start_btn.isEnabled() and rv.stop_btn.isEnabled()
+    # one task at a time: the Feedback view's judge says what is running
+    fb.n_pairs.setValue(2)
+    fb.add_judge_pairs()
+    assert "RLHF training is running" in fb.header.error_text and fb.task is None
     qtbot.waitUntil(lambda: rv.settled, timeout=180_000)
     assert not rv.header.error_text
     for key in ("reward", "kl", "length", "judge"):
@@ -154,16 +158,27 @@ def test_rlhf_ppo_dpo_and_next_token_before_after(window, qtbot, tmp_path):
     widths = nt.before_item.opts["width"]
     assert len(widths) == len(nt.top_tokens) and abs(sum(widths) - 1.0) < 1e-6
     assert any(abs(a - b) > 0 for _, a, b in nt.before_after.rows)  # the distribution moved
-    # DPO from the pairs, starting from the tuned model
+    # DPO from the pairs, starting from the tuned model: a long run paused, resumed and stopped (what it has is
+    # saved)
     rv = show(window, qtbot, "rlhf")
     rv.method.setCurrentIndex(rv.method.findData("dpo"))
     assert "DPO uses the 20 pairs" in rv.needs.text()
+    rv.steps.setValue(500)
     qtbot.mouseClick(rv.start_btn, Qt.MouseButton.LeftButton)
     assert rv.task is not None, rv.header.error_text
-    qtbot.waitUntil(lambda: rv.settled, timeout=180_000)
-    assert not rv.header.error_text and rv.table.rowCount() == 4
-    assert rv.curves.points("kl") == 2, rv.curves.data
-    assert Path(rv.folder).name == "rlhf-2" and (Path(rv.folder) / "model.safetensors").exists()
+    qtbot.waitUntil(lambda: rv.progress.value() >= 1, timeout=60_000)
+    qtbot.mouseClick(rv.pause_btn, Qt.MouseButton.LeftButton)
+    assert rv.task.state == "paused" and rv.resume_btn.isEnabled() and not rv.pause_btn.isEnabled()
+    qtbot.mouseClick(rv.resume_btn, Qt.MouseButton.LeftButton)
+    assert rv.task.state == "running" and rv.pause_btn.isEnabled()
+    qtbot.mouseClick(rv.stop_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: rv.settled, timeout=120_000)
+    assert not rv.header.error_text and rv.table.rowCount() == 4 and "stopped after" in rv.status.text()
+    assert rv.curves.points("kl") >= 1 and rv.curves.points("reward") == 0  # DPO without a reward model
+    folder = Path(rv.folder)
+    assert folder.name == "rlhf-2" and (folder / "model.safetensors").exists()
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["rlhf"]["method"] == "dpo" and 1 <= config["rlhf"]["rlhf_steps"] < 500
     # back on the default model: the Next token view has one bar a token again
     window.ctx.use_default()
     nt = show(window, qtbot, "next-token")
