@@ -116,12 +116,9 @@ class RlhfView(View):
         self.lr.setValue(1e-4)
         self.judge = JudgePicker("rlhf", none="no judge")
         form = QFormLayout()
-        form.addRow("method", self.method)
-        form.addRow("steps", self.steps)
-        form.addRow("minutes", self.minutes)
-        form.addRow("beta (KL)", self.beta)
-        form.addRow("learning rate", self.lr)
-        form.addRow("judge to watch", self.judge)
+        for label, widget in (("method", self.method), ("steps", self.steps), ("minutes", self.minutes),
+                              ("beta (KL)", self.beta), ("learning rate", self.lr), ("judge to watch", self.judge)):
+            form.addRow(label, widget)
         self.start_btn = button("Start", "rlhf.start", "Start RLHF training", self.start)
         self.pause_btn = button("Pause", "rlhf.pause", "Pause RLHF training", lambda: self._control("pause"))
         self.resume_btn = button("Resume", "rlhf.resume", "Resume RLHF training", lambda: self._control("resume"))
@@ -140,14 +137,8 @@ class RlhfView(View):
         self.needs = named(QLabel(), "rlhf.needs", "What the method needs")
         self.needs.setWordWrap(True)
         box = QGroupBox("RLHF")
-        lay = QVBoxLayout(box)
-        lay.addLayout(form)
-        lay.addLayout(row)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.needs)
-        lay.addWidget(self.status)
-        lay.addWidget(self.use_btn)
-        lay.addStretch(1)
+        QVBoxLayout(box).addWidget(column(form, row, self.progress, self.needs, self.status, self.use_btn,
+                                          (QWidget(), 1)))
         self.method.currentIndexChanged.connect(lambda _: self._header())
         self._buttons()
         return box
