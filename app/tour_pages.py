@@ -89,4 +89,15 @@ PAGES: dict[str, tuple[str, str]] = {
         "attention flow), beside one layer's own attention.",
         "Move the layer slider up and see the rollout blur across the text; click a row to compare raw "
         "attention, rollout and flow for that position."),
+    "feedback": (
+        "You are the human of RLHF: two lines the model wrote after a verse prompt, side by side; say which is "
+        "better (or a tie) and each answer becomes a preference pair. A scripted judge can add thousands; a reward "
+        "model learns from the pairs, with its held-out accuracy.",
+        "Answer a dozen pairs, add 2000 from the rhyme judge, train the reward model, then type a line that "
+        "rhymes and one that does not and compare their scores."),
+    "rlhf": (
+        "RLHF itself: PPO against the reward model with a KL penalty to the start model, or DPO straight from the "
+        "pairs; the reward, the KL and the line length as it trains, and the same prompts' lines before and after.",
+        "Train a reward model in the Feedback view first, then Start PPO and watch the reward rise while the KL "
+        "grows; when it ends, press \u201cUse this model\u201d and open the Next token view."),
 }

@@ -43,6 +43,7 @@ from app.views.gradients import GradientsView
 from app.views.heads import HeadScoresView
 from app.views.lens import LogitLensView
 from app.views.nexttoken import NextTokenView
+from app.views.rlhf import FeedbackView, RlhfView
 from app.views.rollout import RolloutView
 from app.views.story import StoryView
 from app.views.tokens import TokensView
@@ -54,9 +55,10 @@ from app.widgets.picker import ModelPicker
 VIEW_CLASSES: list[type[View]] = [AttentionView, TrainingView, TokensView, NextTokenView, DecodingView,
                                   ChatView, FillMaskView, FineTuneView, TranslationView, StoryView, GradientsView,
                                   EmbeddingsView, ArenaView, AblationView, LogitLensView, HeadScoresView,
-                                  FewShotView, RolloutView]
+                                  FewShotView, RolloutView, FeedbackView, RlhfView]
 SHORTCUTS = {"ablation": "Ctrl+Shift+A", "logit-lens": "Ctrl+Shift+L", "head-scores": "Ctrl+Shift+H",
-             "few-shot": "Ctrl+Shift+K", "rollout": "Ctrl+Shift+R"}  # views after the ninth (Ctrl+1..9: in order)
+             "few-shot": "Ctrl+Shift+K", "rollout": "Ctrl+Shift+R", "feedback": "Ctrl+Shift+B",
+             "rlhf": "Ctrl+Shift+P"}  # views after the ninth (Ctrl+1..9: in order)
 CLOSE_WAIT_S = 1.0  # closing waits this long for a stopped run to save, then leaves the engine behind
 
 

@@ -106,6 +106,18 @@ class View(QWidget):
         self.header.busy_started(job, what, (lambda: self.ctx.engine.cancel(job)) if cancellable else None)
         return job
 
+    def start_task(self, name: str, make: Callable[[Any], Any], on_events: Callable[[list[Any]], None],
+                   on_finished: Callable[[Any, str], None], what: str = "it") -> Any:
+        """Start long work as the engine's one task (app.bridge.EngineBridge.start_task); the Task, or None
+        after saying in the header which task is running (``what`` can start when it has finished)."""
+        task = self.ctx.engine.start_task(name, make, on_events=on_events, on_finished=on_finished)
+        if task is None:
+            running = self.ctx.engine.task.name if self.ctx.engine.task is not None else "another task"
+            self.show_error(f"{running} is running; {what} can start when it has finished (or stop it)")
+            return None
+        self.header.clear_error()
+        return task
+
     def _job_ended(self, job: Job) -> None:
         if job in self._jobs:
             self._jobs.remove(job)

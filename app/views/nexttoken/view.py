@@ -1,11 +1,15 @@
 """The Next-token view: p(x_{t+1} | prompt) as bars (top 20, the rest summed) and the prompt's
 per-token surprisal strip with the sentence log-probability (seed 000: p(x_1..x_T) = prod_t p(x_t | ...)).
-Click a token of the strip to see the distribution the model had just before it."""
+Click a token of the strip to see the distribution the model had just before it.
+
+For a model tuned by RLHF (its config names the start model: engine.rlhf.train.RlhfTrainer.save) the start
+model's probabilities of the same tokens are drawn beside the tuned model's, so the shift is visible."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,6 +21,7 @@ from app.colors import colormap
 from app.views.base import View
 from app.widgets.names import named
 from app.widgets.text import shown_token
+from engine.errors import UserError
 from engine.inference import NextTokenReport, next_token_report
 from engine.tasks import CancelToken
 
@@ -24,6 +29,45 @@ if TYPE_CHECKING:
     from app.context import AppContext
 
 TOP = 20
+WIDE = 2000  # tokens of each distribution read to match the two models' bars
+AFTER, BEFORE = "#4c72b0", "#c44e52"
+
+
+@dataclass
+class BeforeAfter:
+    """The tuned model's and its start model's probabilities of the same next tokens."""
+
+    start: str  # the start model, as the user reads it
+    rows: list[tuple[str, float, float]]  # token, p after (tuned), p before (start model)
+    note: str = ""  # why there are no rows (the start model could not be opened)
+
+
+def rlhf_start(config: dict[str, Any]) -> str | None:
+    """The start model's folder of an RLHF-tuned checkpoint (None for any other model)."""
+    rlhf = config.get("rlhf")
+    start = rlhf.get("start") if isinstance(rlhf, dict) else None
+    return str(start) if start else None
+
+
+def before_after(ws: Any, handle: Any, prompt: str, position: int, token: CancelToken) -> BeforeAfter | None:
+    """Engine thread: the tuned model's top tokens (and the start model's best five) with both probabilities."""
+    from app.context import ref_for
+
+    folder = rlhf_start(handle.config)
+    if folder is None:
+        return None
+    try:
+        start = ws.open(folder)
+    except UserError as e:
+        return BeforeAfter(folder, [], f"the start model {folder} could not be opened: {e}")
+    if start.tokenizer.vocab_size != handle.tokenizer.vocab_size:
+        return BeforeAfter(folder, [], f"the start model {folder} has another vocabulary")
+    wide = min(WIDE, handle.model.cfg.vocab_size)
+    after = dict(next_token_report(handle.model, handle.tokenizer, prompt, position, wide, token).top)
+    before = dict(next_token_report(start.model, start.tokenizer, prompt, position, wide, token).top)
+    extra = [t for t in list(before)[:5] if t not in list(after)[:TOP]]
+    tokens = list(after)[:TOP - len(extra)] + extra
+    return BeforeAfter(ref_for(start).name, [(t, after.get(t, 0.0), before.get(t, 0.0)) for t in tokens])
 
 
 class NextTokenView(View):
@@ -42,6 +86,12 @@ class NextTokenView(View):
         self.bars.setMouseEnabled(x=False, y=False)
         self.bar_item = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#4c72b0")
         self.bars.addItem(self.bar_item)
+        self.before_item = pg.BarGraphItem(x0=[], y=[], height=0.38, width=[], brush=BEFORE)
+        self.bars.addItem(self.before_item)
+        self.compare = named(QLabel(), "next-token.before-after", "Before and after RLHF")
+        self.compare.setTextFormat(Qt.TextFormat.RichText)
+        self.compare.hide()
+        self.before_after: BeforeAfter | None = None
         self.strip = named(pg.PlotWidget(background="w"), "next-token.strip", "Surprisal of each prompt token")
         self.strip.setMaximumHeight(150)
         self.strip.setLabel("left", "surprisal (bits)")
@@ -59,6 +109,7 @@ class NextTokenView(View):
         row.addWidget(self.prompt, 1)
         self.layout_.addLayout(row)
         self.layout_.addWidget(self.summary)
+        self.layout_.addWidget(self.compare)
         self.layout_.addWidget(self.bars, 1)
         self.layout_.addWidget(self.strip)
         self._debounce = self.debounced(self.refresh, 150)
@@ -76,11 +127,11 @@ class NextTokenView(View):
         if not prompt:
             self.show_source(ref.label(), "type a prompt")
             return
-        handle = ref.handle
+        handle, ws = ref.handle, self.ctx.workspace
 
-        def job(token: CancelToken) -> tuple[str, NextTokenReport]:
-            return ref.label(handle.step), next_token_report(handle.model, handle.tokenizer, prompt, position, TOP,
-                                                             token)
+        def job(token: CancelToken) -> tuple[str, NextTokenReport, BeforeAfter | None]:
+            report = next_token_report(handle.model, handle.tokenizer, prompt, position, TOP, token)
+            return ref.label(handle.step), report, before_after(ws, handle, prompt, position, token)
 
         self.run(job, lambda v, p=prompt: self.show_result(*v, prompt=p), key="analyse",
                  what="scoring the prompt", cancellable=len(prompt) > 500)
@@ -94,18 +145,37 @@ class NextTokenView(View):
             self.position = k
             self.refresh()
 
-    def show_result(self, model: str, result: NextTokenReport, prompt: str) -> None:
-        top = result.top
+    def show_result(self, model: str, result: NextTokenReport, compared: BeforeAfter | None, prompt: str) -> None:
+        self.before_after = compared
+        if compared is not None and compared.rows:
+            top = [(t, p) for t, p, _ in compared.rows]
+            before = [b for _, _, b in compared.rows]
+            before.append(max(0.0, 1.0 - sum(before)))
+            rest = max(0.0, 1.0 - sum(p for _, p in top))
+        else:
+            top, before, rest = result.top, [], result.rest
         labels = [shown_token(t) for t, _ in top] + ["(rest)"]
-        probs = [p for _, p in top] + [result.rest]
-        brushes = ["#dd8452" if result.actual == t else "#4c72b0" for t, _ in top] + ["#bbbbbb"]
+        probs = [p for _, p in top] + [rest]
+        brushes = ["#dd8452" if result.actual == t else AFTER for t, _ in top] + ["#bbbbbb"]
         self.top_tokens = labels
-        self.bar_item.setOpts(x0=np.zeros(len(probs)), y=np.arange(len(probs)), width=probs, brushes=brushes)
+        y = np.arange(len(probs), dtype=float)
+        if before:  # two bars a token: the tuned model's above, the start model's below
+            self.bar_item.setOpts(x0=np.zeros(len(probs)), y=y - 0.2, height=0.38, width=probs, brushes=brushes)
+            self.before_item.setOpts(x0=np.zeros(len(before)), y=y + 0.2, width=before)
+            self.compare.setText(f"<span style='color:{AFTER}'>\u25a0</span> after (tuned: {model}) &nbsp; "
+                                 f"<span style='color:{BEFORE}'>\u25a0</span> before (start model: {compared.start}) "
+                                 "&nbsp; the same prompt, the same tokens")
+        else:
+            self.bar_item.setOpts(x0=np.zeros(len(probs)), y=y, height=0.7, width=probs, brushes=brushes)
+            self.before_item.setOpts(x0=[], y=[], width=[])
+            self.compare.setText(compared.note if compared is not None else "")
+        self.compare.setVisible(compared is not None)
+        widest = max(probs + before)
         ax = self.bars.getAxis("left")
         ax.setTicks([[(i, f"{lab!r}"[1:-1] if lab != "(rest)" else lab) for i, lab in enumerate(labels)]])
         ax.setStyle(tickFont=QFont("monospace", 9))
         ax.setTextPen("#222")  # the tokens are what the user reads: dark, not the axis grey
-        self.bars.setXRange(0, max(probs) * 1.05 if probs else 1)
+        self.bars.setXRange(0, widest * 1.05 if widest > 0 else 1)
         self.bars.setYRange(-0.5, len(probs) - 0.5)
         # surprisal strip
         self.tokens = result.tokens
