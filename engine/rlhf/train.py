@@ -339,10 +339,15 @@ class RlhfTrainer:
         return save_checkpoint(cfg.out, self.policy, self.tok, extra={k: v for k, v in extra.items() if v is not None})
 
     def run(self, token: CancelToken | None = None) -> Iterator[Any]:
+        """The events of the module docstring. The time budget (``cfg.minutes``) counts all the work: the steps,
+        the snapshots' samples and the autosaves (not the time spent paused)."""
         cfg, result = self.cfg, self.result
         budget = cfg.minutes * 60 if cfg.minutes else math.inf
         yield Started({"method": cfg.method, "steps": cfg.steps})
-        yield Snapshot(0, self.watch(0))
+        t0 = time.perf_counter()
+        first = self.watch(0)
+        result.seconds += time.perf_counter() - t0
+        yield Snapshot(0, first)
         step = 0
         while step < cfg.steps and result.seconds < budget:
             if token is not None:
@@ -356,16 +361,18 @@ class RlhfTrainer:
             step += 1
             if cfg.method == "dpo" and (step % cfg.every == 0 or step == 1):
                 metrics.update(self.measure())
+            watch = self.watch(step) if step % cfg.every == 0 else None
+            saved = str(self.save(step)) if cfg.out and step % cfg.save_every == 0 else None
             result.seconds += time.perf_counter() - t0
             result.steps = step
             result.history.append({"step": step, **metrics})
             eta = min(result.seconds / step * (cfg.steps - step), budget - result.seconds)
             yield Progress(step, cfg.steps, result.seconds, eta, metrics,
                            fraction=max(step / cfg.steps, result.seconds / budget if budget < math.inf else 0))
-            if step % cfg.every == 0:
-                yield Snapshot(step, self.watch(step))
-            if cfg.out and step % cfg.save_every == 0:
-                yield Saved(step, str(self.save(step)))
+            if watch is not None:
+                yield Snapshot(step, watch)
+            if saved is not None:
+                yield Saved(step, saved)
         if step % cfg.every != 0:
             yield Snapshot(step, self.watch(step))
         if cfg.out:
