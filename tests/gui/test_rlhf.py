@@ -59,7 +59,7 @@ def test_feedback_pairs_files_and_reward_model(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: fb.samples is not None and fb.settled, timeout=60_000)
     qtbot.mouseClick(fb.tie_btn, Qt.MouseButton.LeftButton)
     assert s.pairs[-1].tie and len(s.pairs) == 3 and {p.source for p in s.pairs} == {"user"}
-    assert "3 pairs (3 by you, 1 ties)" in fb.count.text()
+    assert "3 pairs (3 by you, 1 tie)" in fb.count.text()
     qtbot.waitUntil(lambda: fb.samples is not None and fb.settled, timeout=60_000)
     # a judge's pairs, as a task
     fb.judge.set_name("short")
@@ -105,10 +105,14 @@ def test_feedback_pairs_files_and_reward_model(window, qtbot, tmp_path):
     fb.score_line()
     qtbot.waitUntil(lambda: fb.settled and fb.score_text != short, timeout=20_000)
     assert "judge short: <b>-" in fb.score_text
+    # the RLHF training view watches the judge whose pairs the reward model learned, until one is picked there
+    rv = show(window, qtbot, "rlhf")
+    assert rv.judge.name() == "short"
 
 
 def test_rlhf_ppo_dpo_and_next_token_before_after(window, qtbot, tmp_path):
     rv = show(window, qtbot, "rlhf")
+    assert rv.judge.name() == ""  # no judge has made pairs yet: none is watched
     rv.parent_folder = str(tmp_path / "runs")
     rv.config_extra = {"prompts": 2, "k": 2, "max_new": MAX_NEW, "epochs": 1, "minibatch": 4, "every": 1,
                        "dpo_batch": 4}

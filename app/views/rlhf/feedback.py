@@ -305,6 +305,10 @@ class FeedbackView(View):
     def _pairs_changed(self) -> None:
         self.count.setText(f"<b>{self.session.describe_pairs()}</b>" if self.session.pairs else
                            "No pairs yet: each answer is one; a judge can add many.")
+        if self.session.reward is None and self.task is None:  # what the reward model's box asks for now
+            n = len(self.session.pairs)
+            self.reward_status.setText(f"{n:,} pairs: train a reward model on them." if n >= 10 else
+                                       f"Give 10 or more pairs ({n:,} so far), then train a reward model on them.")
         self._header()
         self.mark_painted()
 
@@ -491,7 +495,8 @@ class FeedbackView(View):
         def done(v: tuple[float | None, float | None]) -> None:
             r, j = v
             parts = [f"reward <b>{r:+.2f}</b> (0 is the average line the reward model was trained on; 1 is one "
-                     "standard deviation better)" if r is not None else f"<i>{why}</i>"]
+                     "standard deviation better)" if r is not None else
+                     f"<i>{why.replace(' in the Feedback view', ' above')}</i>"]
             if j is not None:
                 parts.append(f"judge {judge_name}: <b>{j:.2f}</b>")
             self.score_text = "; ".join(parts)

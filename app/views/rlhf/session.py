@@ -79,7 +79,7 @@ class RlhfSession(QObject):
         ties = sum(1 for p in self.pairs if p.tie)
         parts = [f"{mine:,} by you"] + [f"{n:,} by {s.removeprefix('judge:')}" if s.startswith("judge:") else
                                           f"{n:,} from {s}" for s, n in counts.items()]
-        tie = f", {ties:,} ties" if ties else ""
+        tie = f", {ties:,} tie{'s' if ties > 1 else ''}" if ties else ""
         return f"{len(self.pairs):,} pairs ({', '.join(parts)}{tie})"
 
     # --- the reward model ------------------------------------------------------------------------------

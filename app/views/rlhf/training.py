@@ -115,6 +115,8 @@ class RlhfView(View):
         self.lr.setSingleStep(1e-5)
         self.lr.setValue(1e-4)
         self.judge = JudgePicker("rlhf", none="no judge")
+        self.judge_chosen = False  # until the user picks one here, the judge follows the Feedback view's
+        self.judge.combo.activated.connect(lambda _: setattr(self, "judge_chosen", True))
         form = QFormLayout()
         for label, widget in (("method", self.method), ("steps", self.steps), ("minutes", self.minutes),
                               ("beta (KL)", self.beta), ("learning rate", self.lr), ("judge to watch", self.judge)):
@@ -165,6 +167,11 @@ class RlhfView(View):
         if self.ctx.model is not None:
             self._header()
             self.mark_painted()
+
+    def showEvent(self, ev) -> None:  # noqa: N802, ANN001 (Qt's name)
+        super().showEvent(ev)
+        if not self.judge_chosen and self.task is None and self.session.judge:
+            self.judge.set_name(self.session.judge)  # watch the judge whose pairs the reward model learned
 
     def _header(self) -> None:
         ref = self.ctx.model
