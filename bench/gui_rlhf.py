@@ -24,7 +24,7 @@ from app.main import configure_torch  # noqa: E402
 configure_torch()  # torch first, then Qt
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
@@ -87,15 +87,22 @@ def gui_phase(app: QApplication, rm, seconds: float, tmpdir: str) -> tuple[list[
     steps: list[tuple[float, int]] = []  # (when the view showed it, the step its progress bar shows)
     view.start_btn.click()
     until(app, lambda: view.task is not None and view.progress.value() >= 1, timeout=120)  # prompts read
-    clock.start()
-    timer.start()
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        app.processEvents()
+
+    def look() -> None:
         if not steps or view.progress.value() != steps[-1][1]:
             steps.append((time.perf_counter(), view.progress.value()))
-        time.sleep(0.001)
+
+    watcher = QTimer()
+    watcher.setInterval(50)
+    watcher.timeout.connect(look)
+    loop = QEventLoop()  # the app's own event loop: it sleeps in Qt until a timer or the bridge wakes it
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    clock.start()
+    timer.start()
+    watcher.start()
+    loop.exec()
     timer.stop()
+    watcher.stop()
     painted = view.painted
     view.stop_btn.click()
     until(app, lambda: view.task is None, timeout=300)

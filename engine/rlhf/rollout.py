@@ -97,30 +97,30 @@ def sample_lines(model: GPT, tokenizer: Tokenizer, prompts: list[str], k: int = 
         raise UserError("k and max_new must be 1 or more")
     was_training = model.training
     model.eval()
-    ends = line_end_ids(tokenizer)
+    ends = torch.tensor(sorted(line_end_ids(tokenizer)), dtype=torch.long)
     mask = generation_mask(tokenizer, model.cfg.vocab_size)
     out: list[Line] = []
     for prompt in prompts:
         ids = prompt_ids(tokenizer, prompt, model.cfg.context - max_new)
         cache = KVCache(model.cfg, k, capacity=len(ids) + max_new)
         logits = model.forward_cached(torch.tensor([ids] * k), cache)  # (k, V)
-        new: list[list[int]] = [[] for _ in range(k)]
-        logps: list[list[float]] = [[] for _ in range(k)]
-        done = [False] * k
-        for _ in range(max_new):
+        tokens = torch.zeros((k, max_new), dtype=torch.long)
+        logps = torch.zeros((k, max_new))
+        lengths = torch.full((k,), max_new)  # a line's tokens: up to and including its end token
+        done = torch.zeros(k, dtype=torch.bool)
+        for t in range(max_new):  # tensors only in the loop: little Python (and GIL) per token
             logp = F.log_softmax(logits.float() / temperature + mask, dim=-1)  # (k, V)
             nxt = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]  # (k,)
-            for j in range(k):
-                if not done[j]:
-                    t = int(nxt[j])
-                    new[j].append(t)
-                    logps[j].append(float(logp[j, t]))
-                    done[j] = t in ends
-            if all(done):
+            tokens[:, t], logps[:, t] = nxt, logp.gather(1, nxt[:, None])[:, 0]
+            ended = ~done & torch.isin(nxt, ends)
+            lengths[ended] = t + 1
+            done |= ended
+            if bool(done.all()):
                 break
             logits = model.forward_cached(nxt[:, None], cache)
-        for j in range(k):
-            out.append(Line(prompt, ids, new[j], logps[j], tokenizer.decode(new[j])))
+        for j, n in enumerate(lengths.tolist()):
+            new = tokens[j, :n].tolist()
+            out.append(Line(prompt, ids, new, logps[j, :n].tolist(), tokenizer.decode(new)))
     model.train(was_training)
     return out
 
