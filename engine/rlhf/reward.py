@@ -4,8 +4,8 @@ r(x, y) is a linear map of a pooled final hidden state of prompt x + line y, on 
 body: the last token's state (``"last"``, the default and InstructGPT's choice: the only position of a causal
 model that has read all of it) or the mean over the line's tokens (``"line"``). Measured on 2,000 metre pairs
 of the default model (lr 3e-4, 400 steps, best of the evaluations every 100 steps): "last" 0.787 held-out
-accuracy, "line" 0.765, the mean over every token 0.791: no pooling beats the others beyond the noise of
-422 held-out pairs (+-0.02).
+accuracy, "line" 0.765, the mean over every token 0.791 (an option dropped): no pooling beats the others beyond
+the noise of 422 held-out pairs (+-0.02).
 It is trained with the Bradley-Terry loss: the probability that y_w is preferred to y_l is
 sigma(r(x, y_w) - r(x, y_l)), and the loss is its negative log (a tie's target is 1/2). Pairs are split by
 prompt into training and held-out pairs; the held-out accuracy is how often r ranks the two lines of a pair
