@@ -227,16 +227,23 @@ def read_checked_bytes(path: str | Path, max_bytes: int, what: str = "a text fil
     return p.read_bytes()
 
 
+def read_utf8(path: str | Path, max_bytes: int, what: str = "a text file", kind: str = "UTF-8 text") -> str:
+    """The text of a UTF-8 file the user named, refusing a missing, empty, huge, binary (NUL bytes: "not
+    {kind}") or undecodable file with one line."""
+    p = Path(path)
+    data = read_checked_bytes(p, max_bytes, what)
+    if b"\x00" in data[:65536]:
+        raise UserError(f"{p} looks binary (it has NUL bytes), not {kind}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p} is not UTF-8 text (bad byte at offset {e.start})") from None
+
+
 def read_text_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a UTF-8 text file, refusing empty, binary, undecodable or huge files with a clear message."""
     p = Path(path)
-    data = read_checked_bytes(p, max_bytes)
-    if b"\x00" in data[:65536]:
-        raise UserError(f"{p} looks binary (it has NUL bytes), not UTF-8 text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (bad byte at offset {e.start})") from None
+    text = read_utf8(p, max_bytes)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise UserError(f"{p} has only white space")

@@ -27,6 +27,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,26 @@ def default_lr(cfg: ModelConfig) -> float:
     return 1e-3 if cfg.parameter_count() < 5_000_000 else 1e-4
 
 
+def warmup_then_decay(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first 10% of ``steps``, then linear decay to 0 (BERT's fine-tuning schedule)."""
+    warmup = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+
+
+def shuffled_batches(n: int, batch: int, seed: int) -> Iterator[list[int]]:
+    """Endless batches of ``batch`` indices of 0..n-1: each pass over them in a new order (seeded)."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while True:
+        if len(order) < batch:
+            fresh = list(range(n))
+            rng.shuffle(fresh)
+            order += fresh
+        chosen, order = order[:batch], order[batch:]
+        yield chosen
+
+
 def _body(base: LoadedModel, pretrained: bool, seed: int) -> Transformer:
     cfg = ModelConfig.from_dict(base.model.cfg.to_dict())
     torch.manual_seed(seed)
@@ -230,11 +251,8 @@ def finetune(base: LoadedModel, train: Dataset, val: Dataset | None = None, step
                              {"params": body_no_decay, "weight_decay": 0.0, "lr": lr},
                              {"params": list(model.head.parameters()), "weight_decay": 0.0, "lr": lr * head_lr}],
                             lr=lr)
-    warmup = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    rng = random.Random(seed)
-    order: list[int] = []
+    sched = warmup_then_decay(opt, steps)
+    order = shuffled_batches(len(seqs), batch, seed)
     history: list[dict[str, Any]] = []
     acc = None
     started = time.perf_counter()
@@ -242,11 +260,7 @@ def finetune(base: LoadedModel, train: Dataset, val: Dataset | None = None, step
     for step in range(1, steps + 1):
         if token is not None:
             token.check()
-        if len(order) < batch:
-            fresh = list(range(len(seqs)))
-            rng.shuffle(fresh)
-            order += fresh
-        chosen, order = order[:batch], order[batch:]
+        chosen = next(order)
         idx, mask = pad_batch([seqs[i] for i in chosen], _pad_id(tok))
         loss = F.cross_entropy(model(idx, mask), labels[chosen])
         opt.zero_grad(set_to_none=True)

@@ -161,16 +161,10 @@ def read_tsv(path: str | Path) -> Dataset:
     blank lines are skipped. Labels are sorted by name. Refused with one line: a missing, empty, binary,
     undecodable or too large (> 64 MB) file, a line without exactly two columns (named), an empty text,
     fewer than 2 labels."""
-    from engine.corpus import read_checked_bytes
+    from engine.corpus import read_utf8
 
     p = Path(path)
-    data = read_checked_bytes(p, MAX_TSV_BYTES, "a TSV file")
-    if b"\x00" in data[:65536]:
-        raise UserError(f"{p} looks binary (it has NUL bytes), not a UTF-8 TSV file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (bad byte at offset {e.start})") from None
+    text = read_utf8(p, MAX_TSV_BYTES, "a TSV file", "a UTF-8 TSV file")
     rows: list[tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

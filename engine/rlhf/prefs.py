@@ -59,16 +59,10 @@ def read_pairs(path: str | Path) -> list[Pair]:
     """The pairs of a JSONL file. One UserError line for a missing, empty, binary, undecodable or too large
     file, a line that is not a JSON object with string ``prompt``, ``chosen`` and ``rejected`` (its number
     said), or a file with no pair."""
-    from engine.corpus import read_checked_bytes
+    from engine.corpus import read_utf8
 
     p = Path(path)
-    data = read_checked_bytes(p, MAX_PAIRS_BYTES, "a preference file")
-    if b"\x00" in data[:65536]:
-        raise UserError(f"{p} looks binary (it has NUL bytes), not a JSONL file of preference pairs")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (bad byte at offset {e.start})") from None
+    text = read_utf8(p, MAX_PAIRS_BYTES, "a preference file", "a JSONL file of preference pairs")
     pairs = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 import zlib
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from engine.checkpoint import LoadedModel, read_weights
 from engine.errors import UserError
 from engine.events import Evaluation, Finished, Progress, Started
 from engine.files import is_format_folder, read_folder_config, write_folder
-from engine.finetune import default_lr
+from engine.finetune import default_lr, shuffled_batches, warmup_then_decay
 from engine.inference import prompt_ids, require_decoder
 from engine.model import ModelConfig, Transformer
 from engine.rlhf.prefs import Pair
@@ -185,22 +184,15 @@ def train_reward_model(base: LoadedModel, pairs: list[Pair], steps: int = 400, b
     target = torch.tensor([0.5 if p.tie else 1.0 for p in train])
     opt = torch.optim.AdamW([{"params": list(model.body.parameters()), "lr": lr, "weight_decay": 0.01},
                              {"params": list(model.head.parameters()), "lr": lr * 10, "weight_decay": 0.0}])
-    warmup = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    rng = random.Random(seed)
-    order: list[int] = []
+    sched = warmup_then_decay(opt, steps)
+    order = shuffled_batches(len(train), batch, seed)
     started = time.perf_counter()
     yield Started({"train_pairs": len(train), "heldout_pairs": len(held)})
     model.train()
     for step in range(1, steps + 1):
         if token is not None:
             token.check()
-        if len(order) < batch:
-            fresh = list(range(len(train)))
-            rng.shuffle(fresh)
-            order += fresh
-        chosen_i, order = order[:batch], order[batch:]
+        chosen_i = next(order)
         r = model(*collate([chosen[i] for i in chosen_i] + [rejected[i] for i in chosen_i]))  # (2B,)
         d = r[:len(chosen_i)] - r[len(chosen_i):]  # r(x, y_w) - r(x, y_l)
         p = target[chosen_i]

@@ -181,7 +181,7 @@ class RlhfTrainer:
         self.watch_prompts = verse_prompts(cfg.corpus, "new")[:WATCH]
         self.rng = random.Random(cfg.seed)
         self.result = RlhfResult(self.policy, self.tok, cfg)
-        self._before: list[str] = []
+        self._before: list[Line] | None = None  # the start model's lines for the watched prompts (sampled once)
 
     # --- measuring -------------------------------------------------------------------------------
 
@@ -199,14 +199,14 @@ class RlhfTrainer:
 
     def watch(self, step: int) -> Watch:
         after = self._watch_lines(self.policy)
-        if not self._before:
-            self._before_lines = self._watch_lines(self.ref)
-            self._before = [x.text for x in self._before_lines]
-        rb = self.rewards(self._before_lines)
-        ra = self.rewards(after)
+        if self._before is None:
+            self._before = self._watch_lines(self.ref)
+
         def clean(v: np.ndarray) -> list[float | None]:
             return [None if not np.isfinite(x) else float(x) for x in v]
-        return Watch(step, list(self.watch_prompts), list(self._before), [x.text for x in after], clean(rb), clean(ra))
+
+        return Watch(step, list(self.watch_prompts), [x.text for x in self._before], [x.text for x in after],
+                     clean(self.rewards(self._before)), clean(self.rewards(after)))
 
     # --- PPO -------------------------------------------------------------------------------------
 
