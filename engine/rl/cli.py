@@ -64,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=seed_flag, default=0)
     a.set_defaults(func=cmd_analyse)
 
+    q = sub.add_parser("positions", parents=[common_parent()],
+                       help="every tic-tac-toe position with a tabular agent's Q values, update counts and flaws")
+    q.add_argument("--agent", default="default", help="a tabular tic-tac-toe agent: default or a saved agent's path")
+    q.add_argument("--flawed", action="store_true",
+                   help="list only the positions where a greedy move throws a win or a draw (else all)")
+    q.set_defaults(func=cmd_positions)
+
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
     p.add_argument("--game", required=True, choices=GAME_NAMES)
     p.add_argument("--agent", default="default", help=f"the opponent: {AGENT_HELP}")
@@ -113,6 +120,21 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     a = make_agent(args.a, game.name, seed=args.seed)
     b = make_agent(args.b, game.name, seed=args.seed + 1)
     return evaluate(game, a, b, args.games, seed=args.seed)
+
+
+def cmd_positions(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary and positions of ``txe rl positions`` (see engine.rl.ttt_positions)."""
+    from engine.rl.ttt_positions import PositionTable, describe_position, describe_summary
+
+    table = PositionTable(make_agent(args.agent, "tictactoe", seed=0))  # type: ignore[arg-type]
+    shown = table.flawed() if args.flawed else [p for p in table.positions.values() if not p.terminal]
+    summary = table.summary()
+    if not args.json:
+        print(describe_summary(summary))
+        for p in shown:
+            print("\n" + describe_position(p))
+        return {"listed": len(shown)}  # the text above says it all
+    return {"summary": summary, "positions": [p.to_dict() for p in shown]}
 
 
 def cmd_play(args: argparse.Namespace) -> dict[str, Any]:
