@@ -204,6 +204,19 @@ class PositionTable:
         return sorted((p for p in self.positions.values() if p.can_throw),
                       key=lambda p: (not p.on_path, p.depth, p.key))
 
+    def leading_to(self, targets: set[str]) -> set[str]:
+        """The positions from which some sequence of legal moves reaches one of ``targets`` (them included):
+        what a game-tree browser filtered to ``targets`` keeps."""
+        memo: dict[str, bool] = {}
+
+        def leads(key: str) -> bool:
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = key in targets or any(leads(k) for _a, k in children(key))
+            return hit
+
+        return {k for k in self.positions if leads(k)}
+
     def summary(self) -> dict[str, Any]:
         live = [p for p in self.positions.values() if not p.terminal]
         entries = [m for p in live for m in p.moves]
