@@ -29,7 +29,7 @@ from typing import Any
 from engine.errors import UserError
 from engine.rl.agents.search import ttt_value
 from engine.rl.agents.tabular import TabularAgent
-from engine.rl.tictactoe import MARKS, TicTacToeState
+from engine.rl.tictactoe import LINES, MARKS, TicTacToeState
 
 TIE = 1e-9  # the tolerance of Agent._argmax: moves this close to the best Q are all "greedy"
 VALUE_NAMES = {1.0: "win", 0.0: "draw", -1.0: "loss"}
@@ -115,67 +115,77 @@ def state_of(key: str) -> TicTacToeState:
     return TicTacToeState([MARKS.index(c) for c in key])
 
 
+def _won(key: str) -> bool:
+    return any(key[i] != "." and key[i] == key[j] == key[k] for i, j, k in LINES)
+
+
+def _finished(key: str) -> bool:
+    return "." not in key or _won(key)
+
+
+def _mover(key: str) -> int:
+    """0 (X) or 1 (O) to move, -1 when the game is over."""
+    return -1 if _finished(key) else int(key.count("X") > key.count("O"))
+
+
+def _kids(key: str) -> list[tuple[int, str]]:
+    if _finished(key):
+        return []
+    mark = "XO"[_mover(key)]
+    return [(i, key[:i] + mark + key[i + 1:]) for i, c in enumerate(key) if c == "."]
+
+
 def children(key: str) -> list[tuple[int, str]]:
-    """(cell, position after playing it) for every legal move of ``key``."""
-    s = state_of(key)
-    out = []
-    for a in s.legal_actions():
-        c = s.clone()
-        c.apply_action(a)
-        out.append((a, c.key()))
-    return out
-
-
-def _move_infos(state: TicTacToeState, agent: TabularAgent) -> tuple[MoveInfo, ...]:
-    legal = state.legal_actions()
-    if not legal:
-        return ()
-    row = agent.q.get(state.key(), [0.0] * 9)
-    counts = agent.update_counts(state.key())
-    best = max(row[a] for a in legal)
-    out = []
-    for a in legal:
-        child = state.clone()
-        child.apply_action(a)
-        out.append(MoveInfo(a, -ttt_value(child) + 0.0, row[a] + 0.0, None if counts is None else counts[a],
-                            row[a] >= best - TIE, _target(child, agent)))
-    return tuple(out)
-
-
-def _target(child: TicTacToeState, agent: TabularAgent) -> float:
-    """r - gamma max_b Q(child, b) with the table as it is (the mover's reward: +1 for a win, 0 a draw)."""
-    if child.is_terminal():
-        return 1.0 if child.winner() is not None else 0.0
-    row = agent.q.get(child.key(), [0.0] * 9)
-    return -agent.gamma * max(row[b] for b in child.legal_actions()) + 0.0  # no -0.0
+    """(cell, position after playing it) for every legal move of ``key`` (none when the game is over)."""
+    state_of(key)  # a clear error for a malformed key
+    return _kids(key)
 
 
 class PositionTable:
-    """All positions of tic-tac-toe with one tabular agent's view of them (built in about a second)."""
+    """All positions of tic-tac-toe with one tabular agent's view of them (built in a fraction of a second)."""
 
     def __init__(self, agent: TabularAgent) -> None:
         if not isinstance(agent, TabularAgent):
             raise UserError("Only a tabular (Q-learning or SARSA) tic-tac-toe agent has a table of positions.")
         self.agent = agent
         self.counts_known = agent.counts is not None
-        self.positions: dict[str, Position] = {}
-        start = TicTacToeState()
-        queue = deque([(start, ())])
-        self.positions[start.key()] = self._position(start, ())
-        while queue:  # breadth first, so each position keeps a shortest path from the start
-            s, path = queue.popleft()
-            for a in s.legal_actions():
-                c = s.clone()
-                c.apply_action(a)
-                if c.key() not in self.positions:
-                    self.positions[c.key()] = self._position(c, (*path, a))
-                    queue.append((c, (*path, a)))
+        # the tree as keys first: breadth first, so each position keeps a shortest path from the start
+        self.kids: dict[str, list[tuple[int, str]]] = {}
+        paths: dict[str, tuple[int, ...]] = {"." * 9: ()}
+        queue = deque(paths)
+        while queue:
+            key = queue.popleft()
+            self.kids[key] = _kids(key)
+            for a, k in self.kids[key]:
+                if k not in paths:
+                    paths[k] = (*paths[key], a)
+                    queue.append(k)
+        # exact values: ttt_value's negamax, one call per position (memoised by board)
+        value = {k: ttt_value(state_of(k)) + 0.0 for k in paths}
+        self.positions: dict[str, Position] = {
+            k: Position(k, 9 - k.count("."), _mover(k), value[k], self._moves(k, value), k in agent.q, path)
+            for k, path in paths.items()}
+        self._flawed_leads: set[str] | None = None
         for side in (0, 1):
             self._mark_reachable(side)
 
-    def _position(self, s: TicTacToeState, path: tuple[int, ...]) -> Position:
-        return Position(s.key(), sum(1 for c in s.board if c), s.current_player(), ttt_value(s) + 0.0,
-                        _move_infos(s, self.agent), s.key() in self.agent.q, path)
+    def _moves(self, key: str, value: dict[str, float]) -> tuple[MoveInfo, ...]:
+        kids = self.kids[key]
+        if not kids:
+            return ()
+        row = self.agent.q.get(key, [0.0] * 9)
+        counts = self.agent.update_counts(key)
+        best = max(row[a] for a, _k in kids)
+        return tuple(MoveInfo(a, -value[k] + 0.0, row[a] + 0.0, None if counts is None else counts[a],
+                              row[a] >= best - TIE, self._target(k)) for a, k in kids)
+
+    def _target(self, child: str) -> float:
+        """r - gamma max_b Q(child, b) with the table as it is (the mover's reward: +1 for a win, 0 a draw)."""
+        kids = self.kids[child]
+        if not kids:  # the move ended the game: the mover won or drew
+            return 1.0 if _won(child) else 0.0
+        row = self.agent.q.get(child, [0.0] * 9)
+        return -self.agent.gamma * max(row[b] for b, _k in kids) + 0.0  # no -0.0
 
     def _mark_reachable(self, side: int) -> None:
         """Positions the agent can face playing ``side`` greedily (any greedy tie) against any opponent."""
@@ -185,7 +195,7 @@ class PositionTable:
             p = self.positions[todo.pop()]
             p.reachable_as.add(side)
             allowed = {m.action for m in p.moves if p.mover != side or m.greedy}
-            for a, k in children(p.key):
+            for a, k in self.kids[p.key]:
                 if a in allowed and k not in seen:
                     seen.add(k)
                     todo.append(k)
@@ -212,10 +222,16 @@ class PositionTable:
         def leads(key: str) -> bool:
             hit = memo.get(key)
             if hit is None:
-                hit = memo[key] = key in targets or any(leads(k) for _a, k in children(key))
+                hit = memo[key] = key in targets or any(leads(k) for _a, k in self.kids[key])
             return hit
 
         return {k for k in self.positions if leads(k)}
+
+    def leading_to_flawed(self) -> set[str]:
+        """:meth:`leading_to` the flawed positions (kept once worked out)."""
+        if self._flawed_leads is None:
+            self._flawed_leads = self.leading_to({p.key for p in self.flawed()})
+        return self._flawed_leads
 
     def summary(self) -> dict[str, Any]:
         live = [p for p in self.positions.values() if not p.terminal]

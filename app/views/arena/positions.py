@@ -23,7 +23,7 @@ from app.views.arena.palette import INK, MUTED, value_color
 from app.views.arena.tictactoe_board import TicTacToeBoard, cell_rect
 from app.widgets.names import named
 from engine.rl.registry import make_agent
-from engine.rl.ttt_positions import Position, PositionTable, children, state_of, value_name
+from engine.rl.ttt_positions import Position, PositionTable, state_of, value_name
 
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
@@ -37,7 +37,9 @@ Index = QModelIndex | QPersistentModelIndex
 
 def load_table(spec: str) -> PositionTable:
     """The agent named ``spec`` (default or a saved tabular agent) with every position (engine thread)."""
-    return PositionTable(make_agent(spec, "tictactoe", seed=0))  # type: ignore[arg-type]
+    table = PositionTable(make_agent(spec, "tictactoe", seed=0))  # type: ignore[arg-type]
+    table.leading_to_flawed()  # worked out here, not when the filter is ticked
+    return table
 
 
 class _Node:
@@ -74,7 +76,7 @@ class PositionTreeModel(QAbstractItemModel):
 
     def _make_kids(self, n: _Node) -> list[_Node]:
         out = []
-        for a, key in children(n.key):
+        for a, key in self.table.kids[n.key] if self.table is not None else ():
             if self.only is None or key in self.only:
                 out.append(_Node(key, (*n.path, a), n, len(out)))
         return out
@@ -112,7 +114,7 @@ class PositionTreeModel(QAbstractItemModel):
         p = self.position(parent)
         if p is None or p.terminal:
             return False
-        return self.only is None or any(k in self.only for _a, k in children(n.key))
+        return self.only is None or any(k in self.only for _a, k in self.table.kids[n.key])
 
     def canFetchMore(self, parent: Index) -> bool:  # noqa: N802
         return parent.isValid() and self.node(parent).kids is None and self.hasChildren(parent)
@@ -353,7 +355,7 @@ class PositionsPanel(QWidget):
         t = self.table
         only = None
         if t is not None and self.only_flawed.isChecked():
-            only = t.leading_to({p.key for p in t.flawed()})
+            only = t.leading_to_flawed()
         self.model.reset(t, only)
         if t is None:
             return
