@@ -7,9 +7,12 @@ lists every legal move's minimax value (engine.rl.agents.search.ttt_value), the 
 that Q was updated, and flags
 
 - **never updated**: entries whose update count is 0 (only when the agent saved its counts);
-- **can throw**: the agent's greedy choice set (every move within 1e-9 of the highest Q, as
-  ``Agent._argmax`` picks among them) holds a move whose minimax value is worse than the position's, so
-  the agent may throw a win or a draw there;
+- **flawed**: the moves of highest Q (within 1e-9, as ``Agent._argmax`` compares) include one whose
+  minimax value is worse than the position's: the table cannot tell a losing move from a drawing one
+  (or a drawing one from a winning one) there;
+- **can throw**: the moves the agent really plays (``TabularAgent.choices``: the highest Q, ties broken
+  toward the most updated entry) include such a move, so the agent may throw a win or a draw there. A
+  flawed position that cannot throw is one where the update counts break the tie the right way;
 - **stale**: besides, each entry's one-step Q-learning target from the current table, r - gamma max_b
   Q(s', b), shows where a Q was last updated before its successor's value was learned (the two flaws of
   the shipped agent are such: a losing move updated a few times while the opponent's winning reply still
@@ -43,7 +46,8 @@ class MoveInfo:
     minimax: float  # -1 / 0 / +1 for the player to move, with perfect play after it
     q: float
     count: int | None  # None: the agent did not record counts
-    greedy: bool  # in the agent's greedy choice set
+    top: bool  # within 1e-9 of the highest Q of the position
+    greedy: bool  # a move the agent plays (TabularAgent.choices: top, and most updated among the top)
     target: float  # the one-step Q-learning target from the current table: r - gamma max_b Q(s', b)
 
     @property
@@ -57,7 +61,7 @@ class MoveInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"move": self.action + 1, "minimax": self.minimax, "q": self.q, "updates": self.count,
-                "greedy": self.greedy, "target": self.target}
+                "top": self.top, "greedy": self.greedy, "target": self.target}
 
 
 @dataclass
@@ -90,13 +94,24 @@ class Position:
 
     @property
     def value_lost(self) -> float:
-        """How much the worst greedy move loses against perfect play (0: every greedy move is optimal)."""
+        """How much the worst move the agent plays loses against perfect play (0: all it plays is optimal)."""
         greedy = [m.minimax for m in self.moves if m.greedy]
         return self.value - min(greedy) if greedy else 0.0
 
     @property
     def can_throw(self) -> bool:
         return self.value_lost > 0
+
+    @property
+    def tie_lost(self) -> float:
+        """How much the worst move of highest Q loses against perfect play, whichever way ties are broken."""
+        top = [m.minimax for m in self.moves if m.top]
+        return self.value - min(top) if top else 0.0
+
+    @property
+    def flawed(self) -> bool:
+        """The table's highest Q includes a move worse than the best (the agent may or may not play it)."""
+        return self.tie_lost > 0
 
     def board(self) -> str:
         return "\n".join(" ".join(self.key[r * 3:r * 3 + 3]) for r in range(3))
@@ -105,7 +120,7 @@ class Position:
         return {"board": self.key, "depth": self.depth, "to_move": "XO"[self.mover] if self.mover >= 0 else None,
                 "value": self.value, "moves_from_start": [a + 1 for a in self.path], "in_table": self.in_table,
                 "on_agent_path": self.on_path, "reachable_as": sorted("XO"[p] for p in self.reachable_as),
-                "can_throw": self.can_throw, "value_lost": self.value_lost,
+                "flawed": self.flawed, "can_throw": self.can_throw, "value_lost": self.value_lost,
                 "never_updated": [a + 1 for a in self.never_updated], "moves": [m.to_dict() for m in self.moves]}
 
 
@@ -176,8 +191,9 @@ class PositionTable:
         row = self.agent.q.get(key, [0.0] * 9)
         counts = self.agent.update_counts(key)
         best = max(row[a] for a, _k in kids)
+        plays = self.agent.choices(state_of(key))
         return tuple(MoveInfo(a, -value[k] + 0.0, row[a] + 0.0, None if counts is None else counts[a],
-                              row[a] >= best - TIE, self._target(k)) for a, k in kids)
+                              row[a] >= best - TIE, a in plays, self._target(k)) for a, k in kids)
 
     def _target(self, child: str) -> float:
         """r - gamma max_b Q(child, b) with the table as it is (the mover's reward: +1 for a win, 0 a draw)."""
@@ -210,9 +226,10 @@ class PositionTable:
         return len(self.positions)
 
     def flawed(self) -> list[Position]:
-        """Positions where a greedy move of the agent loses value, the agent's own path first, then by depth."""
-        return sorted((p for p in self.positions.values() if p.can_throw),
-                      key=lambda p: (not p.on_path, p.depth, p.key))
+        """Positions whose highest Q includes a move that loses value: those where the agent can throw it
+        first, then the agent's own path first, then by depth."""
+        return sorted((p for p in self.positions.values() if p.flawed),
+                      key=lambda p: (not p.can_throw, not p.on_path, p.depth, p.key))
 
     def leading_to(self, targets: set[str]) -> set[str]:
         """The positions from which some sequence of legal moves reaches one of ``targets`` (them included):
@@ -250,10 +267,12 @@ class PositionTable:
             "updated_entries": sum(m.count > 0 for m in entries if m.count is not None) if known else None,
             "never_updated_entries": sum(m.never_updated for m in entries) if known else None,
             "positions_with_never_updated": sum(bool(p.never_updated) for p in live) if known else None,
-            "greedy_never_updated": sum(m.never_updated and m.greedy for m in entries) if known else None,
+            "top_never_updated": sum(m.never_updated and m.top for m in entries) if known else None,
             "flawed": len(flawed),
             "flawed_on_path": sum(p.on_path for p in flawed),
             "flawed_off_path": sum(not p.on_path for p in flawed),
+            "can_throw": sum(p.can_throw for p in flawed),
+            "can_throw_on_path": sum(p.can_throw and p.on_path for p in flawed),
         }
 
 
@@ -275,9 +294,11 @@ def describe_position(p: Position) -> str:
         lines.append("  move  minimax        Q  updates   target")
         for m in p.moves:
             n = "?" if m.count is None else f"{m.count:,}"
-            marks = (["greedy"] if m.greedy else []) + (["never updated"] if m.never_updated else [])
-            if m.greedy and m.minimax < p.value:
-                marks.append(f"throws a {value_name(p.value)}")
+            marks = (["top Q"] if m.top else []) + (["plays"] if m.greedy else [])
+            marks += ["never updated"] if m.never_updated else []
+            if m.top and m.minimax < p.value:
+                lost = value_name(p.value)
+                marks.append(f"throws a {lost}" if m.greedy else f"would throw a {lost}; not played (fewer updates)")
             lines.append(f"  {m.action + 1:>4}  {value_name(m.minimax):>7}  {m.q:+7.3f}  {n:>7}  {m.target:+7.3f}  "
                          f"{', '.join(marks)}".rstrip())
     return "\n".join(lines)
@@ -290,10 +311,12 @@ def describe_summary(s: dict[str, Any]) -> str:
     if s["counts_known"]:
         out.append(f"{s['entries']:,} (position, move) entries: {s['updated_entries']:,} updated, "
                    f"{s['never_updated_entries']:,} never updated (in {s['positions_with_never_updated']:,} "
-                   f"positions; {s['greedy_never_updated']:,} of them among the greedy moves)")
+                   f"positions; {s['top_never_updated']:,} of them among the moves of highest Q)")
     else:
         out.append(f"{s['entries']:,} (position, move) entries; update counts unknown (the agent was saved "
                    "without them)")
-    out.append(f"{s['flawed']} positions where a greedy move throws a win or a draw: {s['flawed_on_path']} on "
-               f"the agent's path, {s['flawed_off_path']} reachable only after a third party's moves")
+    out.append(f"{s['flawed']} flawed positions, where the highest Q includes a move that throws a win or a draw: "
+               f"{s['flawed_on_path']} on the agent's path, {s['flawed_off_path']} reachable only after a third "
+               f"party's moves; the agent can throw there in {s['can_throw']} ({s['can_throw_on_path']} on its "
+               "path), the update counts break the other ties")
     return "\n".join(out)

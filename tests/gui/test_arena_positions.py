@@ -20,6 +20,7 @@ def test_positions_page_browses_the_table_and_marks_the_flaws(window, qtbot):
     qtbot.waitUntil(lambda: page.loaded > 0, timeout=20_000)
     model, tree = page.model, page.tree
     assert "5,478 positions" in page.summary.text() and "2 flawed positions" in page.summary.text()
+    assert "plays such a move in <b>0</b>" in page.summary.text()
     assert "38 never updated" in page.summary.text()
 
     # the start is open: its 9 moves, each a row with whose move, Q and minimax
@@ -36,8 +37,8 @@ def test_positions_page_browses_the_table_and_marks_the_flaws(window, qtbot):
     # only flawed positions: the tree opens down to the two flaws and selects the first
     page.only_flawed.setChecked(True)
     p = page.board.position
-    assert p is not None and p.can_throw and p.key in ("...OOXXX.", "XO.O.X.X.")
-    assert "can throw a draw" in model.data(tree.currentIndex().siblingAtColumn(4))
+    assert p is not None and p.flawed and p.key in ("...OOXXX.", "XO.O.X.X.")
+    assert "counts pick 9" in model.data(tree.currentIndex().siblingAtColumn(4))
     assert "third party" in page.details.text()
     flawed_rows = []
 
@@ -46,7 +47,7 @@ def test_positions_page_browses_the_table_and_marks_the_flaws(window, qtbot):
             child = model.index(r, 0, index)
             pos = model.position(child)
             assert pos.key in page.model.only
-            if pos.can_throw:
+            if pos.flawed:
                 flawed_rows.append(pos.key)
             walk(child)
 
@@ -57,7 +58,7 @@ def test_positions_page_browses_the_table_and_marks_the_flaws(window, qtbot):
     # 2 at -0.885 (red); the cells hold the values shown
     board = page.board
     img = board.grab().toImage()
-    greedy_losing = next(m for m in p.moves if m.greedy and m.minimax < 0)
+    greedy_losing = next(m for m in p.moves if m.top and m.minimax < 0)
     bad = next(m for m in p.moves if m.q < -0.4)
     pale = img.pixelColor(board.widget_point(cell_rect(greedy_losing.action).topLeft() + QPointF(30, 60)))
     red = img.pixelColor(board.widget_point(cell_rect(bad.action).topLeft() + QPointF(30, 60)))

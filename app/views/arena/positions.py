@@ -2,11 +2,11 @@
 
 Q-learning (the seed's last lecture) keeps one number per position and move. This page walks the game
 tree from the empty board (children made when a row is expanded) and shows, per position, whose move it
-is, the agent's best Q, the minimax value, and two marks: entries never updated (they still hold their
-initial 0, which a greedy player cannot tell from a learned draw) and positions where a greedy move
-throws a win or a draw. Selecting a row draws every legal move's Q, minimax value and update count in
-its cell. The table itself is engine.rl.ttt_positions.PositionTable (``txe rl positions``), built in
-the engine thread.
+is, the agent's best Q, the minimax value, and marks: entries never updated (they still hold their
+initial 0, which a greedy player cannot tell from a learned draw) and flawed positions, where a move of
+highest Q throws a win or a draw (red: the agent plays it; purple: the update counts break the tie the
+right way). Selecting a row draws every legal move's Q, minimax value and update count in its cell. The
+table itself is engine.rl.ttt_positions.PositionTable (``txe rl positions``), built in the engine thread.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from engine.rl.ttt_positions import Position, PositionTable, state_of, value_nam
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
 
-THROWS = QColor("#c0392b")  # a position where a greedy move throws value
+THROWS = QColor("#c0392b")  # a position where a move the agent plays throws value
+TIED = QColor("#8e44ad")  # flawed, but the update counts break the tie toward the right move
 NEVER = QColor("#e67e22")  # a position holding never-updated entries
 FLAWED_ROW = QColor(231, 76, 60, 45)
+TIED_ROW = QColor(142, 68, 173, 35)
 COLUMNS = ("Moves", "To move", "Agent's best Q", "Minimax", "Marks")
 Index = QModelIndex | QPersistentModelIndex
 
@@ -144,11 +146,11 @@ class PositionTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(p, self.node(index).path, col)
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return THROWS if p.can_throw else NEVER if p.never_updated else None
-        if role == Qt.ItemDataRole.BackgroundRole and p.can_throw:
-            return QBrush(FLAWED_ROW)
-        if role == Qt.ItemDataRole.ForegroundRole and col == 4 and p.can_throw:
-            return QBrush(THROWS)
+            return THROWS if p.can_throw else TIED if p.flawed else NEVER if p.never_updated else None
+        if role == Qt.ItemDataRole.BackgroundRole and p.flawed:
+            return QBrush(FLAWED_ROW if p.can_throw else TIED_ROW)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 4 and p.flawed:
+            return QBrush(THROWS if p.can_throw else TIED)
         if role == Qt.ItemDataRole.ToolTipRole:
             return marks_text(p, long=True) or None
         return None
@@ -167,11 +169,15 @@ class PositionTreeModel(QAbstractItemModel):
 
 
 def marks_text(p: Position, long: bool = False) -> str:
-    """A position's marks in words: the value a greedy move can throw, never-updated moves."""
+    """A position's marks in words: the value the agent can throw, a tie the update counts break, never-updated
+    moves."""
     parts = []
+    lost = ", ".join(str(m.action + 1) for m in p.moves if m.top and m.minimax < p.value)
     if p.can_throw:
-        lost = [m.action + 1 for m in p.moves if m.greedy and m.minimax < p.value]
-        parts.append(f"can throw a {value_name(p.value)} (greedy {', '.join(map(str, lost))})")
+        parts.append(f"can throw a {value_name(p.value)} (plays {lost})")
+    elif p.flawed:
+        kept = ", ".join(str(m.action + 1) for m in p.moves if m.greedy)
+        parts.append(f"Q ties {lost} with the {value_name(p.value)}; counts pick {kept}")
     if p.never_updated:
         parts.append(f"never updated: {', '.join(str(a + 1) for a in p.never_updated)}")
     if long and not p.terminal:
@@ -183,7 +189,7 @@ class PositionBoard(TicTacToeBoard):
     """The board of the selected position: each legal move's Q (colour and number), minimax value and update
     count in its cell; never-updated cells hatched, greedy moves outlined (red where one throws value)."""
 
-    LOGICAL = (600.0, 700.0)
+    LOGICAL = (600.0, 730.0)
 
     def __init__(self) -> None:
         super().__init__()
@@ -206,8 +212,9 @@ class PositionBoard(TicTacToeBoard):
         r = cell_rect(i).adjusted(10, 10, -10, -10)
         p.save()
         p.setBrush(value_color(move.q, 150))
-        throws = move.greedy and move.minimax < pos.value
-        p.setPen(QPen(THROWS, 6) if throws else QPen(INK, 4) if move.greedy else Qt.PenStyle.NoPen)
+        style = Qt.PenStyle.SolidLine if move.greedy else Qt.PenStyle.DashLine  # dashed: top Q, not played
+        color = THROWS if move.minimax < pos.value else INK
+        p.setPen(QPen(color, 6 if color == THROWS else 4, style) if move.top else Qt.PenStyle.NoPen)
         p.drawRoundedRect(r, 14, 14)
         if move.never_updated:
             p.setBrush(QBrush(QColor(60, 60, 60, 110), Qt.BrushStyle.BDiagPattern))
@@ -225,14 +232,14 @@ class PositionBoard(TicTacToeBoard):
         p.restore()
 
     def _legend(self, p: QPainter) -> None:
-        y = 600.0
         p.save()
         p.setFont(px_font(17))
-        items = [("greedy", QPen(INK, 4), None), ("greedy, throws value", QPen(THROWS, 6), None),
+        items = [("played", QPen(INK, 4), None), ("highest Q, not played", QPen(INK, 4, Qt.PenStyle.DashLine), None),
+                 ("loses value", QPen(THROWS, 6), None),
                  ("never updated", Qt.PenStyle.NoPen, Qt.BrushStyle.BDiagPattern)]
-        x = 30.0
-        for text, pen, brush in items:
-            box = QRectF(x, y + 6, 34, 26)
+        for k, (text, pen, brush) in enumerate(items):
+            x, y = 30.0 + 280 * (k % 2), 598.0 + 34 * (k // 2)
+            box = QRectF(x, y + 4, 34, 24)
             p.setBrush(value_color(0.0, 150))
             p.setPen(pen)
             p.drawRoundedRect(box, 6, 6)
@@ -240,11 +247,10 @@ class PositionBoard(TicTacToeBoard):
                 p.setBrush(QBrush(QColor(60, 60, 60, 110), brush))
                 p.drawRoundedRect(box, 6, 6)
             p.setPen(MUTED)
-            p.drawText(QPointF(x + 42, y + 25), text)
-            x += 52 + p.fontMetrics().horizontalAdvance(text) + 22
-        p.drawText(QRectF(30, y + 38, 550, 60), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
-                   "Big: the agent's Q, from red -1 (a loss) through 0 (a draw) to green +1 (a win); "
-                   "minimax: the move's exact value; n: Q's updates.")
+            p.drawText(QPointF(x + 44, y + 23), text)
+        p.drawText(QRectF(30, 668, 550, 50), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
+                   "Big: the agent's Q (red -1 loss, 0 draw, green +1 win); minimax: the move's exact value; "
+                   "n: updates of Q.")
         p.restore()
 
 
@@ -346,8 +352,9 @@ class PositionsPanel(QWidget):
                  if s["counts_known"] else "update counts unknown (saved without them)")
         self.summary.setText(
             f"{s['positions']:,} positions ({s['non_terminal']:,} with a move to make) · {s['entries']:,} "
-            f"(position, move) entries: {never} · <b>{s['flawed']} flawed positions</b> where a greedy move "
-            f"throws a win or a draw ({s['flawed_on_path']} on the agent's own path)")
+            f"(position, move) entries: {never} · <b>{s['flawed']} flawed positions</b>, where the highest Q "
+            f"includes a move that throws a win or a draw ({s['flawed_on_path']} on the agent's own path); "
+            f"the agent plays such a move in <b>{s['can_throw']}</b>")
         self._fill()
         self.view.painted_once()
 
@@ -376,7 +383,7 @@ class PositionsPanel(QWidget):
 
     def _first_flawed(self, index: QModelIndex) -> QModelIndex:
         p = self.model.position(index)
-        if p is not None and p.can_throw:
+        if p is not None and p.flawed:
             return index
         for r in range(self.model.rowCount(index)):
             hit = self._first_flawed(self.model.index(r, 0, index))

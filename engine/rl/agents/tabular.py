@@ -62,14 +62,30 @@ class TabularAgent(Agent):
         r = self.q.get(state.key(), [0.0] * 9)
         return {a: r[a] for a in state.legal_actions()}
 
+    def choices(self, state: State) -> list[int]:
+        """The moves the agent plays from ``state``: the highest Q (within 1e-9, as ``Agent._argmax``), and
+        among equal Qs the ones updated most often. Equal Qs are mostly 0s, and a 0 that is an initial value
+        or was backed up from a successor still at its initial 0 looks like a learned draw; the estimate
+        with more updates behind it is the better-founded one (with the shipped table this keeps the agent
+        from throwing a draw in the two positions where a losing move's Q ties the drawing move's 0)."""
+        values = self.action_values(state)
+        best = max(values.values())
+        tied = [a for a, v in values.items() if v >= best - 1e-9]
+        counts = self.update_counts(state.key()) if isinstance(state, TicTacToeState) else None
+        if counts is None or len(tied) == 1:
+            return tied
+        most = max(counts[a] for a in tied)
+        return [a for a in tied if counts[a] == most]
+
     def step(self, state: State) -> int:
-        return self._argmax(self.action_values(state))
+        return self.rng.choice(self.choices(state))
 
     def epsilon_greedy(self, state: TicTacToeState, epsilon: float) -> int:
-        """Mainly greedy, but sometimes do something else (the seed's explore-versus-exploit)."""
+        """Mainly greedy, but sometimes do something else (the seed's explore-versus-exploit). While learning,
+        ties are broken uniformly: preferring the most updated move would only feed the moves tried first."""
         if self.rng.random() < epsilon:
             return self.rng.choice(state.legal_actions())
-        return self.step(state)
+        return self._argmax(self.action_values(state))
 
     def win_probability(self, state: State) -> float | None:
         v = self.action_values(state)
