@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="every tic-tac-toe position with a tabular agent's Q values, update counts and flaws")
     q.add_argument("--agent", default="default", help="a tabular tic-tac-toe agent: default or a saved agent's path")
     q.add_argument("--flawed", action="store_true",
-                   help="list only the positions where a greedy move throws a win or a draw (else all)")
+                   help="list only the flawed positions, where a move of highest Q throws a win or a draw (else all)")
     q.set_defaults(func=cmd_positions)
 
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
