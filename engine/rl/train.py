@@ -9,14 +9,21 @@ default settings, reference opponents) are its ``GameInfo``. The agent is saved 
 evaluation and at the end (atomically), so a stopped run resumes with ``resume=True``; the agent that
 scored best against the strongest reference opponent is also kept, as ``best-agent.*``. Each evaluation
 and the summary are also appended to ``out/stats.jsonl`` as they happen (``kind`` "eval" / "done").
+
+Every evaluation also keeps a copy of the agent as it was then, ``out/checkpoints/agent-000020000.json``
+(named by the games it has trained, nine digits so the names sort), listed in its stats.jsonl record as
+``checkpoint``; a resumed run adds to them, an overwritten one starts without them. They are what the
+strength ladder (engine.rl.ladder) rates: :func:`list_checkpoints` gives a run's in order.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,40 @@ from engine.rl.registry import load_agent, make_agent
 
 # learning settings a resumed run may change; the network's shape (hidden) comes from the saved agent
 RESUMABLE_HP = ("lr", "lam", "gamma")
+CHECKPOINTS = "checkpoints"  # the folder of a run that keeps the agent of every evaluation
+_CHECKPOINT = re.compile(r"(?P<stem>[A-Za-z_]+)-(?P<games>\d{9,})(?P<suffix>\.json|\.safetensors)")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One kept agent of a run: the games it had trained and its file."""
+
+    games: int
+    path: Path
+
+
+def checkpoint_path(out: str | Path, agent_file: str, games: int) -> Path:
+    """Where a run in ``out`` keeps its agent after ``games`` training games (e.g. checkpoints/agent-000020000.json)."""
+    name = Path(agent_file)
+    return Path(out) / CHECKPOINTS / f"{name.stem}-{games:09d}{name.suffix}"
+
+
+def list_checkpoints(run: str | Path) -> list[Checkpoint]:
+    """The checkpoints of the run in folder ``run`` (or of the ``checkpoints`` folder itself), fewest games
+    first; an empty list when there are none. Temporary files of an interrupted write are not listed."""
+    folder = Path(run)
+    if folder.name != CHECKPOINTS and (folder / CHECKPOINTS).is_dir():
+        folder = folder / CHECKPOINTS
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return []
+    found = []
+    for p in entries:
+        m = _CHECKPOINT.fullmatch(p.name)
+        if m and p.is_file():
+            found.append(Checkpoint(int(m.group("games")), p))
+    return sorted(found, key=lambda c: (c.games, c.path.name))
 
 
 def _new_agent(game: str, algo: str, hp: dict[str, Any], seed: int) -> Agent:
@@ -118,8 +159,11 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             result[name] = {"win": r["a_wins"] / eval_games, "draw": r["draws"] / eval_games,
                             "loss": r["b_wins"] / eval_games, "score": r["a_score"]}
         agent.seed(seed + played)
-        if agent_path is not None:
+        if agent_path is not None and out_dir is not None:
             agent.save(agent_path)  # type: ignore[attr-defined]
+            kept = checkpoint_path(out_dir, info.agent_file, result["games"])
+            agent.save(kept)  # type: ignore[attr-defined]  # atomic, like every agent file
+            result["checkpoint"] = kept.relative_to(out_dir).as_posix()  # relative: the folder may move
             # self-play strength is noisy from one evaluation to the next: keep the best agent as well
             if best_path is not None and result[strongest]["score"] >= best_score:
                 best_score = result[strongest]["score"]
@@ -200,6 +244,9 @@ def _prepare_out(out_dir: Path, agent_path: Path, resume: bool, overwrite: bool)
     for name in (agent_path.name, "best-" + agent_path.name, "stats.jsonl"):
         check_output(out_dir / name)
         remove_leftovers(out_dir / name)
+    if overwrite:  # the replaced run's checkpoints would otherwise join the new run's ladder
+        for old in list_checkpoints(out_dir):
+            old.path.unlink(missing_ok=True)
     stats = out_dir / "stats.jsonl"
     if resume and stats.is_file():
         text = stats.read_text(encoding="utf-8", errors="replace")
