@@ -314,7 +314,6 @@ def run_players(run: str | Path, game_name: str, references: Sequence[str] | Non
     """The ladder's players for the run in folder ``run``: its checkpoints (the ``last`` ones, then at most
     ``most`` of those spread evenly from the first to the last) and the reference opponents (default: the
     game's). A folder without checkpoints, or holding another game's agents, is a UserError."""
-    from engine.rl.agents.base import read_agent_file
     from engine.rl.train import list_checkpoints
 
     folder = Path(run)
@@ -330,9 +329,9 @@ def run_players(run: str | Path, game_name: str, references: Sequence[str] | Non
         checkpoints = checkpoints[-last:]
     if most is not None and most > 0:
         checkpoints = spread(checkpoints, most)
-    header, _ = read_agent_file(checkpoints[-1].path)
-    if header.get("game") != game_name:
-        raise UserError(f"{folder} is a run of {header.get('game')}, not {game_name}.")
+    played = run_game(folder)
+    if played != game_name:
+        raise UserError(f"{folder} is a run of {played}, not {game_name}.")
     refs = list(get_game(game_name).info.references if references is None else references)
     players = [Player(f"agent@{c.games}", str(c.path), c.games) for c in checkpoints]
     seen = set()
@@ -345,6 +344,31 @@ def run_players(run: str | Path, game_name: str, references: Sequence[str] | Non
         seen.add(name.lower())
         players.append(Player(name, name))
     return players
+
+
+def run_game(run: str | Path) -> str:
+    """The game the run in folder ``run`` trained on (from its newest checkpoint)."""
+    from engine.rl.agents.base import read_agent_file
+    from engine.rl.train import list_checkpoints
+
+    checkpoints = list_checkpoints(run)
+    if not checkpoints:
+        raise UserError(f"{run} holds no checkpoints (checkpoints/agent-NNNNNNNNN.*); train with this version "
+                        "to keep them.")
+    header, _ = read_agent_file(checkpoints[-1].path)
+    return str(header.get("game"))
+
+
+def run_ladder(run: str | Path, games_per_pair: int = 20, *, references: Sequence[str] | None = None,
+               last: int | None = None, most: int | None = 12, seed: int = 0, anchor: str | None = None,
+               token: CancelToken | None = None, out: str | Path | None = None,
+               report_every_s: float = 0.5) -> Iterator[Event]:
+    """:func:`ladder` of the run in folder ``run`` (its game read from its checkpoints, the players from
+    :func:`run_players`), written to ``out`` (default: ``run/ladder.json``). What the Arena's Train page runs."""
+    game = run_game(run)
+    players = run_players(run, game, references, last=last, most=most)
+    yield from ladder(game, players, games_per_pair, seed=seed, anchor=anchor, token=token,
+                      out=out or Path(run) / "ladder.json", report_every_s=report_every_s)
 
 
 def spread(items: Sequence[T], most: int) -> list[T]:

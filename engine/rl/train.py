@@ -153,7 +153,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     def evaluation() -> dict[str, Any]:
         nonlocal best_score
         result: dict[str, Any] = {"kind": "eval", "games": agent_games(),
-                                  "elapsed_s": time.monotonic() - start}
+                                  "elapsed_s": time.monotonic() - start, "eval_games": eval_games}
         for name, ref in refs.items():
             r = evaluate(game, agent, ref, eval_games, seed=seed + 1000 + played)
             result[name] = {"win": r["a_wins"] / eval_games, "draw": r["draws"] / eval_games,
@@ -224,6 +224,29 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         log_stats(summary)
     summary.pop("kind")
     yield Finished(summary, stopped, str(agent_path) if agent_path else None)
+
+
+def run_evaluations(out: str | Path) -> list[dict[str, Any]]:
+    """The evaluations logged in ``out/stats.jsonl`` (a finished or a stopped run), oldest first, each with
+    ``eval_games`` (from the run's settings for logs that did not record it); unreadable lines are skipped."""
+    path = Path(out) / "stats.jsonl"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("games"), int):
+            records.append(record)
+    settings = next((r.get("hparams") for r in reversed(records) if r.get("kind") == "done"), None) or {}
+    evals = [r for r in records if r.get("kind") == "eval"]
+    for r in evals:
+        r.setdefault("eval_games", settings.get("eval_games"))
+    return evals
 
 
 def _prepare_out(out_dir: Path, agent_path: Path, resume: bool, overwrite: bool) -> list[str]:

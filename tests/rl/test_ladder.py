@@ -12,7 +12,7 @@ from engine.errors import UserError
 from engine.events import Finished, Progress, Snapshot, Started
 from engine.rl.control import CancelToken
 from engine.rl.ladder import ELO_PER_NAT, Player, bradley_terry, ladder, pair_order, run_players, spread
-from engine.rl.train import checkpoint_path, list_checkpoints, train
+from engine.rl.train import checkpoint_path, list_checkpoints, run_evaluations, train
 
 
 def expected(elo_i: float, elo_j: float) -> float:
@@ -111,6 +111,7 @@ def test_train_keeps_a_checkpoint_at_every_evaluation_and_resume_keeps_them(tmp_
     assert [r.get("checkpoint") for r in records if r["kind"] == "eval"] == [
         f"checkpoints/agent-{n:09d}.json" for n in (200, 400, 600)]
     assert json.loads(kept[1].path.read_text())["games_trained"] == 400  # the agent as it was then
+    assert [(e["games"], e["eval_games"]) for e in run_evaluations(tmp_path)] == [(200, 2), (400, 2), (600, 2)]
     (tmp_path / "checkpoints" / ".agent-000000800.json.123.tmp").write_text("half")  # an interrupted write
     list(train("tictactoe", "q", games=300, out=tmp_path, resume=True, eval_every=200, eval_games=2))
     assert [c.games for c in list_checkpoints(tmp_path)] == [200, 400, 600, 800, 900]
