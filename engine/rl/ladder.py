@@ -31,7 +31,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,7 +87,6 @@ class LadderResult:
     complete: bool
     elapsed_s: float
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per player, in the players' order: label, games trained, Elo and its interval, score."""
@@ -112,7 +111,7 @@ class LadderResult:
                           "prior on ratings; 95% intervals from the observed Fisher information",
                 "players": self.rows(),
                 "score_matrix": [[None if math.isnan(v) else round(float(v), 4) for v in row] for row in frac],
-                "games_matrix": n.astype(int).tolist(), **self.extra}
+                "games_matrix": n.astype(int).tolist()}
 
     def table(self) -> str:
         """The ratings as a plain-text table, strongest first."""

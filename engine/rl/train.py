@@ -13,12 +13,15 @@ and the summary are also appended to ``out/stats.jsonl`` as they happen (``kind`
 Every evaluation also keeps a copy of the agent as it was then, ``out/checkpoints/agent-000020000.json``
 (named by the games it has trained, nine digits so the names sort), listed in its stats.jsonl record as
 ``checkpoint``; a resumed run adds to them, an overwritten one starts without them. They are what the
-strength ladder (engine.rl.ladder) rates: :func:`list_checkpoints` gives a run's in order.
+strength ladder (engine.rl.ladder) rates: :func:`list_checkpoints` gives a run's in order. A run keeps at
+most ``keep_checkpoints`` (100): past that, only every second one stays (and the newest), so a long run
+with frequent evaluations keeps checkpoints evenly spread over all of it (:func:`thin_checkpoints`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
@@ -99,7 +102,7 @@ def epsilon_at(i: int, total: int, start: float, end: float) -> float:
 def train(game_name: str, algo: str, *, games: int | None = None, minutes: float | None = None,
           out: str | Path | None = None, token: CancelToken | None = None, seed: int = 0,
           resume: bool = False, report_every_s: float = 1.0, threads: int = 1, overwrite: bool = False,
-          **overrides: Any) -> Iterator[Event]:
+          keep_checkpoints: int = 100, **overrides: Any) -> Iterator[Event]:
     """Train ``algo`` on ``game_name``; yields events (see the module docstring).
 
     An ``out`` folder that already holds an agent is continued with ``resume`` and replaced with
@@ -164,6 +167,7 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             kept = checkpoint_path(out_dir, info.agent_file, result["games"])
             agent.save(kept)  # type: ignore[attr-defined]  # atomic, like every agent file
             result["checkpoint"] = kept.relative_to(out_dir).as_posix()  # relative: the folder may move
+            thin_checkpoints(out_dir, keep_checkpoints)
             # self-play strength is noisy from one evaluation to the next: keep the best agent as well
             if best_path is not None and result[strongest]["score"] >= best_score:
                 best_score = result[strongest]["score"]
@@ -224,6 +228,28 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
         log_stats(summary)
     summary.pop("kind")
     yield Finished(summary, stopped, str(agent_path) if agent_path else None)
+
+
+def thin_checkpoints(out: str | Path, most: int) -> list[Path]:
+    """Keep at most ``most`` (>= 2) checkpoints of the run in ``out``: those a whole number of strides after
+    the first, and the newest, the stride doubling until they are few enough (so they stay evenly spread
+    over the run as it grows); returns the files removed."""
+    kept = list_checkpoints(out)
+    most = max(2, most)
+    if len(kept) <= most:
+        return []
+    base = kept[0].games
+    unit = math.gcd(*(c.games - base for c in kept[1:])) or 1
+    stride = unit
+    while True:
+        stay = [c for c in kept[:-1] if (c.games - base) % stride == 0] + [kept[-1]]
+        if len(stay) <= most:
+            break
+        stride *= 2
+    removed = [c.path for c in kept if c not in stay]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def run_evaluations(out: str | Path) -> list[dict[str, Any]]:

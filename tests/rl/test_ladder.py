@@ -119,6 +119,13 @@ def test_train_keeps_a_checkpoint_at_every_evaluation_and_resume_keeps_them(tmp_
     assert [c.games for c in list_checkpoints(tmp_path)] == [200]  # a replaced run's checkpoints go with it
 
 
+def test_a_long_run_thins_its_checkpoints(tmp_path):
+    list(train("tictactoe", "q", games=700, out=tmp_path, eval_every=100, eval_games=1, keep_checkpoints=4))
+    # 100..400, then 500 makes 5 > 4: every 200 from the first stays (100, 300, 500); 600 stays as the newest
+    # until 700 comes (100, 300, 500, 700): evenly spread, the spacing doubled
+    assert [c.games for c in list_checkpoints(tmp_path)] == [100, 300, 500, 700]
+
+
 # --- the round robin -----------------------------------------------------------------------------
 
 def test_ladder_of_a_real_run_puts_random_lowest_and_perfect_highest(run, tmp_path):
