@@ -57,6 +57,8 @@ class EloPlot:
         self.data: dict[str, Any] | None = None
         self.xs = np.zeros(0)
         self.ys = np.zeros(0)
+        plot.disableAutoRange()  # the ranges follow the ladder shown (see show)
+        self.clear()
 
     def clear(self) -> None:
         for line in self.lines:
@@ -67,8 +69,8 @@ class EloPlot:
         self.curve.setData([], [])
         self.bars.setData(x=np.zeros(0), y=np.zeros(0), top=np.zeros(0), bottom=np.zeros(0))
         self.hint.setVisible(True)
-        self.plot.setXRange(0, 1)
-        self.plot.setYRange(-1, 1)
+        self.plot.setXRange(0, 1, padding=0)
+        self.plot.setYRange(-100, 100, padding=0)
         self.hint.setPos(0.5, 0)
 
     def show(self, data: dict[str, Any]) -> None:
