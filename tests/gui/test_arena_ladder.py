@@ -18,6 +18,7 @@ def test_ladder_of_a_finished_run_fills_the_elo_plot(window, qtbot, tmp_path):
     box, plot = view.train.ladder, view.train.elo_plot
     box.set_run(run)  # as a user picks a finished run's folder: its logged scores are drawn
     qtbot.waitUntil(lambda: view.train.scores.points() == 3 * 2, timeout=10_000)  # 3 evaluations x 2 references
+    assert box.status.text() == "a Tic-tac-toe run, 3 checkpoints" and plot.points() == 0
     box.games.setValue(6)
     box.start_btn.click()
     assert box.running and not view.train.start_btn.isEnabled()  # one engine task at a time

@@ -77,7 +77,7 @@ class EloPlot:
         """Draw a ladder: the checkpoints as a curve with interval bars, references as horizontal lines."""
         self.clear()
         self.data = data
-        rows = data.get("players", [])
+        rows = [r for r in data.get("players", []) if r.get("games_played", 1) > 0]  # unplayed yet: no rating
         ckpts = sorted((r for r in rows if r.get("games_trained") is not None), key=lambda r: r["games_trained"])
         refs = [r for r in rows if r.get("games_trained") is None]
         self.xs = np.array([r["games_trained"] for r in ckpts], dtype=float)
@@ -189,28 +189,35 @@ class LadderBox(QGroupBox):
         folder = self.run_dir.text().strip()
         saved = Path(folder) / "ladder.json" if folder else None
 
-        def load() -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-            from engine.rl.ladder import load_ladder
-            from engine.rl.train import run_evaluations
+        def load() -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
+            from engine.errors import UserError
+            from engine.rl.game import game_info
+            from engine.rl.ladder import load_ladder, run_game
+            from engine.rl.train import list_checkpoints, run_evaluations
 
             evals = run_evaluations(folder) if folder else []
-            return (load_ladder(saved) if saved is not None and saved.is_file() else None), evals
+            kept = list_checkpoints(folder) if folder else []
+            try:
+                what = f"a {game_info(run_game(folder)).title} run, {len(kept)} checkpoints" if kept else ""
+            except UserError as e:
+                what = str(e)
+            return (load_ladder(saved) if saved is not None and saved.is_file() else None), evals, what
 
         self.view.run(load, self._loaded, key="ladder-load", what="reading the ladder",
                       on_error=lambda text: self.status.setText(text))
 
-    def _loaded(self, loaded: tuple[dict[str, Any] | None, list[dict[str, Any]]]) -> None:
-        data, evals = loaded
+    def _loaded(self, loaded: tuple[dict[str, Any] | None, list[dict[str, Any]], str]) -> None:
+        data, evals, what = loaded
         if evals and self.on_run_loaded is not None:
             self.on_run_loaded(evals)
         if self.running:  # the ladder being played replaces the saved one
             return
         if data is None:
             self.plot.clear()
-            self.status.setText("")
+            self.status.setText(what)
             return
         self.plot.show(data)
-        self.status.setText(f"saved ladder: {data.get('games_played', 0):,} games, "
+        self.status.setText(f"{what}; saved ladder: {data.get('games_played', 0):,} games, "
                             f"{data.get('games_per_pair')} per pair{'' if data.get('complete') else ' (stopped)'}")
 
     def start(self) -> None:
