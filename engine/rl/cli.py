@@ -1,4 +1,4 @@
-"""``txe rl train | eval | play``: games and game-playing agents from the command line."""
+"""``txe rl train | eval | analyse | play | ladder``: games and game-playing agents from the command line."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_play)
 
+    lad = sub.add_parser("ladder", parents=[common_parent()],
+                         help="rate a run's checkpoints and reference opponents on one Elo scale (round robin)")
+    lad.add_argument("--game", required=True, choices=GAME_NAMES)
+    lad.add_argument("--run", required=True, help="a training run's folder (its checkpoints/ are the players)")
+    lad.add_argument("--with", dest="with_", default=None,
+                     help="reference opponents to add, comma-separated (default: the game's, e.g. random,perfect); "
+                          "'' for none")
+    lad.add_argument("--games-per-pair", type=int_flag(1, 100_000), default=20,
+                     help="games each pair plays, seats alternating (default 20)")
+    lad.add_argument("--last", type=int_flag(1, MAX_GAMES), help="only the last K checkpoints")
+    lad.add_argument("--most", type=int_flag(0, 64), default=12,
+                     help="at most M checkpoints, spread evenly from the first to the last (default 12; 0: all)")
+    lad.add_argument("--anchor", help="the player rated 0 Elo (default: random, else the first reference)")
+    lad.add_argument("--out", help="where to write the ladder JSON (default: RUN/ladder.json)")
+    lad.add_argument("--seed", type=seed_flag, default=0)
+    lad.set_defaults(func=cmd_ladder)
+
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from engine.rl.train import train
@@ -109,6 +126,38 @@ def _stats_line(event: Progress | Evaluation) -> str:
     parts = [f"{k}: W {v['win']:.2f} D {v['draw']:.2f} L {v['loss']:.2f}" for k, v in m.items()
              if isinstance(v, dict)]
     return f"eval at {m['games']} games  " + "  ".join(parts)
+
+
+def cmd_ladder(args: argparse.Namespace) -> dict[str, Any]:
+    """A round robin between the run's checkpoints and the reference opponents, rated by a Bradley-Terry fit
+    (engine.rl.ladder); prints the ratings table and writes the JSON."""
+    from engine.rl.ladder import ladder, run_players
+
+    refs = None if args.with_ is None else [r for r in args.with_.split(",") if r.strip()]
+    players = run_players(args.run, args.game, refs, last=args.last, most=args.most)
+    out = Path(args.out) if args.out else Path(args.run) / "ladder.json"
+    tty = sys.stderr.isatty() and not args.json
+    finished: Finished | None = None
+    token = CancelToken()
+    with stop_on_signals(token) as stop:  # a signal ends the ladder after the game in play; what was played is rated
+        for event in ladder(args.game, players, args.games_per_pair, seed=args.seed, anchor=args.anchor,
+                            token=token, out=out):
+            if isinstance(event, Finished):
+                finished = event
+            elif tty and isinstance(event, Progress):
+                m = event.metrics
+                sys.stderr.write(f"pair {m['pair']}/{m['pairs']}  {event.step:,}/{event.total:,} games  "
+                                 f"{m['games_per_s']:.0f} games/s\n")
+    assert finished is not None
+    if stop.signum is not None:
+        played = finished.summary["games_played"]
+        raise Interrupted(stop.signum, f"stopped by {signal_name(stop.signum)} after {played} games; the ratings "
+                                       f"of those are in {out}")
+    if args.json:
+        return finished.summary
+    print(finished.result.table())
+    return {"anchor": finished.summary["anchor"], "games_played": finished.summary["games_played"],
+            "elapsed_s": finished.summary["elapsed_s"], "out": str(out)}
 
 
 def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
