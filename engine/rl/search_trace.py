@@ -190,19 +190,23 @@ def root_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
 def describe_step(step: SimStep, phase: str, labels: list[str]) -> str:
     """One line that explains ``phase`` of a stepped simulation (``labels``: the path's moves as the user reads
     them)."""
-    sel = " > ".join(labels[: step.selected]) or "(stays at the root)"
+    sel = " > ".join(labels[: step.selected])
     if phase == "select":
+        if not sel:
+            return "Select: the root still has untried moves, so selection stops there."
         return f"Select: from the root, follow the highest score at each node: {sel}."
     if phase == "expand":
         if not step.expanded:
             return "Expand: nothing to add; the leaf is a finished game (or the solver saw a win)."
         if step.selected < len(step.path):
-            return f"Expand: add the new node {labels[-1]} (an untried move) below {sel}."
+            return f"Expand: add the new node {labels[-1]} (an untried move) below {sel or 'the root'}."
         return f"Expand: the network gives the leaf {labels[-1] if labels else 'root'} priors P for its moves."
     if phase == "evaluate":
         how = {"playout": "a random playout to the end", "network": "the network's value v",
                "terminal": "the finished game's result", "solver": "the solver (the player to move wins at once)"}
         return (f"Evaluate: {how[step.kind]} gives {step.value:+.2f} for the player who moved into the leaf"
                 + (f" (playout won by {'XO'[step.winner]})" if step.winner is not None else "") + ".")
-    signs = ", ".join(f"{v:+.0f}" if v in (-1.0, 0.0, 1.0) else f"{v:+.2f}" for v in step.backup)
-    return f"Back up: each node on the path adds the value for its mover (root first: {signs}); N grows by 1."
+    shown = [f"{v:+.0f}" if v in (-1.0, 0.0, 1.0) else f"{v:+.2f}" for v in step.backup[:6]]
+    more = f", \u2026 {len(step.backup) - 6} more" if len(step.backup) > 6 else ""
+    return (f"Back up: each node on the path adds the value for its mover, the sign flipping at each move (root "
+            f"first: {', '.join(shown)}{more}); N grows by 1.")
