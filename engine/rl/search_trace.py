@@ -99,8 +99,10 @@ class SearchSession:
             for _ in islice(self._plain, k):
                 pass
             done += k
-            if token is not None and token.cancelled:
-                raise Cancelled()
+            if token is not None:
+                if token.cancelled:
+                    raise Cancelled()
+                time.sleep(0)  # hand the GIL to a waiting GUI thread now, not after the 5 ms switch interval
             if report is not None and time.perf_counter() - last >= every:
                 report(self.snapshot(**snap))
                 last = time.perf_counter()

@@ -45,8 +45,9 @@ def test_search_journey(window, qtbot):
     path = tuple(best["path"])
     qtbot.mouseClick(panel.tree, Qt.MouseButton.LeftButton, pos=panel.tree.node_center(path).toPoint())
     assert panel.picked == path and panel.tree.picked == path
-    board = panel.boards.currentWidget()
+    board = panel.board_of["connect4"]
     assert isinstance(board, ConnectFourBoard) and board.state.history == list(path)
+    assert not panel.board.pixmap().isNull() and panel.board.pixmap().width() == panel.board.width()
     assert f"<b>N</b> = {best['n']:,} visits" in panel.numbers.text() and "<b>P</b>" in panel.numbers.text()
 
     # All to 10,000, stopped at once: the tree keeps what was done and the page is usable again
@@ -61,7 +62,8 @@ def test_search_journey(window, qtbot):
     qtbot.waitUntil(lambda: panel.snap is not None and panel.snap["game"] == "tictactoe", timeout=20_000)
     assert panel.sims_done == 0 and [panel.agent_box.itemData(i) for i in range(panel.agent_box.count())] == [
         "mcts:1"]
-    assert isinstance(panel.boards.currentWidget(), TicTacToeBoard) and panel.picked == ()
+    board = panel.board_of["tictactoe"]
+    assert isinstance(board, TicTacToeBoard) and board.state.history == [] and panel.picked == ()
 
     # the Play page's position (tic-tac-toe, X in the centre, the human's O to move)
     play = view.play

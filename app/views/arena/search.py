@@ -3,7 +3,8 @@
 Step runs one simulation and shows its four phases one after another (select, expand, evaluate, back up;
 Browne et al. 2012), +10 / +100 / All run more, Reset starts again. A click on a node shows its board and
 its numbers. The search (engine.rl.search_trace.SearchSession) lives in the engine thread and is only ever
-touched by jobs; a long run reports snapshots at most ~20 per second and the page draws only the newest.
+touched by jobs; a long run reports a snapshot every 0.1 s (the bridge drains at 20 Hz) and the page draws
+only the newest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +40,7 @@ GAMES = ("connect4", "tictactoe")
 MAX_GUI_SIMS = 10_000
 DRAW_DEPTH = 6  # a stepped simulation's path is drawn this deep (PUCT lines can run 20 moves)
 PHASE_MS = 550  # each phase of a stepped simulation stays this long
+REPORT_S = 0.1  # a running search sends a snapshot this often: drawing one costs the engine the GIL for ~5-10 ms
 SNAP = {"connect4": {"top_k": 2, "depth": 3}, "tictactoe": {"top_k": 2, "depth": 3}}
 INTRO = ("Step runs one simulation and shows its phases; +10, +100 and All run more. Click a node to see its "
          "board. Colour: Q for the player who moved into the node (red -1, yellow 0, green +1); edge width: "
@@ -91,12 +92,14 @@ class SearchPanel(QWidget):
         self.stop_btn = named(QPushButton("Stop"), "arena.search-stop", "Stop the running simulations")
         self.reset_btn = named(QPushButton("Reset"), "arena.search-reset", "Start the search again")
         self.tree = named(SearchTree(), "arena.search-tree", "The search tree")
-        self.boards = QStackedWidget()
+        # the boards draw off the page into a picture: a label repaints a picture for nothing, while a board
+        # repaints its whole face whenever Qt lays the page out again (20 times a second while a search runs)
         self.board_of: dict[str, Any] = {"connect4": ConnectFourBoard(), "tictactoe": TicTacToeBoard()}
+        self.board = named(QLabel(), "arena.search-board", "The board at the chosen node")
+        self.board.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.board.setFixedSize(292, 250)
         for b in self.board_of.values():
-            b.setMinimumSize(220, 190)
-            self.boards.addWidget(b)
-        named(self.boards, "arena.search-board", "The board at the chosen node")
+            b.setMinimumSize(200, 180)
         self.numbers = named(QLabel(), "arena.search-node", "The chosen node's numbers")
         self.numbers.setWordWrap(True)
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -116,12 +119,19 @@ class SearchPanel(QWidget):
         for w in (self.step_btn, self.ten_btn, self.hundred_btn, self.all_btn, self.stop_btn, self.reset_btn):
             run.addWidget(w)
         self.count = named(QLabel(), "arena.search-count", "Simulations so far")
-        run.addWidget(self.count, 1)
+        self.count.setFixedSize(260, 24)
+        run.addWidget(self.count)
+        run.addStretch(1)
         side = QWidget()
+        side.setFixedWidth(300)  # its label's text changes 20 times a second: the layout must not move the board
+        # fixed sizes: a changing text then never lays the window out again, which would call into Python
+        # (sizeHint, resizeEvent overrides) dozens of times, each call waiting for the engine thread's GIL
+        self.numbers.setFixedSize(292, 170)
         sl = QVBoxLayout(side)
         sl.setContentsMargins(4, 0, 0, 0)
-        sl.addWidget(self.boards, 3)
-        sl.addWidget(self.numbers, 2)
+        sl.addWidget(self.board)
+        sl.addWidget(self.numbers)
+        sl.addStretch(1)
         split = QSplitter()
         split.addWidget(self.tree)
         split.addWidget(side)
@@ -226,8 +236,7 @@ class SearchPanel(QWidget):
         self.explain.setText(INTRO)
         game, spec, state, gen, snap = self.game, str(self.agent_box.currentData()), self.state.clone(), self.gen, \
             self._snap_args()
-        self.board_of[game].set_state(state)
-        self.boards.setCurrentWidget(self.board_of[game])
+        self._draw_board(state)
         self.view.run(lambda: new_session(game, spec, state, 0, snap), lambda res: self._started(gen, res),
                       key="search:new", what="starting the search")
         self.describe()
@@ -290,7 +299,7 @@ class SearchPanel(QWidget):
         session, gen, snap = self.session, self.gen, {**self._snap_args(), "include": self.picked}
 
         def work(token: Any) -> dict[str, Any]:
-            session.advance(n, token=token, report=token.report, every=0.05, **snap)
+            session.advance(n, token=token, report=token.report, every=REPORT_S, **snap)
             return session.snapshot(**snap)
 
         self.explain.setText(f"Running {n:,} simulations\u2026")
@@ -372,8 +381,14 @@ class SearchPanel(QWidget):
         board = self.state.clone()
         for a in self.picked:
             board.apply_action(a)
-        self.board_of[self.game].set_state(board)
+        self._draw_board(board)
         self._show_node()
+
+    def _draw_board(self, state: State) -> None:
+        board = self.board_of[state.game_name]
+        board.resize(self.board.size())
+        board.set_state(state)
+        self.board.setPixmap(board.grab())
 
     def _show_node(self) -> None:
         nd = self.tree.node(self.picked)
