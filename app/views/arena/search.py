@@ -9,6 +9,7 @@ only the newest.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -155,6 +156,7 @@ class SearchPanel(QWidget):
         self.phase_timer.setInterval(PHASE_MS)
         self.phase_timer.timeout.connect(self._next_phase)
         self.started = False
+        self.last_run: tuple[int, float] | None = None
 
         self.game_box.currentIndexChanged.connect(lambda _i: self._game_changed())
         self.agent_box.activated.connect(lambda _i: self.reset())
@@ -299,8 +301,9 @@ class SearchPanel(QWidget):
         session, gen, snap = self.session, self.gen, {**self._snap_args(), "include": self.picked}
 
         def work(token: Any) -> dict[str, Any]:
+            t0 = time.perf_counter()
             session.advance(n, token=token, report=token.report, every=REPORT_S, **snap)
-            return session.snapshot(**snap)
+            return {**session.snapshot(**snap), "run": (n, time.perf_counter() - t0)}
 
         self.explain.setText(f"Running {n:,} simulations\u2026")
         self.job = self.view.run(work, lambda s: self._advanced(gen, s), key="search:run", cancellable=True,
@@ -328,6 +331,8 @@ class SearchPanel(QWidget):
         if gen != self.gen:
             return
         self._show(snap)
+        if "run" in snap:
+            self.last_run = snap["run"]  # simulations and seconds in the engine thread (bench/gui_search)
         self.explain.setText(f"{snap['sims']:,} simulations; the agent would play "
                              f"{self._move_label(snap)} (the most visited move).")
 

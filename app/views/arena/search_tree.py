@@ -24,6 +24,7 @@ EVALUATE = QColor("#8e44ad")
 BACKUP = QColor("#16a085")
 PICKED = QColor("#1d4ed8")
 UNVISITED = QColor(210, 215, 222)
+BACKGROUND = QColor("#f7f9fb")
 EDGE_LIGHT, EDGE_DARK, EDGE_NONE = QColor(200, 206, 213), QColor(95, 105, 118), QColor(225, 229, 234)
 MARGIN = 18.0
 TOP = 30.0
@@ -147,7 +148,7 @@ class SearchTree(QWidget):
     def paintEvent(self, _ev) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor("#f7f9fb"))
+        p.fillRect(self.rect(), BACKGROUND)
         if not self.snap:
             p.setPen(MUTED)
             p.setFont(_font(14))
@@ -217,6 +218,7 @@ class SearchTree(QWidget):
         p.setPen(MUTED if nd["n"] == 0 else INK)
         p.setFont(_font(11 if nd["depth"] == 1 else 10))
         box = QRectF(c.x() - 40, c.y() + r + 1, 80, 13 * len(lines) + 2)
+        p.fillRect(QRectF(c.x() - 29, c.y() + r + 2, 58, 13 * len(lines)), BACKGROUND)  # edges pass under the text
         p.drawText(box, TOP_CENTER, "\n".join(lines))
 
     def _paint_phase(self, p: QPainter) -> None:
