@@ -68,6 +68,7 @@ class SearchTree(QWidget):
         self.snap: dict[str, Any] | None = None
         self.centers: dict[tuple[int, ...], QPointF] = {}
         self.radius: dict[tuple[int, ...], float] = {}
+        self.room: dict[tuple[int, ...], float] = {}  # width a node's subtree takes: room for its labels
         self.step: SimStep | None = None
         self.phase = -1  # which phase of ``step`` is shown (0 select .. 3 back up), -1 none
         self.picked: tuple[int, ...] | None = None
@@ -106,7 +107,7 @@ class SearchTree(QWidget):
     # --- layout ------------------------------------------------------------------------------------
 
     def _layout(self) -> None:
-        self.centers, self.radius = {}, {}
+        self.centers, self.radius, self.room = {}, {}, {}
         if not self.snap or not self.snap["nodes"]:
             return
         nodes = self.snap["nodes"]
@@ -119,13 +120,15 @@ class SearchTree(QWidget):
         slots: dict[int, float] = {}
         leaves = [0]
 
+        span: dict[int, int] = {}
+
         def place(i: int) -> float:  # leaves take one slot each, a parent sits over its children's middle
             if i not in kids:
-                slots[i] = leaves[0]
+                slots[i], span[i] = leaves[0], 1
                 leaves[0] += 1
             else:
                 xs = [place(k) for k in kids[i]]
-                slots[i] = (xs[0] + xs[-1]) / 2
+                slots[i], span[i] = (xs[0] + xs[-1]) / 2, sum(span[k] for k in kids[i])
             return slots[i]
 
         place(0)
@@ -137,6 +140,7 @@ class SearchTree(QWidget):
             path = tuple(nd["path"])
             self.centers[path] = QPointF(MARGIN + (slots[i] + 0.5) * per, TOP + 14 + nd["depth"] * dy)
             self.radius[path] = {0: 17.0, 1: 14.0}.get(nd["depth"], max(4.0, min(10.0, per / 2.5)))
+            self.room[path] = per * span[i]
         self._per, self._dy = per, dy
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
@@ -206,11 +210,14 @@ class SearchTree(QWidget):
             p.drawText(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), CENTER, nd["move"])
         if nd["depth"] == 0:
             txt = f"root: N {nd['n']:,}, Q {fmt(nd['q'])}, {'XO'[1 - nd['mover']]} to move"
+            p.setPen(INK)
             p.setFont(_font(12))
             p.drawText(QRectF(c.x() + r + 8, c.y() - 9, 320, 18), Qt.AlignmentFlag.AlignLeft, txt)
             return
+        if nd["depth"] > 1 and self.room[path] < 34:
+            return  # no room: the numbers are a click away
         lines = [f"N {nd['n']:,}"]
-        if nd["depth"] == 1 or (self._per >= 54 and self._dy >= 75):
+        if nd["depth"] == 1 or (self.room[path] >= 54 and self._dy >= 75):
             lines += [f"Q {fmt(nd['q'])}"]
             if nd["p"] is not None:
                 lines.append(f"P {fmt(nd['p'], signed=False)}")
