@@ -168,6 +168,7 @@ class SearchPanel(QWidget):
         self.all_btn.clicked.connect(lambda: self.advance(self.sims.value() - self.sims_done))
         self.stop_btn.clicked.connect(self.stop)
         self.reset_btn.clicked.connect(self.reset)
+        self.sims.valueChanged.connect(lambda _v: self._update_count())
         self.tree.nodeClicked.connect(lambda path: self.pick(tuple(path)))
         self._fill_agents()
         self._set_running(False)
