@@ -91,8 +91,8 @@ class SearchSession:
 
     def advance(self, n: int, token: CancelToken | None = None, report: Callable[[dict[str, Any]], None] | None = None,
                 every: float = 0.05, **snap: Any) -> int:
-        """Run ``n`` more simulations untraced; every ``every`` s hand ``report`` a snapshot (the GUI's ~20 per
-        second). Raises Cancelled when ``token`` is cancelled (what was done stays in the tree)."""
+        """Run ``n`` more simulations untraced; every ``every`` s hand ``report`` a snapshot (the Search page asks
+        every 0.1 s). Raises Cancelled when ``token`` is cancelled (what was done stays in the tree)."""
         done, last = 0, time.perf_counter()
         while done < n:
             k = min(CHUNK, n - done)
@@ -115,14 +115,6 @@ class SearchSession:
         """The move the agent would play now: the most visited (ties: the lowest action)."""
         v = self.visits()
         return max(sorted(v), key=v.__getitem__) if v and self.sims else None
-
-    def node(self, path: Iterable[int]) -> Any:
-        nd = self.root
-        for a in path:
-            if a not in nd.children:
-                raise UserError(f"No node at path {list(path)} in the tree.")
-            nd = nd.children[a]
-        return nd
 
     def position(self, path: Iterable[int]) -> Any:
         """The board at the node reached by ``path`` (actions from the root)."""
