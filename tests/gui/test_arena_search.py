@@ -27,9 +27,10 @@ def test_search_journey(window, qtbot):
     qtbot.mouseClick(panel.step_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.phase == 0, timeout=10_000)
     assert panel.explain.text().startswith("Simulation 1, select") and panel.tree.phase == 0
+    assert panel.tree.displayed()[0]["n"] == 0  # until the back-up phase the tree shows N before this simulation
     qtbot.waitUntil(lambda: panel.phase == 3, timeout=10_000)
     assert seen == [1, 2, 3] and "back up" in panel.explain.text()
-    assert panel.tree.node(())["n"] == 1 and panel.tree.step.kind == "network"
+    assert panel.tree.node(())["n"] == 1 == panel.tree.displayed()[0]["n"] and panel.tree.step.kind == "network"
 
     # +100 grows N at the root, in a job that disables the run buttons until it ends
     qtbot.mouseClick(panel.hundred_btn, Qt.MouseButton.LeftButton)

@@ -8,6 +8,7 @@ drawn on top: the selected path, the new (or expanded) leaf, its evaluation and 
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -168,8 +169,11 @@ class SearchTree(QWidget):
                    f"{self.title or snap['agent']} · {snap['kind'].upper()} · N = {snap['sims']:,} simulations"
                    f" · score = {score} (c = {snap['c']:g})")
         on_path = self._highlighted_paths()
+        nodes = self.displayed()
         # edges first, under the nodes
         for nd in nodes[1:]:
+            if nd.get("hidden"):
+                continue
             path = tuple(nd["path"])
             parent = nodes[nd["parent"]]
             share = nd["n"] / parent["n"] if parent["n"] else 0.0
@@ -181,9 +185,42 @@ class SearchTree(QWidget):
             p.setPen(QPen(color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
             p.drawLine(self.centers[tuple(parent["path"])], self.centers[path])
         for nd in nodes:
-            self._paint_node(p, nd, on_path)
+            if not nd.get("hidden"):
+                self._paint_node(p, nd, on_path)
         self._paint_phase(p)
         p.end()
+
+    def displayed(self) -> list[dict[str, Any]]:
+        """The snapshot's nodes as the phase shown has them: before the back-up phase the nodes on the stepped
+        path show N, Q and scores without this simulation (UCT's new leaf is not there yet while selecting)."""
+        assert self.snap is not None
+        nodes = self.snap["nodes"]
+        st, ph = self.step, self.phase
+        if st is None or not 0 <= ph < 3:
+            return nodes
+        uct, c = self.snap["kind"] == "uct", self.snap["c"]
+        added = {tuple(st.path[:i]): st.backup[i] for i in range(len(st.path) + 1)}
+        out = []
+        for nd in nodes:
+            path = tuple(nd["path"])
+            if path not in added and not (path and path[:-1] in added):
+                out.append(nd)
+                continue
+            new = dict(nd)
+            if path in added:
+                v = added[path]
+                new["n"] = n = nd["n"] - 1
+                new["w"] = w = nd["w"] - ((v + 1) / 2 if uct else v)
+                new["q"] = None if n == 0 else (2 * w / n - 1 if uct else w / n)
+                new["hidden"] = uct and n == 0 and ph == 0 and st.expanded and path == tuple(st.path)
+            if path:  # the parent had one visit less too: every child's score moves with it
+                pn, n, w = nodes[nd["parent"]]["n"] - 1, new["n"], new["w"]
+                if uct:
+                    new["score"] = None if n == 0 or pn < 1 else w / n + c * math.sqrt(math.log(pn) / n)
+                else:
+                    new["score"] = (w / n if n else 0.0) + c * nd["p"] * math.sqrt(pn + 1) / (1 + n)
+            out.append(new)
+        return out
 
     def _highlighted_paths(self) -> dict[tuple[int, ...], QColor]:
         """Edges (by child path) coloured by the phase shown: the selected ones, then the whole path."""
