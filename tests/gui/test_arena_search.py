@@ -78,3 +78,10 @@ def test_search_journey(window, qtbot):
     qtbot.mouseClick(panel.hundred_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.job is None and panel.sims_done == 100, timeout=20_000)
     assert {n["move"] for n in panel.snap["nodes"] if n["depth"] == 1} == {"1", "2", "3", "4", "6", "7", "8", "9"}
+
+    # the tree behind the Play page's last move: the position before it, with the opponent's agent if it searches
+    qtbot.mouseClick(panel.last_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.snap is not None and panel.sims_done == 0, timeout=20_000)
+    assert panel.state.history == [] and panel.game == "tictactoe"
+    panel._follow("mcts:300")
+    assert panel.agent_box.currentData() == "mcts:1" and panel.sims.value() == 300

@@ -85,6 +85,10 @@ class SearchPanel(QWidget):
         self.sims.setToolTip(f"All runs the search to this many simulations (at most {MAX_GUI_SIMS:,})")
         self.take_btn = named(QPushButton("Take the Play page's position"), "arena.search-take",
                               "Search the Play page's position")
+        self.last_btn = named(QPushButton("…before its last move"), "arena.search-take-last",
+                              "Search the Play page's position before its last move")
+        self.last_btn.setToolTip("The tree behind the last move played on the Play page (the opponent's agent and "
+                                 "simulations, when it searches)")
         self.start_btn = named(QPushButton("Start position"), "arena.search-start", "Search the start position")
         self.step_btn = named(QPushButton("Step"), "arena.search-step", "Run one simulation, phase by phase")
         self.ten_btn = named(QPushButton("+10"), "arena.search-10", "Run 10 simulations")
@@ -114,6 +118,7 @@ class SearchPanel(QWidget):
             bar.addWidget(QLabel(label))
             bar.addWidget(w)
         bar.addWidget(self.take_btn)
+        bar.addWidget(self.last_btn)
         bar.addWidget(self.start_btn)
         bar.addStretch(1)
         run = QHBoxLayout()
@@ -160,7 +165,8 @@ class SearchPanel(QWidget):
 
         self.game_box.currentIndexChanged.connect(lambda _i: self._game_changed())
         self.agent_box.activated.connect(lambda _i: self.reset())
-        self.take_btn.clicked.connect(self.take_play_position)
+        self.take_btn.clicked.connect(lambda: self.take_play_position())
+        self.last_btn.clicked.connect(lambda: self.take_play_position(before_last=True))
         self.start_btn.clicked.connect(self.start_position)
         self.step_btn.clicked.connect(self.step)
         self.ten_btn.clicked.connect(lambda: self.advance(10))
@@ -206,21 +212,49 @@ class SearchPanel(QWidget):
         self.state = get_game(self.game).new_initial_state()
         self.reset()
 
-    def take_play_position(self) -> None:
+    def take_play_position(self, before_last: bool = False) -> None:
+        """Search the Play page's position (or the one before its last move, with the Play page's opponent when
+        it searches a tree: the tree behind the move it played)."""
         play = self.view.play
         if play.game not in GAMES:
             self.view.error(f"The search inspector follows tic-tac-toe and Connect Four, not {play.game}.")
             return
-        if play.state.is_terminal():
+        state = play.state
+        if before_last:
+            if not state.history:
+                self.view.error("No move has been played on the Play page yet.")
+                return
+            state = get_game(play.game).new_initial_state()
+            for a in play.state.history[:-1]:
+                state.apply_action(a)
+        elif state.is_terminal():
             self.view.error("The Play page's game is over: there is no next move to search.")
             return
-        self.state = play.state.clone()
+        self.state = state.clone()
         if self.game != play.game:
             self.game_box.blockSignals(True)
             self.game_box.setCurrentIndex(self.game_box.findData(play.game))
             self.game_box.blockSignals(False)
             self._fill_agents()
+        if before_last:
+            self._follow(play.opponent.spec())
         self.reset()
+
+    def _follow(self, spec: str) -> None:
+        """Choose the agent ``spec`` names and its simulations per move, if it is one the page can follow."""
+        low = spec.strip().lower()
+        sims = None
+        if low.startswith("mcts:") and low[5:].isdigit():
+            index, sims = self.agent_box.findData("mcts:1"), int(low[5:])
+        else:
+            base, _, suffix = spec.strip().partition(":")
+            index = self.agent_box.findData(base)
+            if index >= 0 and base != "mcts:1":
+                sims = int(suffix[:-4]) if suffix.lower().endswith("sims") and suffix[:-4].isdigit() else 800
+        if index >= 0:
+            self.agent_box.setCurrentIndex(index)
+            if sims is not None:
+                self.sims.setValue(max(1, min(MAX_GUI_SIMS, sims)))
 
     # --- the engine ----------------------------------------------------------------------------------
 
@@ -353,7 +387,7 @@ class SearchPanel(QWidget):
 
     def _set_running(self, running: bool) -> None:
         for b in (self.step_btn, self.ten_btn, self.hundred_btn, self.all_btn, self.reset_btn, self.take_btn,
-                  self.start_btn, self.game_box, self.agent_box):
+                  self.last_btn, self.start_btn, self.game_box, self.agent_box):
             b.setEnabled(not running)
         self.stop_btn.setEnabled(running)
 
