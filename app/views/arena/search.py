@@ -87,8 +87,9 @@ class SearchPanel(QWidget):
                               "Search the Play page's position")
         self.last_btn = named(QPushButton("…before its last move"), "arena.search-take-last",
                               "Search the Play page's position before its last move")
-        self.last_btn.setToolTip("The tree behind the last move played on the Play page (the opponent's agent and "
-                                 "simulations, when it searches)")
+        self.last_btn.setToolTip("The tree behind the last move played on the Play page, with the opponent's agent "
+                                 "and simulations when it searches (PUCT: the same tree; UCT: a run of its own, "
+                                 "with other random playouts)")
         self.start_btn = named(QPushButton("Start position"), "arena.search-start", "Search the start position")
         self.step_btn = named(QPushButton("Step"), "arena.search-step", "Run one simulation, phase by phase")
         self.ten_btn = named(QPushButton("+10"), "arena.search-10", "Run 10 simulations")
