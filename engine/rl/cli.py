@@ -14,6 +14,7 @@ from engine.events import Evaluation, Finished, Progress
 from engine.rl.game import GAME_NAMES, get_game
 from engine.rl.limits import MAX_GAMES, MAX_HIDDEN, MAX_SIMS
 from engine.rl.registry import AGENT_HELP, make_agent
+from engine.rl.search_trace import MAX_INSPECT_SIMS
 from engine.signals import Interrupted, signal_name, stop_on_signals
 from engine.tasks import CancelToken
 from engine.validate import float_flag, int_flag, seed_flag
@@ -70,6 +71,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--flawed", action="store_true",
                    help="list only the flawed positions, where a move of highest Q throws a win or a draw (else all)")
     q.set_defaults(func=cmd_positions)
+    s = sub.add_parser("search", parents=[common_parent()],
+                       help="an MCTS / PUCT agent's search tree for its next move (N, Q, P, score)")
+    s.add_argument("--game", required=True, choices=("tictactoe", "connect4"))
+    s.add_argument("--agent", default="default", help="mcts:N (UCT) or a self-play agent: default (Connect Four) "
+                                                      "or a saved one's path")
+    s.add_argument("--sims", type=int_flag(1, MAX_INSPECT_SIMS),
+                   help="simulations (default: the agent's own count per move)")
+    s.add_argument("--moves", default="", help="moves from the start, e.g. 4,4,5")
+    s.add_argument("--depth", type=int_flag(1, 12), default=3, help="tree depth in the JSON (--json)")
+    s.add_argument("--top-k", type=int_flag(1, 9), default=3, help="children per node below the root in the JSON")
+    s.add_argument("--seed", type=seed_flag, default=0)
+    s.set_defaults(func=cmd_search)
 
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
     p.add_argument("--game", required=True, choices=GAME_NAMES)
@@ -288,4 +301,35 @@ def cmd_analyse(args: argparse.Namespace) -> dict[str, Any]:
             v = "-" if row["value"] is None else f"{row['value']:+.3f}"
             print(f"  {row['move']:<24} {v}{n}")
         print(f"plays {out['choice']}")
+        return {k: out[k] for k in ("agent", "sims", "choice")}  # the table above says the rest
+    return out
+
+
+def cmd_search(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.rl.search_trace import SearchSession, root_rows
+
+    state = analysis_position(args.game, args.moves)
+    agent = make_agent(args.agent, state.game_name, seed=args.seed)
+    session = SearchSession(agent, state)
+    sims = args.sims or getattr(agent, "rollouts", None) or agent.sims
+    session.advance(sims)
+    snap = session.snapshot(top_k=args.top_k, depth=args.depth)
+    rows = [{k: n[k] for k in ("move", "n", "q", "p", "score")} for n in root_rows(snap)]
+    choice = session.choice()
+    out = {"game": snap["game"], "agent": snap["agent"], "search": snap["kind"], "c": snap["c"], "sims": snap["sims"],
+           "player": snap["player"], "children": rows,
+           "choice": None if choice is None else state.action_to_string(choice), "tree": snap["nodes"]}
+    if not args.json:
+        print(str(state))
+        score = "W/N + c sqrt(ln N_parent / N)" if snap["kind"] == "uct" else "Q + c P sqrt(N_parent + 1) / (1 + N)"
+        print(f"{snap['agent']}: {snap['kind'].upper()} with c = {snap['c']}, {snap['sims']:,} simulations, "
+              f"{'XO'[snap['player']]} to move; score = {score}")
+        print(f"  {'move':<6}{'N':>8}{'Q':>9}{'P':>8}{'score':>9}")
+        for r in rows:
+            q = "-" if r["q"] is None else f"{r['q']:+.3f}"
+            p = "-" if r["p"] is None else f"{r['p']:.3f}"
+            sc = "-" if r["score"] is None else f"{r['score']:.3f}"
+            print(f"  {r['move']:<6}{r['n']:>8,}{q:>9}{p:>8}{sc:>9}")
+        print(f"plays {out['choice']}")
+        return {k: out[k] for k in ("agent", "sims", "choice")}  # the table above says the rest
     return out

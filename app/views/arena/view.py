@@ -1,9 +1,11 @@
 """The Arena view: play a board game against a trained agent, watch agents play, train new ones.
 
-Four pages: Play (the human against an agent, with the agent's values over the board and its win
+Pages: Play (the human against an agent, with the agent's values over the board and its win
 probability under it), Watch (agent A against agent B at a chosen speed, with a running score),
-Train (Q-learning, SARSA, TD(lambda) or self-play, with the score against reference opponents) and
-Positions (a tabular tic-tac-toe agent's whole table as the game tree, flaws marked).
+Train (Q-learning, SARSA, TD(lambda) or self-play, with the score against reference opponents and the
+Elo ladder of a run's checkpoints), Positions (a tabular tic-tac-toe agent's whole table as the game
+tree, flaws marked), Search (the tree an MCTS or self-play agent grows for its next move, simulation by
+simulation) and Replay (a finished game move by move with an agent's values, blunders marked).
 The agents learn by the rules of the seed's last lecture: Q-learning and SARSA on tic-tac-toe with
 r = +1 / 0 / -1, TD(lambda) as in TD-Gammon, self-play with search as in AlphaGo.
 """
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import QTabWidget
 from app.views.arena.controls import remember_saved_agent
 from app.views.arena.play import PlayPanel
 from app.views.arena.positions import PositionsPanel
+from app.views.arena.search import SearchPanel
 from app.views.arena.training import TrainPanel
 from app.views.arena.watch import WatchPanel
 from app.views.base import View
@@ -40,11 +43,13 @@ class ArenaView(View):
         self.watch = WatchPanel(self)
         self.train = TrainPanel(self)
         self.positions = PositionsPanel(self)
+        self.search = SearchPanel(self)
         self.tabs = named(QTabWidget(), "arena.pages", "Play, watch or train")
         self.tabs.addTab(self.play, "Play")
         self.tabs.addTab(self.watch, "Watch")
         self.tabs.addTab(self.train, "Train")
         self.tabs.addTab(self.positions, "Positions")
+        self.tabs.addTab(self.search, "Search")
         self.tabs.currentChanged.connect(self._page_changed)
         self.layout_.setContentsMargins(4, 4, 4, 4)
         self.layout_.addWidget(self.tabs, 1)
@@ -77,6 +82,8 @@ class ArenaView(View):
     def _page_changed(self, index: int) -> None:
         if self.tabs.widget(index) is not self.watch:
             self.watch.stop()  # a match in a hidden page would only use the engine
+        if self.tabs.widget(index) is not self.search:
+            self.search.stop()  # so would a search nobody looks at
         page = self.tabs.widget(index)
         if hasattr(page, "describe"):
             page.describe()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from engine.rl.agents.td import c4_planes
 from engine.rl.connect4 import COLS, ROWS, ConnectFourState
 from engine.rl.game import State
 from engine.rl.limits import MAX_HIDDEN, MAX_SIMS
+from engine.rl.search_trace import SimStep
 from engine.validate import real, whole
 
 N_IN = 2 * ROWS * COLS
@@ -83,6 +86,7 @@ class AlphaZeroAgent(SearchAgent):
 
     name = "selfplay"
     games = ("connect4",)
+    kind = "puct"
 
     def __init__(self, hidden: int = 256, sims: int = 200, c_puct: float = 1.5,
                  seed: int | None = None, solver: bool = True) -> None:
@@ -111,7 +115,8 @@ class AlphaZeroAgent(SearchAgent):
         e /= e.sum()
         return dict(zip(legal, e.tolist(), strict=True)), v
 
-    def search(self, state: State, sims: int | None = None, noise: float = 0.0) -> dict[int, int]:
+    def new_root(self, state: State, noise: float = 0.0) -> _PNode:
+        """The root with its children and their priors (mixed with Dirichlet noise when ``noise``)."""
         assert isinstance(state, ConnectFourState)
         root = _PNode(1.0)
         priors, _ = self.evaluate(state)
@@ -120,9 +125,23 @@ class AlphaZeroAgent(SearchAgent):
             priors = {a: (1 - noise) * p + noise * float(x)
                       for (a, p), x in zip(priors.items(), d, strict=True)}
         root.children = {a: _PNode(p) for a, p in priors.items()}
+        return root
+
+    def score(self, parent_n: int, child: _PNode) -> float:
+        """The PUCT selection score of ``child`` (the formula :meth:`simulations` inlines; sqrt(N + 1) so that
+        the first simulation from a fresh node follows the priors)."""
+        q = child.w / child.n if child.n else 0.0
+        return q + self.c_puct * child.prior * math.sqrt(parent_n + 1) / (1 + child.n)
+
+    def simulations(self, root: _PNode, state: State, trace: bool = False) -> Iterator[SimStep | None]:
+        """One PUCT simulation per ``next``, for ever: select to a leaf, value it (exactly when the game
+        is over or the mover into it loses at once, else by the network, whose priors expand it), back
+        up. Yields a :class:`~engine.rl.search_trace.SimStep` when ``trace`` (else None)."""
+        assert isinstance(state, ConnectFourState)
         c = self.c_puct
-        for _ in range(sims or self.sims):
+        while True:
             node, s, path = root, state.clone(), [root]
+            acts: list[int] = []
             while node.children:
                 sq = math.sqrt(node.n + 1)
                 best, best_u = -1, -math.inf
@@ -134,20 +153,37 @@ class AlphaZeroAgent(SearchAgent):
                 s.apply_action(best)
                 node = node.children[best]
                 path.append(node)
+                acts.append(best)
                 if s.is_terminal():
                     break
+            expanded = False
             if s.is_terminal():
-                value = 0.0 if s.winner() is None else 1.0  # for the player who just moved
+                kind, value = "terminal", 0.0 if s.winner() is None else 1.0  # for the player who just moved
             elif self.solver and any(s.is_winning_move(a) for a in s.legal_actions()):
-                value = -1.0  # the player to move wins next move: exact, no need to ask the network
+                kind, value = "solver", -1.0  # the player to move wins next move: exact, no need to ask the net
             else:
                 pri, v = self.evaluate(s)
                 node.children = {a: _PNode(p) for a, p in pri.items()}
-                value = -v
+                kind, value, expanded = "network", -v, True
+            leaf_value = value
             for nd in reversed(path):
                 nd.n += 1
                 nd.w += value
                 value = -value
+            if trace:
+                backup = tuple(leaf_value if (len(path) - 1 - i) % 2 == 0 else -leaf_value for i in range(len(path)))
+                yield SimStep(tuple(acts), len(acts), expanded, kind, leaf_value, backup, None)
+            else:
+                yield None
+
+    def search(self, state: State, sims: int | None = None, noise: float = 0.0) -> dict[int, int]:
+        root = self.new_root(state, noise)
+        for _ in islice(self.simulations(root, state), sims or self.sims):
+            pass
+        return self.finish(root)
+
+    def finish(self, root: _PNode) -> dict[int, int]:
+        """Fill ``last_visits`` and ``last_values`` from a searched root."""
         self.last_visits = {a: ch.n for a, ch in root.children.items()}
         self.last_values = {a: (ch.w / ch.n if ch.n else 0.0) for a, ch in root.children.items()}
         return self.last_visits

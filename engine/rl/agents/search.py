@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from itertools import islice
 
 from engine.rl.agents.base import Agent, SearchAgent
 from engine.rl.connect4 import COLS, H1, ROWS, ConnectFourState
 from engine.rl.game import State
+from engine.rl.search_trace import SimStep
 from engine.rl.tictactoe import TicTacToeState
 
 _TTT_MEMO: dict[str, float] = {}
@@ -166,10 +169,14 @@ class _Node:
 
 class MCTSAgent(SearchAgent):
     """UCT (Kocsis & Szepesvari): select by W/N + c sqrt(ln N_parent / N), expand one node, finish with
-    a random playout, back up 1 / 0.5 / 0 for win / draw / loss. ``rollouts`` simulations per move."""
+    a random playout, back up 1 / 0.5 / 0 for win / draw / loss. ``rollouts`` simulations per move.
+
+    One implementation of the loop, :meth:`simulations`, serves both :meth:`search` and the search
+    inspector (engine.rl.search_trace), which steps through it one simulation at a time."""
 
     name = "mcts"
     games = ("tictactoe", "connect4")
+    kind = "uct"
 
     def __init__(self, rollouts: int = 200, c: float = 1.4, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -187,11 +194,20 @@ class MCTSAgent(SearchAgent):
             s.apply_action(self.rng.choice(s.legal_actions()))
         return s.winner()
 
-    def search(self, state: State) -> dict[int, int]:
-        root = _Node(state, 1 - state.current_player())
+    def new_root(self, state: State) -> _Node:
+        return _Node(state, 1 - state.current_player())
+
+    def score(self, parent_n: int, child: _Node) -> float:
+        """The UCT selection score of ``child`` (the formula :meth:`simulations` inlines)."""
+        return child.w / child.n + self.c * math.sqrt(math.log(parent_n) / child.n)
+
+    def simulations(self, root: _Node, state: State, trace: bool = False) -> Iterator[SimStep | None]:
+        """One simulation per ``next``, for ever: select, expand, play out, back up. Yields a
+        :class:`~engine.rl.search_trace.SimStep` when ``trace`` (else None, at no cost)."""
         rng, c = self.rng, self.c
-        for _ in range(self.rollouts):
+        while True:
             node, s, path = root, state.clone(), [root]
+            acts: list[int] = []
             while not node.untried and node.children:  # selection
                 log_n = math.log(node.n)
                 best, best_u = None, -1.0
@@ -203,6 +219,8 @@ class MCTSAgent(SearchAgent):
                 s.apply_action(best)
                 node = node.children[best]
                 path.append(node)
+                acts.append(best)
+            selected = len(acts)
             if node.untried:  # expansion
                 a = node.untried.pop(int(rng.random() * len(node.untried)))
                 mover = s.current_player()
@@ -211,10 +229,27 @@ class MCTSAgent(SearchAgent):
                 node.children[a] = child
                 node = child
                 path.append(node)
+                acts.append(a)
+            terminal = s.is_terminal()
             winner = self._playout(s)  # simulation
             for nd in path:  # backup
                 nd.n += 1
                 nd.w += 0.5 if winner is None else (1.0 if winner == nd.mover else 0.0)
+            if trace:
+                backup = tuple(0.0 if winner is None else (1.0 if winner == nd.mover else -1.0) for nd in path)
+                yield SimStep(tuple(acts), selected, len(acts) > selected, "terminal" if terminal else "playout",
+                              backup[-1], backup, winner)
+            else:
+                yield None
+
+    def search(self, state: State) -> dict[int, int]:
+        root = self.new_root(state)
+        for _ in islice(self.simulations(root, state), self.rollouts):
+            pass
+        return self.finish(root)
+
+    def finish(self, root: _Node) -> dict[int, int]:
+        """Fill ``last_visits`` and ``last_values`` from a searched root."""
         self.last_visits = {a: ch.n for a, ch in root.children.items()}
         self.last_values = {a: 2 * ch.w / ch.n - 1 for a, ch in root.children.items()}
         return self.last_visits
