@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_play)
 
+    from engine.rl import replay_cli
+
+    replay_cli.register(sub)  # txe rl replay | record
+
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from engine.rl.train import train
