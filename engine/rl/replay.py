@@ -254,19 +254,28 @@ class MoveReview:
     wp_before: float | None  # P(player 0 wins) with the agent's best move, then after the move played
     wp_after: float | None
     top: list[dict[str, Any]] = field(default_factory=list)
+    researched: bool = False  # the played move's value comes from a search of the position after it
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("index", "ply", "player", "action", "text", "dice", "best", "best_text",
                                            "played_value", "best_value", "value_lost", "disagreed", "blunder",
                                            "wp_before", "wp_after", "top")}
         d["legal"] = len(self.values)
+        d["researched"] = self.researched
         return d
 
 
 def _played_value(agent: Agent, state: State, action: int, result: Analysis) -> float | None:
-    """The agent's value of the move played; for a move its search never tried, minus the value of the
-    opponent's best reply (negamax), so a search agent still prices a move it would never look at."""
-    searched = not result.visits or result.visits.get(action, 0) > 0
+    """The agent's value of the move played. A search's mean over a handful of visits is no estimate
+    (one visit is the raw network's guess), so for a move it tried fewer than 10 times (fewer than a
+    tenth of the simulations in a small search) the position after it is searched as deeply as the
+    root was, and the move is worth minus the opponent's best reply there (negamax): each candidate
+    judged at the same depth, as GNU Backgammon's analysis does."""
+    if result.visits:
+        tried = result.visits.get(action, 0)
+        searched = action == result.best() or tried >= min(10, max(1, sum(result.visits.values()) // 10))
+    else:
+        searched = True
     if action in result.values and searched:
         return result.values[action]
     after = state.clone()
@@ -315,6 +324,7 @@ def analyse_game(record: GameRecord, agent: Agent, token: CancelToken | None = N
         best = result.best()
         dice = getattr(state, "dice", None)
         played_value = _played_value(agent, state, move.action, result)
+        researched = played_value is not None and played_value != result.values.get(move.action)
         best_value = result.values.get(best) if best is not None else None
         lost = None
         if played_value is not None and best_value is not None:
@@ -332,7 +342,7 @@ def analyse_game(record: GameRecord, agent: Agent, token: CancelToken | None = N
         yield MoveReview(index, ply, move.player, move.action, move.text, f"{dice[0]}-{dice[1]}" if dice else "",
                          dict(result.values), dict(result.visits), result.bounded, result.value_kind, best,
                          state.action_to_string(best) if best is not None else "", played_value, best_value,
-                         lost, disagreed, blunder, wp_before, wp_after, result.top(state, top))
+                         lost, disagreed, blunder, wp_before, wp_after, result.top(state, top), researched)
 
 
 def _win_probabilities(agent: Agent, before: State, after: State, result: Analysis, best_value: float | None,

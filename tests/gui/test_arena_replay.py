@@ -1,0 +1,60 @@
+"""The Arena's Replay page on the real window and engine: a game lost on the Play page is reviewed by the
+perfect player, its blunder marked in the move list and on the curve, and the board steps through it."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+
+from tests.gui.test_arena import choose_opponent, click, human_turn, open_arena
+
+
+def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_path):
+    view = open_arena(window, qtbot)
+    play = view.play
+    choose_opponent(qtbot, window, play, "perfect")
+    board = play.pane.board
+    for cell, moves in ((0, 2), (1, 4), (8, 6)):  # X leaves O's diagonal 3-5-7 open with its third move
+        click(qtbot, board, board.cell_center(cell))
+        qtbot.waitUntil(lambda n=moves: human_turn(play) and len(play.state.history) == n, timeout=10_000)
+    assert play.state.is_terminal() and play.state.winner() == 1
+
+    panel = view.replay
+    view.tabs.setCurrentWidget(panel)  # the page takes the Play page's last game
+    qtbot.waitUntil(lambda: panel.record is not None and panel.record.player_moves() == 6, timeout=10_000)
+    assert panel.record.players == ("you", "perfect") and panel.table.rowCount() == 6
+    panel.agent.set_spec("perfect")  # another agent: the game is reviewed again
+    qtbot.waitUntil(lambda: not panel.analysing and panel.agent_desc == "perfect" and len(panel.reviews) == 6,
+                    timeout=20_000)
+    lost = [panel.table.item(r, 4).text() for r in range(6)]
+    assert "\u2716" in lost[4] and "1.00" in lost[4]  # X's 8 instead of blocking at 7
+    assert not any("\u2716" in t for i, t in enumerate(lost) if i != 4) and lost[0] == "0.00"
+    blunder_bg = panel.table.item(4, 0).background().color()
+    assert blunder_bg.red() > 200 and blunder_bg.green() < 230 and panel.table.item(0, 0).background().color() \
+        != blunder_bg
+    assert panel.marks.blunders.data["x"].tolist() == [5.0]  # on the curve, after move 5
+    assert "2 blunder" not in panel.summary.text() and "1 blunder" in panel.summary.text()
+
+    # stepping: the board shows the position before the selected move, with the agent's values over it
+    qtbot.mouseClick(panel.first_btn, Qt.MouseButton.LeftButton)
+    assert panel.step == 0 and not any(panel.pane.board.state.board)
+    for _ in range(4):
+        qtbot.mouseClick(panel.next_btn, Qt.MouseButton.LeftButton)
+    assert panel.step == 4 and sum(1 for c in panel.pane.board.state.board if c) == 4
+    overlay = panel.pane.board.overlay
+    assert overlay is not None and overlay.chosen == 8 and overlay.values[6] == 0 and overlay.values[8] == -1
+    assert panel.table.selectionModel().selectedRows()[0].row() == 4 and panel.marks.cursor.value() == 4
+    assert "Blunder" in panel.pane.detail.text()
+    panel.slider.setValue(6)  # the end: the final position, no values
+    assert panel.pane.board.state.is_terminal() and panel.pane.board.overlay is None
+    assert not panel.next_btn.isEnabled()
+
+    # saved and opened again; a damaged file is refused in the header
+    path = tmp_path / "game.json"
+    assert panel.save_file(str(path)) and json.loads(path.read_text())["players"] == ["you", "perfect"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(path.read_text().replace('"text": "9"', '"text": "7"'))
+    assert not panel.open_file(str(bad)) and "damaged" in view.header.error_text
+    assert panel.open_file(str(path)) and panel.record.player_moves() == 6
+    qtbot.waitUntil(lambda: not panel.analysing and len(panel.reviews) == 6, timeout=20_000)
