@@ -22,7 +22,8 @@ def replay_shot(out: Path, seed: int = 3) -> None:
         view = win.views["arena"]
         view.tabs.setCurrentWidget(view.replay)
         panel = view.replay
-        path = os.path.join(tmp, "connect4-game.json")
+        os.makedirs(os.path.join(tmp, "games"))
+        path = os.path.join(tmp, "games", "connect4-game.json")
         record.save(path)
         panel.open_file(path)
         until(app, lambda: not panel.analysing, timeout=300)

@@ -18,16 +18,22 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     for cell, moves in ((0, 2), (1, 4), (8, 6)):  # X leaves O's diagonal 3-5-7 open with its third move
         click(qtbot, board, board.cell_center(cell))
         qtbot.waitUntil(lambda n=moves: human_turn(play) and len(play.state.history) == n, timeout=10_000)
-    assert play.state.is_terminal() and play.state.winner() == 1
+    while not play.state.is_terminal():  # perfect play wins, now or (a tie) a little later
+        n = len(play.state.history) + 2
+        click(qtbot, board, board.cell_center(play.state.legal_actions()[0]))
+        qtbot.waitUntil(lambda n=n: human_turn(play) and (play.state.is_terminal() or len(play.state.history) == n),
+                        timeout=10_000)
+    assert play.state.winner() == 1
+    n = len(play.state.history)
 
     panel = view.replay
     view.tabs.setCurrentWidget(panel)  # the page takes the Play page's last game
-    qtbot.waitUntil(lambda: panel.record is not None and panel.record.player_moves() == 6, timeout=10_000)
-    assert panel.record.players == ("you", "perfect") and panel.table.rowCount() == 6
+    qtbot.waitUntil(lambda: panel.record is not None and panel.record.player_moves() == n, timeout=10_000)
+    assert panel.record.players == ("you", "perfect") and panel.table.rowCount() == n
     panel.agent.set_spec("perfect")  # another agent: the game is reviewed again
-    qtbot.waitUntil(lambda: not panel.analysing and panel.agent_desc == "perfect" and len(panel.reviews) == 6,
+    qtbot.waitUntil(lambda: not panel.analysing and panel.agent_desc == "perfect" and len(panel.reviews) == n,
                     timeout=20_000)
-    lost = [panel.table.item(r, 4).text() for r in range(6)]
+    lost = [panel.table.item(r, 4).text() for r in range(n)]
     assert "\u2716" in lost[4] and "1.00" in lost[4]  # X's 8 instead of blocking at 7
     assert not any("\u2716" in t for i, t in enumerate(lost) if i != 4) and lost[0] == "0.00"
     blunder_bg = panel.table.item(4, 0).background().color()
@@ -46,7 +52,7 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     assert overlay is not None and overlay.chosen == 8 and overlay.values[6] == 0 and overlay.values[8] == -1
     assert panel.table.selectionModel().selectedRows()[0].row() == 4 and panel.marks.cursor.value() == 4
     assert "Blunder" in panel.pane.detail.text()
-    panel.slider.setValue(6)  # the end: the final position, no values
+    panel.slider.setValue(n)  # the end: the final position, no values
     assert panel.pane.board.state.is_terminal() and panel.pane.board.overlay is None
     assert not panel.next_btn.isEnabled()
 
@@ -56,5 +62,5 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     bad = tmp_path / "bad.json"
     bad.write_text(path.read_text().replace('"text": "9"', '"text": "7"'))
     assert not panel.open_file(str(bad)) and "damaged" in view.header.error_text
-    assert panel.open_file(str(path)) and panel.record.player_moves() == 6
-    qtbot.waitUntil(lambda: not panel.analysing and len(panel.reviews) == 6, timeout=20_000)
+    assert panel.open_file(str(path)) and panel.record.player_moves() == n
+    qtbot.waitUntil(lambda: not panel.analysing and len(panel.reviews) == n, timeout=20_000)

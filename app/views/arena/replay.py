@@ -39,7 +39,7 @@ from app.views.arena.controls import AgentChooser, agent_label
 from app.views.arena.game_pane import GamePane
 from app.widgets.names import named
 from engine.errors import UserError
-from engine.rl.game import State, game_info
+from engine.rl.game import State, game_info, get_game
 from engine.rl.replay import DEFAULT_THRESHOLD, GameRecord, MoveReview, RecordedMove, analyse_game, load_record
 from engine.tasks import Cancelled, CancelToken
 
@@ -87,7 +87,7 @@ class ReplayCurve:
         self.curve = pane.curve
         self.cursor = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#34495e", width=1.5))
         self.blunders = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen(BLUNDER, width=3), brush=BLUNDER)
-        self.others = pg.ScatterPlotItem(symbol="o", size=10, pen=pg.mkPen(OTHER, width=2), brush=OTHER)
+        self.others = pg.ScatterPlotItem(symbol="o", size=7, pen=pg.mkPen(OTHER, width=2), brush=OTHER)
         for item in (self.cursor, self.others, self.blunders):
             self.curve.addItem(item)
 
@@ -133,19 +133,20 @@ class ReplayPanel(QWidget):
         self.progress = named(QProgressBar(), "arena.replay-progress", "Moves analysed")
         self.progress.setMaximumWidth(160)
         self.progress.setFormat("%v / %m moves")
-        bar = QHBoxLayout()
+        bar = QHBoxLayout()  # what to replay; under it, who analyses it (one row would widen the window)
         bar.addWidget(QLabel("Game"))
         bar.addWidget(self.source)
         bar.addWidget(self.open_btn)
         bar.addWidget(self.save_btn)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Analysed by"))
-        bar.addWidget(self.agent)
-        bar.addWidget(QLabel("Blunder at"))
-        bar.addWidget(self.threshold)
-        bar.addWidget(self.progress)
-        bar.addWidget(self.cancel_btn)
         bar.addStretch(1)
+        bar2 = QHBoxLayout()
+        bar2.addWidget(QLabel("Analysed by"))
+        bar2.addWidget(self.agent)
+        bar2.addWidget(QLabel("Blunder at"))
+        bar2.addWidget(self.threshold)
+        bar2.addWidget(self.progress)
+        bar2.addWidget(self.cancel_btn)
+        bar2.addStretch(1)
         self.summary = named(QLabel(), "arena.replay-summary", "The review in one line")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -160,8 +161,9 @@ class ReplayPanel(QWidget):
         header = self.table.horizontalHeader()
         for col in range(len(self.COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # a long agent name is elided
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        for col in (2, 3):  # the move and the agent's best share the width (backgammon's moves are long)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.first_btn = named(QPushButton("|<"), "arena.replay-first", "First move")
         self.prev_btn = named(QPushButton("<"), "arena.replay-prev", "Previous move")
         self.next_btn = named(QPushButton(">"), "arena.replay-next", "Next move")
@@ -177,7 +179,7 @@ class ReplayPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.table, 1)
         ll.addLayout(nav)
-        left.setMinimumWidth(400)
+        left.setMinimumWidth(300)
         self.pane = GamePane("arena.replay")
         self.marks = ReplayCurve(self.pane)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -186,8 +188,10 @@ class ReplayPanel(QWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setChildrenCollapsible(False)
+        split.setSizes([430, 900])
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
+        lay.addLayout(bar2)
         lay.addWidget(self.summary)
         lay.addWidget(split, 1)
 
@@ -305,6 +309,8 @@ class ReplayPanel(QWidget):
             self.agent.set_game(rec.game)
         self.pane.set_game(rec.game)
         self.pane.curve.set_subject(f"{rec.players[0]} ({game_info(rec.game).players[0]})")
+        self.pane.curve.setTitle(f"P({agent_label(rec.players[0], 24)} wins) after each move; \u2716 blunder",
+                                 color="#1d2733", size="9pt")
         self.save_btn.setEnabled(True)
         self._fill_table()
         self.slider.blockSignals(True)
@@ -323,13 +329,14 @@ class ReplayPanel(QWidget):
         self.table.setRowCount(len(moves))
         for row, (s, m) in enumerate(moves):
             dice = getattr(s, "dice", None)
-            cells = [str(row + 1), f"{names[m.player]}: {rec.players[m.player]}",
+            cells = [str(row + 1), names[m.player],
                      (f"{dice[0]}-{dice[1]}: " if dice else "") + m.text, "\u2026", ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col in (0, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
+            self.table.item(row, 1).setToolTip(rec.players[m.player])
         self.table.blockSignals(False)
 
     # --- analysis -------------------------------------------------------------------------------
@@ -346,6 +353,7 @@ class ReplayPanel(QWidget):
         self.token = CancelToken()
         self._fill_table()
         self.marks.show([], self.threshold.value())
+        self.progress.setVisible(True)
         self.progress.setRange(0, max(1, rec.player_moves()))
         self.progress.setValue(0)
         self._set_analysing(True)
@@ -423,7 +431,8 @@ class ReplayPanel(QWidget):
             f = QFont(item.font())
             f.setBold(blunder)
             item.setFont(f)
-        tip = (f"Played {r.text} ({_v(r.played_value, r.bounded)}); the agent's best {r.best_text} "
+        who = self.record.players[r.player] if self.record else ""
+        tip = (f"{who} played {r.text} ({_v(r.played_value, r.bounded)}); the agent's best {r.best_text} "
                f"({_v(r.best_value, r.bounded)})")
         for col in range(len(self.COLUMNS)):
             self.table.item(row, col).setToolTip(tip)
@@ -525,6 +534,9 @@ class ReplayPanel(QWidget):
                        f"({_v(r.values[r.action], r.bounded)} on the board), so the position after it was searched "
                        f"on its own: {_v(r.played_value, r.bounded)}.")
         detail += "<br><span style='color:#6b7785'>The move played is marked \u25c0 in the list.</span>"
+        if rec.game == "backgammon":
+            detail += ("<br><span style='color:#6b7785'>Orange arrows: the move played"
+                       + ("; blue: the agent's best" if r.disagreed else "") + ".</span>")
         self.pane.set_status(f"Move {self.step + 1}: {who} played {r.text}{dice}", detail)
         if rec.game == "backgammon" and hasattr(state, "legal_turns"):
             turns = state.legal_turns()  # type: ignore[attr-defined]
@@ -534,6 +546,9 @@ class ReplayPanel(QWidget):
                 bg.set_preview(state.current_player(), turns[r.best][0])
 
     def _show_empty(self) -> None:
+        self.pane.board.set_state(get_game("tictactoe").new_initial_state(), False)
+        self.pane.curve.setTitle("the win probability over the game; \u2716 blunder", color="#1d2733", size="9pt")
+        self.progress.setVisible(False)
         self.save_btn.setEnabled(False)
         for b in (self.first_btn, self.prev_btn, self.next_btn, self.last_btn):
             b.setEnabled(False)
