@@ -10,10 +10,8 @@ the win probability over the game with the blunders marked and a cursor at the s
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
@@ -37,79 +35,26 @@ from PySide6.QtWidgets import (
 from app.views.arena.backgammon_board import BackgammonBoard
 from app.views.arena.controls import AgentChooser, agent_label
 from app.views.arena.game_pane import GamePane
+from app.views.arena.replay_parts import (
+    BLUNDER,
+    BLUNDER_BG,
+    BLUNDER_MARK,
+    OTHER,
+    OTHER_BG,
+    OTHER_MARK,
+    ReplayCurve,
+    analyse_chunk,
+    is_blunder,
+    value_text,
+)
 from app.widgets.names import named
 from engine.errors import UserError
 from engine.rl.game import State, game_info, get_game
-from engine.rl.replay import DEFAULT_THRESHOLD, GameRecord, MoveReview, RecordedMove, analyse_game, load_record
-from engine.tasks import Cancelled, CancelToken
+from engine.rl.replay import DEFAULT_THRESHOLD, GameRecord, MoveReview, RecordedMove, load_record
+from engine.tasks import CancelToken
 
 if TYPE_CHECKING:
     from app.views.arena.view import ArenaView
-
-CHUNK_S = 0.25  # analysis per engine job: long enough to be efficient, short enough to share the engine
-BLUNDER = QColor("#c0392b")
-BLUNDER_BG = QColor("#f9d6d2")
-OTHER = QColor("#b9770e")
-OTHER_BG = QColor("#fcebc7")
-BLUNDER_MARK = "\u2716"  # heavy x: a blunder
-OTHER_MARK = "?"  # the agent would have played another move
-
-
-def analyse_chunk(holder: dict[str, Any], pool: Any, game: str, spec: str, record: GameRecord, threshold: float,
-                  token: CancelToken) -> dict[str, Any]:
-    """One engine job: the next reviews of the game (the generator is made on the first call). Runs in the
-    engine thread; ``holder`` keeps the generator between calls."""
-    try:
-        if "gen" not in holder:
-            agent = pool.get(game, spec, "replay")
-            holder["agent"] = agent.describe()
-            holder["gen"] = analyse_game(record, agent, token, threshold=threshold, top=9)
-        out: list[MoveReview] = []
-        t0 = time.monotonic()
-        done = False
-        while time.monotonic() - t0 < CHUNK_S:
-            try:
-                out.append(next(holder["gen"]))
-            except StopIteration:
-                done = True
-                break
-        return {"ok": True, "reviews": out, "done": done, "agent": holder["agent"]}
-    except Cancelled:
-        return {"ok": False, "cancelled": True}
-    except UserError as e:
-        return {"ok": False, "error": str(e)}
-
-
-class ReplayCurve:
-    """Blunder and disagreement marks and a cursor on a GamePane's win curve (the curve itself untouched)."""
-
-    def __init__(self, pane: GamePane) -> None:
-        self.curve = pane.curve
-        self.cursor = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#34495e", width=1.5))
-        self.blunders = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen(BLUNDER, width=3), brush=BLUNDER)
-        self.others = pg.ScatterPlotItem(symbol="o", size=7, pen=pg.mkPen(OTHER, width=2), brush=OTHER)
-        for item in (self.cursor, self.others, self.blunders):
-            self.curve.addItem(item)
-
-    def show(self, reviews: list[MoveReview], threshold: float) -> None:
-        self.curve.reset()
-        if reviews:
-            self.curve.add(0, reviews[0].wp_before)
-        for r in reviews:
-            self.curve.add(r.ply, r.wp_after)
-        b = [(r.ply, r.wp_after) for r in reviews if is_blunder(r, threshold) and r.wp_after is not None]
-        o = [(r.ply, r.wp_after) for r in reviews if r.disagreed and not is_blunder(r, threshold)
-             and r.wp_after is not None]
-        self.blunders.setData([x for x, _ in b], [y for _, y in b])
-        self.others.setData([x for x, _ in o], [y for _, y in o])
-
-    def set_cursor(self, step: int) -> None:
-        self.cursor.setValue(step)
-
-
-def is_blunder(r: MoveReview, threshold: float) -> bool:
-    """The review's verdict under the threshold now set (changing it needs no new analysis)."""
-    return bool(r.bounded and r.value_lost is not None and r.value_lost >= threshold - 1e-9)
 
 
 class ReplayPanel(QWidget):
@@ -432,8 +377,8 @@ class ReplayPanel(QWidget):
             f.setBold(blunder)
             item.setFont(f)
         who = self.record.players[r.player] if self.record else ""
-        tip = (f"{who} played {r.text} ({_v(r.played_value, r.bounded)}); the agent's best {r.best_text} "
-               f"({_v(r.best_value, r.bounded)})")
+        tip = (f"{who} played {r.text} ({value_text(r.played_value, r.bounded)}); the agent's best {r.best_text} "
+               f"({value_text(r.best_value, r.bounded)})")
         for col in range(len(self.COLUMNS)):
             self.table.item(row, col).setToolTip(tip)
 
@@ -526,13 +471,14 @@ class ReplayPanel(QWidget):
         verdict = (f"<b style='color:{BLUNDER.name()}'>{BLUNDER_MARK} Blunder</b>: " if is_blunder(r, thr) else
                    f"<b style='color:{OTHER.name()}'>{OTHER_MARK} Another choice</b>: " if r.disagreed else
                    "The agent agrees. ")
-        detail = verdict + (f"it values {r.text} at {_v(r.played_value, r.bounded)} and prefers {r.best_text} "
-                            f"at {_v(r.best_value, r.bounded)} (value lost {_v(r.value_lost, r.bounded, sign=False)})."
-                            if r.disagreed else f"{r.text} is worth {_v(r.played_value, r.bounded)} to it.")
+        played, best = value_text(r.played_value, r.bounded), value_text(r.best_value, r.bounded)
+        lost = value_text(r.value_lost, r.bounded, sign=False)
+        detail = verdict + (f"it values {r.text} at {played} and prefers {r.best_text} at {best} (value lost {lost})."
+                            if r.disagreed else f"{r.text} is worth {played} to it.")
         if r.researched and r.action in r.values:
             detail += (f"<br>Its search tried {r.text} only {r.visits.get(r.action, 0)} time(s) "
-                       f"({_v(r.values[r.action], r.bounded)} on the board), so the position after it was searched "
-                       f"on its own: {_v(r.played_value, r.bounded)}.")
+                       f"({value_text(r.values[r.action], r.bounded)} on the board), so the position after it was "
+                       f"searched on its own: {played}.")
         detail += "<br><span style='color:#6b7785'>The move played is marked \u25c0 in the list.</span>"
         if rec.game == "backgammon":
             detail += ("<br><span style='color:#6b7785'>Orange arrows: the move played"
@@ -556,11 +502,3 @@ class ReplayPanel(QWidget):
                              "or open a saved game file.")
         self.summary.setText("Pick a finished game to see it move by move, with the analysing agent's value of "
                              "every move and its blunders marked.")
-
-
-def _v(v: float | None, bounded: bool, sign: bool = True) -> str:
-    if v is None:
-        return "-"
-    if not bounded:
-        return f"{v:.2f}"
-    return f"{v:+.2f}" if sign else f"{v:.2f}"

@@ -1,0 +1,89 @@
+"""What the Replay page draws with and runs in the engine: its colours and marks, one chunk of the review
+(an engine job), and the blunder marks and cursor it adds to a GamePane's win curve."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor
+
+from app.views.arena.game_pane import GamePane
+from engine.errors import UserError
+from engine.rl.replay import GameRecord, MoveReview, analyse_game
+from engine.tasks import Cancelled, CancelToken
+
+CHUNK_S = 0.25  # analysis per engine job: long enough to be efficient, short enough to share the engine
+BLUNDER = QColor("#c0392b")
+BLUNDER_BG = QColor("#f9d6d2")
+OTHER = QColor("#b9770e")
+OTHER_BG = QColor("#fcebc7")
+BLUNDER_MARK = "\u2716"  # heavy x: a blunder
+OTHER_MARK = "?"  # the agent would have played another move
+
+
+def analyse_chunk(holder: dict[str, Any], pool: Any, game: str, spec: str, record: GameRecord, threshold: float,
+                  token: CancelToken) -> dict[str, Any]:
+    """One engine job: the next reviews of the game (the generator is made on the first call). Runs in the
+    engine thread; ``holder`` keeps the generator between calls."""
+    try:
+        if "gen" not in holder:
+            agent = pool.get(game, spec, "replay")
+            holder["agent"] = agent.describe()
+            holder["gen"] = analyse_game(record, agent, token, threshold=threshold, top=9)
+        out: list[MoveReview] = []
+        t0 = time.monotonic()
+        done = False
+        while time.monotonic() - t0 < CHUNK_S:
+            try:
+                out.append(next(holder["gen"]))
+            except StopIteration:
+                done = True
+                break
+        return {"ok": True, "reviews": out, "done": done, "agent": holder["agent"]}
+    except Cancelled:
+        return {"ok": False, "cancelled": True}
+    except UserError as e:
+        return {"ok": False, "error": str(e)}
+
+
+class ReplayCurve:
+    """Blunder and disagreement marks and a cursor on a GamePane's win curve (the curve itself untouched)."""
+
+    def __init__(self, pane: GamePane) -> None:
+        self.curve = pane.curve
+        self.cursor = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#34495e", width=1.5))
+        self.blunders = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen(BLUNDER, width=3), brush=BLUNDER)
+        self.others = pg.ScatterPlotItem(symbol="o", size=7, pen=pg.mkPen(OTHER, width=2), brush=OTHER)
+        for item in (self.cursor, self.others, self.blunders):
+            self.curve.addItem(item)
+
+    def show(self, reviews: list[MoveReview], threshold: float) -> None:
+        self.curve.reset()
+        if reviews:
+            self.curve.add(0, reviews[0].wp_before)
+        for r in reviews:
+            self.curve.add(r.ply, r.wp_after)
+        b = [(r.ply, r.wp_after) for r in reviews if is_blunder(r, threshold) and r.wp_after is not None]
+        o = [(r.ply, r.wp_after) for r in reviews if r.disagreed and not is_blunder(r, threshold)
+             and r.wp_after is not None]
+        self.blunders.setData([x for x, _ in b], [y for _, y in b])
+        self.others.setData([x for x, _ in o], [y for _, y in o])
+
+    def set_cursor(self, step: int) -> None:
+        self.cursor.setValue(step)
+
+
+def is_blunder(r: MoveReview, threshold: float) -> bool:
+    """The review's verdict under the threshold now set (changing it needs no new analysis)."""
+    return bool(r.bounded and r.value_lost is not None and r.value_lost >= threshold - 1e-9)
+
+
+def value_text(v: float | None, bounded: bool, sign: bool = True) -> str:
+    """A value as the page writes it: signed on the [-1, 1] scale, plain for an unbounded score."""
+    if v is None:
+        return "-"
+    if not bounded:
+        return f"{v:.2f}"
+    return f"{v:+.2f}" if sign else f"{v:.2f}"
