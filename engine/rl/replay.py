@@ -183,7 +183,7 @@ def record_from_dict(data: Any, where: str = "That file") -> GameRecord:
     if start is not None and not isinstance(start, dict):
         raise _damaged(where, "the start position must be an object or null")
     source = data.get("source", "")
-    rec = GameRecord(game, (players[0], players[1]), [], start, source if isinstance(source, str) else "")
+    rec = GameRecord(game, (players[0], players[1]), [], start, source[:MAX_NAME] if isinstance(source, str) else "")
     try:
         state = rec.initial_state()
     except UserError as e:

@@ -63,7 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     if tty_lines:
         print(f"{rec.game}: {rec.players[0]} against {rec.players[1]}; {rec.result_text()}. "
               f"Reviewed by {agent.describe()}.")
-        print(f"{'#':>3}  {'player':<14} {'played':<22} {'best':<22} {'lost':>6}")
+        print(f"{'#':>3}  {'player':<14} {'played':<28} {'best':<24} {'lost':>6}")
     token = CancelToken()
     with stop_on_signals(token) as stop:
         try:
@@ -94,5 +94,5 @@ def _line(name: str, r: Any) -> str:
     best = r.best_text if r.best is not None else "-"
     if r.best == r.action or not r.disagreed:  # the move played, or one the agent values as highly
         best = "="
-    return f"{r.ply:>3}  {name[:14]:<14} {played[:22]:<22} {best[:22]:<22} {lost:>6}  {mark}".rstrip()
+    return f"{r.ply:>3}  {name[:14]:<14} {played[:28]:<28} {best[:24]:<24} {lost:>6}  {mark}".rstrip()
 
