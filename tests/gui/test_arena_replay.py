@@ -79,8 +79,10 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     assert "A random v B random" in panel.source.itemText(panel.source.findData("watch"))
 
     # a slow review can be cancelled: the list keeps what was done and says it stopped
+    view.tabs.setCurrentWidget(panel)
     panel.agent.set_spec("mcts:5000")
     assert panel.analysing and panel.cancel_btn.isEnabled()
     qtbot.mouseClick(panel.cancel_btn, Qt.MouseButton.LeftButton)
     assert not panel.analysing and "stopped after" in panel.summary.text()
     assert len(panel.reviews) < panel.record.player_moves()
+    assert "analysed by mcts:5000" in view.header.source_text()  # the header follows the agent

@@ -178,7 +178,7 @@ class ReplayPanel(QWidget):
         i = self.source.findData(key)
         title = {"play": "Last game on Play", "watch": "Last game on Watch"}.get(key, key)
         self.source.setItemText(i, f"{title}: {record.players[0]} v {record.players[1]}")
-        if self.shown_source == key and self.isVisible():
+        if self.shown_source == key and self.view.tabs.currentWidget() is self:
             self.load_source()
 
     def describe(self) -> None:
@@ -186,7 +186,12 @@ class ReplayPanel(QWidget):
         key = str(self.source.currentData())
         if key in self.records and (self.record is not self.records[key]):
             self.load_source()
+        self._header()
+
+    def _header(self) -> None:
         rec = self.record
+        if getattr(self.view, "tabs", None) is None or self.view.tabs.currentWidget() is not self:
+            return  # the header belongs to the page in view
         if rec is None:
             self.view.show_source("Replay", "finish a game on Play or Watch, or open a saved game")
         else:
@@ -304,6 +309,7 @@ class ReplayPanel(QWidget):
         self._set_analysing(True)
         self.summary.setText(f"Analysing {rec.player_moves()} moves with {agent_label(self.agent.spec())}\u2026")
         self._submit({}, rec, self.agent.spec(), self.threshold.value(), self.token)
+        self._header()
         self.go(self.step, force=True)
 
     def _submit(self, holder: dict[str, Any], rec: GameRecord, spec: str, threshold: float,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 from typing import Any
 
 import pyqtgraph as pg
@@ -46,6 +47,9 @@ def analyse_chunk(holder: dict[str, Any], pool: Any, game: str, spec: str, recor
         return {"ok": False, "cancelled": True}
     except UserError as e:
         return {"ok": False, "error": str(e)}
+    except Exception as e:  # a bug, not the user's: said in the page instead of leaving it "analysing" forever
+        traceback.print_exception(e)
+        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
 
 
 class ReplayCurve:
