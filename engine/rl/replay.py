@@ -7,10 +7,11 @@ a damaged or foreign file is refused with one line instead of showing a wrong ga
 
 :func:`analyse_game` is the post-mortem that backgammon players run in GNU Backgammon and chess players
 in an engine: at every position where a player moved, the analysing agent values every legal move
-(:func:`engine.rl.analysis.analyse`, the agent's own Q(s, a), afterstate value or searched mean, seed:
-the RL lecture's action values), and a move is judged by how much value it gave up against the agent's
-best, ``value lost = V(best) - V(played)``. In a game of perfect information with exact values (the
-minimax value of tic-tac-toe) a move that throws a win away into a draw loses 1, into a loss 2.
+(:func:`engine.rl.analysis.analyse`: its own Q(s, a), TD-Gammon's afterstate value O(s') or a search's
+mean). In the terms of seed 000's last lecture, Q(s, a) estimates the future reward of playing a in s
+and the greedy policy plays the largest; a move is judged by what it gives up against that greedy
+choice, ``value lost = Q(s, best) - Q(s, played)``. With exact values (the minimax value of
+tic-tac-toe) a move that throws a win away into a draw loses 1, into a loss 2.
 """
 
 from __future__ import annotations
