@@ -83,6 +83,9 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
             mean = "-" if p["mean_value_lost"] is None else f"{p['mean_value_lost']:.3f}"
             sys.stdout.write(f"{p['name']}: {p['moves']} moves, {p['disagreed']} disagreements, {p['blunders']} "
                              f"blunders, mean value lost {mean}\n")
+        if reviews and not reviews[0].bounded:
+            sys.stdout.write(f"{agent.describe()}'s values have no fixed scale: only other choices are marked, "
+                             "no blunders.\n")
         out = {"result": out["result"], "agent": out["agent"]}
     return out
 
