@@ -52,6 +52,8 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     assert overlay is not None and overlay.chosen == 8 and overlay.values[6] == 0 and overlay.values[8] == -1
     assert panel.table.selectionModel().selectedRows()[0].row() == 4 and panel.marks.cursor.value() == 4
     assert "Blunder" in panel.pane.detail.text()
+    ring = panel.played_marks["tictactoe"]  # the move played, ringed in the blunder's red
+    assert ring.action == 8 and ring.color.red() > 150 and ring.color.green() < 100
     panel.slider.setValue(n)  # the end: the final position, no values
     assert panel.pane.board.state.is_terminal() and panel.pane.board.overlay is None
     assert not panel.next_btn.isEnabled()

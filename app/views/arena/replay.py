@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from app.views.arena.backgammon_board import BackgammonBoard
 from app.views.arena.controls import AgentChooser, agent_label
 from app.views.arena.game_pane import GamePane
+from app.views.arena.palette import INK
 from app.views.arena.replay_parts import (
     BLUNDER,
     BLUNDER_BG,
@@ -42,6 +43,7 @@ from app.views.arena.replay_parts import (
     OTHER,
     OTHER_BG,
     OTHER_MARK,
+    PlayedMark,
     ReplayCurve,
     analyse_chunk,
     is_blunder,
@@ -127,6 +129,7 @@ class ReplayPanel(QWidget):
         left.setMinimumWidth(300)
         self.pane = GamePane("arena.replay")
         self.marks = ReplayCurve(self.pane)
+        self.played_marks = {g: PlayedMark(self.pane.boards[g]) for g in ("tictactoe", "connect4")}
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.pane)
@@ -458,6 +461,8 @@ class ReplayPanel(QWidget):
         bg = self.pane.boards["backgammon"]
         assert isinstance(bg, BackgammonBoard)
         bg.set_last_move(0, None)
+        for mark in self.played_marks.values():
+            mark.set_move(None, INK)
         names = game_info(rec.game).players
         if self.step == len(self.positions) - 1:
             self.pane.clear_values("the game is over")
@@ -473,6 +478,9 @@ class ReplayPanel(QWidget):
                   "agent": self.agent_desc, "value_kind": r.value_kind, "top": r.top}
         self.pane.show_values(result, state, f"{agent_label(self.agent.spec())}'s values here")
         thr = self.threshold.value()
+        if rec.game in self.played_marks:
+            self.played_marks[rec.game].set_move(r.action, BLUNDER if is_blunder(r, thr) else OTHER if r.disagreed
+                                                 else INK)
         dice = f" with {r.dice}" if r.dice else ""
         verdict = (f"<b style='color:{BLUNDER.name()}'>{BLUNDER_MARK} Blunder</b>: " if is_blunder(r, thr) else
                    f"<b style='color:{OTHER.name()}'>{OTHER_MARK} Another choice</b>: " if r.disagreed else
@@ -485,7 +493,8 @@ class ReplayPanel(QWidget):
             detail += (f"<br>Its search tried {r.text} only {r.visits.get(r.action, 0)} time(s) "
                        f"({value_text(r.values[r.action], r.bounded)} on the board), so the position after it was "
                        f"searched on its own: {played}.")
-        detail += "<br><span style='color:#6b7785'>The move played is marked \u25c0 in the list.</span>"
+        where = "ringed on the board and " if rec.game in self.played_marks else ""
+        detail += f"<br><span style='color:#6b7785'>The move played is {where}marked \u25c0 in the list.</span>"
         if rec.game == "backgammon":
             detail += ("<br><span style='color:#6b7785'>Orange arrows: the move played"
                        + ("; blue: the agent's best" if r.disagreed else "") + ".</span>")

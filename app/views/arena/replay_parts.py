@@ -8,9 +8,13 @@ import traceback
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QWidget
 
+from app.views.arena.board import BoardWidget
 from app.views.arena.game_pane import GamePane
+from app.views.arena.palette import INK
 from engine.errors import UserError
 from engine.rl.replay import GameRecord, MoveReview, analyse_game
 from engine.tasks import Cancelled, CancelToken
@@ -91,3 +95,50 @@ def value_text(v: float | None, bounded: bool, sign: bool = True) -> str:
     if not bounded:
         return f"{v:.2f}"
     return f"{v:+.2f}" if sign else f"{v:.2f}"
+
+
+class PlayedMark(QWidget):
+    """A dashed ring round the move played, drawn over a tic-tac-toe or Connect Four board (a transparent
+    child of the board, in its logical coordinates), so the board shows the move beside the agent's best."""
+
+    def __init__(self, board: BoardWidget) -> None:
+        super().__init__(board)
+        self.board = board
+        self.action: int | None = None
+        self.color = QColor(INK)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        board.installEventFilter(self)
+        self.setGeometry(board.rect())
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt's name)
+        if obj is self.board and ev.type() == QEvent.Type.Resize:
+            self.setGeometry(self.board.rect())
+        return False
+
+    def set_move(self, action: int | None, color: QColor) -> None:
+        self.action, self.color = action, QColor(color)
+        self.raise_()
+        self.update()
+
+    def rect_for(self, action: int) -> QRectF | None:
+        from app.views.arena.connect4_board import ConnectFourBoard, column_x
+        from app.views.arena.tictactoe_board import TicTacToeBoard, cell_rect
+
+        if isinstance(self.board, TicTacToeBoard):
+            return cell_rect(action).adjusted(3, 3, -3, -3)
+        if isinstance(self.board, ConnectFourBoard):
+            return QRectF(column_x(action) - 49, 1, 98, 82)
+        return None
+
+    def paintEvent(self, _ev) -> None:  # noqa: N802
+        r = self.rect_for(self.action) if self.action is not None else None
+        if r is None:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setTransform(self.board.transform())
+        p.setPen(QPen(self.color, 5, Qt.PenStyle.DashLine))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(r, 16, 16)
+        p.end()
