@@ -32,7 +32,7 @@ from engine.tasks import CancelToken
 FORMAT = "txe-game"
 VERSION = 1
 MAX_BYTES = 4 * 2**20  # a backgammon game between random agents is some 30 KiB
-MAX_EVENTS = 20_000  # moves and rolls in one game
+MAX_EVENTS = 5_000  # moves and rolls in one game (random backgammon players take some 300)
 MAX_NAME = 200
 DEFAULT_THRESHOLD = 0.2  # value lost (on the [-1, 1] scale) that makes a move a blunder
 TIE = 1e-9
