@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/transformer-explorer
 
+# two worker processes (pytest-xdist), a test file each at a time: module fixtures stay in one process
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider --durations=20
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine app tests bench packaging

@@ -17,7 +17,8 @@ if "TXE_CACHE_DIR" not in os.environ:  # token caches of test corpora stay out o
 
 import torch  # noqa: E402  (torch before any QApplication: pytorch #11326)
 
-torch.set_num_threads(2)
+# two torch threads alone; one per process when pytest-xdist runs two (make test): 2 cores in all
+torch.set_num_threads(max(1, 2 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
 
 SMALL_TEXT = (
     "HAMLET:\nTo be, or not to be: that is the question:\nWhether 'tis nobler in the mind to suffer\n"

@@ -250,7 +250,7 @@ def test_an_agent_run_is_not_replaced_without_overwrite(tmp_path):
     assert len((out / "stats.jsonl").read_text(encoding="utf-8").splitlines()) == 4
     with pytest.raises(UserError, match="nothing to resume"):
         list(train("tictactoe", "q", games=5, out=tmp_path / "none", resume=True))
-    assert sorted(p.name for p in out.iterdir()) == ["agent.json", "best-agent.json", "stats.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["agent.json", "best-agent.json", "checkpoints", "stats.jsonl"]
 
 
 def test_a_device_or_pipe_is_never_written_over(tmp_path):

@@ -100,6 +100,9 @@ def choose(agent: Agent, state: State, analysis: Analysis) -> int:
     if analysis.visits:
         top = max(analysis.visits.values())
         return agent.rng.choice([a for a in legal if analysis.visits.get(a) == top])
+    choices = getattr(agent, "choices", None)
+    if choices is not None:  # an agent that breaks its own ties (the tabular agent: by update counts)
+        return agent.rng.choice(choices(state))
     key = analysis.raw or analysis.values
     if key:
         return agent._argmax({a: key[a] for a in legal if a in key})

@@ -1,4 +1,5 @@
-"""``txe rl train | eval | play``: games and game-playing agents from the command line."""
+"""``txe rl train | eval | analyse | play | ladder | replay | record``: games and game-playing agents
+from the command line."""
 
 from __future__ import annotations
 
@@ -64,12 +65,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=seed_flag, default=0)
     a.set_defaults(func=cmd_analyse)
 
+    q = sub.add_parser("positions", parents=[common_parent()],
+                       help="every tic-tac-toe position with a tabular agent's Q values, update counts and flaws")
+    q.add_argument("--agent", default="default", help="a tabular tic-tac-toe agent: default or a saved agent's path")
+    q.add_argument("--flawed", action="store_true",
+                   help="list only the flawed positions, where a move of highest Q throws a win or a draw (else all)")
+    q.set_defaults(func=cmd_positions)
+
     p = sub.add_parser("play", parents=[common_parent()], help="play against an agent in the terminal")
     p.add_argument("--game", required=True, choices=GAME_NAMES)
     p.add_argument("--agent", default="default", help=f"the opponent: {AGENT_HELP}")
     p.add_argument("--second", action="store_true", help="let the agent move first")
     p.add_argument("--seed", type=seed_flag, default=None)
     p.set_defaults(func=cmd_play)
+
+    lad = sub.add_parser("ladder", parents=[common_parent()],
+                         help="rate a run's checkpoints and reference opponents on one Elo scale (round robin)")
+    lad.add_argument("--game", required=True, choices=GAME_NAMES)
+    lad.add_argument("--run", required=True, help="a training run's folder (its checkpoints/ are the players)")
+    lad.add_argument("--with", dest="with_", default=None,
+                     help="reference opponents to add, comma-separated (default: the game's, e.g. random,perfect); "
+                          "'' for none")
+    lad.add_argument("--games-per-pair", type=int_flag(1, 100_000), default=20,
+                     help="games each pair plays, seats alternating (default 20)")
+    lad.add_argument("--last", type=int_flag(1, MAX_GAMES), help="only the last K checkpoints")
+    lad.add_argument("--most", type=int_flag(0, 64), default=12,
+                     help="at most M checkpoints, spread evenly from the first to the last (default 12; 0: all)")
+    lad.add_argument("--anchor", help="the player rated 0 Elo (default: random, else the first reference)")
+    lad.add_argument("--out", help="where to write the ladder JSON (default: RUN/ladder.json)")
+    lad.add_argument("--seed", type=seed_flag, default=0)
+    lad.set_defaults(func=cmd_ladder)
 
     from engine.rl import replay_cli
 
@@ -108,6 +133,38 @@ def _stats_line(event: Progress | Evaluation) -> str:
     return f"eval at {m['games']} games  " + "  ".join(parts)
 
 
+def cmd_ladder(args: argparse.Namespace) -> dict[str, Any]:
+    """A round robin between the run's checkpoints and the reference opponents, rated by a Bradley-Terry fit
+    (engine.rl.ladder); prints the ratings table and writes the JSON."""
+    from engine.rl.ladder import ladder, run_players
+
+    refs = None if args.with_ is None else [r for r in args.with_.split(",") if r.strip()]
+    players = run_players(args.run, args.game, refs, last=args.last, most=args.most)
+    out = Path(args.out) if args.out else Path(args.run) / "ladder.json"
+    tty = sys.stderr.isatty() and not args.json
+    finished: Finished | None = None
+    token = CancelToken()
+    with stop_on_signals(token) as stop:  # a signal ends the ladder after the game in play; what was played is rated
+        for event in ladder(args.game, players, args.games_per_pair, seed=args.seed, anchor=args.anchor,
+                            token=token, out=out):
+            if isinstance(event, Finished):
+                finished = event
+            elif tty and isinstance(event, Progress):
+                m = event.metrics
+                sys.stderr.write(f"pair {m['pair']}/{m['pairs']}  {event.step:,}/{event.total:,} games  "
+                                 f"{m['games_per_s']:.0f} games/s\n")
+    assert finished is not None
+    if stop.signum is not None:
+        played = finished.summary["games_played"]
+        raise Interrupted(stop.signum, f"stopped by {signal_name(stop.signum)} after {played} games; the ratings "
+                                       f"of those are in {out}")
+    if args.json:
+        return finished.summary
+    print(finished.result.table())
+    return {"anchor": finished.summary["anchor"], "games_played": finished.summary["games_played"],
+            "elapsed_s": finished.summary["elapsed_s"], "out": str(out)}
+
+
 def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     from engine.rl.arena import evaluate
 
@@ -117,6 +174,21 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     a = make_agent(args.a, game.name, seed=args.seed)
     b = make_agent(args.b, game.name, seed=args.seed + 1)
     return evaluate(game, a, b, args.games, seed=args.seed)
+
+
+def cmd_positions(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary and positions of ``txe rl positions`` (see engine.rl.ttt_positions)."""
+    from engine.rl.ttt_positions import PositionTable, describe_position, describe_summary
+
+    table = PositionTable(make_agent(args.agent, "tictactoe", seed=0))  # type: ignore[arg-type]
+    shown = table.flawed() if args.flawed else [p for p in table.positions.values() if not p.terminal]
+    summary = table.summary()
+    if not args.json:
+        print(describe_summary(summary))
+        for p in shown:
+            print("\n" + describe_position(p))
+        return {"listed": len(shown)}  # the text above says it all
+    return {"summary": summary, "positions": [p.to_dict() for p in shown]}
 
 
 def cmd_play(args: argparse.Namespace) -> dict[str, Any]:

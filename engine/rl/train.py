@@ -9,14 +9,24 @@ default settings, reference opponents) are its ``GameInfo``. The agent is saved 
 evaluation and at the end (atomically), so a stopped run resumes with ``resume=True``; the agent that
 scored best against the strongest reference opponent is also kept, as ``best-agent.*``. Each evaluation
 and the summary are also appended to ``out/stats.jsonl`` as they happen (``kind`` "eval" / "done").
+
+Every evaluation also keeps a copy of the agent as it was then, ``out/checkpoints/agent-000020000.json``
+(named by the games it has trained, nine digits so the names sort), listed in its stats.jsonl record as
+``checkpoint``; a resumed run adds to them, an overwritten one starts without them. They are what the
+strength ladder (engine.rl.ladder) rates: :func:`list_checkpoints` gives a run's in order. A run keeps at
+most ``keep_checkpoints`` (100): past that, only every second one stays (and the newest), so a long run
+with frequent evaluations keeps checkpoints evenly spread over all of it (:func:`thin_checkpoints`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +43,40 @@ from engine.rl.registry import load_agent, make_agent
 
 # learning settings a resumed run may change; the network's shape (hidden) comes from the saved agent
 RESUMABLE_HP = ("lr", "lam", "gamma")
+CHECKPOINTS = "checkpoints"  # the folder of a run that keeps the agent of every evaluation
+_CHECKPOINT = re.compile(r"(?P<stem>[A-Za-z_]+)-(?P<games>\d{9,})(?P<suffix>\.json|\.safetensors)")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One kept agent of a run: the games it had trained and its file."""
+
+    games: int
+    path: Path
+
+
+def checkpoint_path(out: str | Path, agent_file: str, games: int) -> Path:
+    """Where a run in ``out`` keeps its agent after ``games`` training games (e.g. checkpoints/agent-000020000.json)."""
+    name = Path(agent_file)
+    return Path(out) / CHECKPOINTS / f"{name.stem}-{games:09d}{name.suffix}"
+
+
+def list_checkpoints(run: str | Path) -> list[Checkpoint]:
+    """The checkpoints of the run in folder ``run`` (or of the ``checkpoints`` folder itself), fewest games
+    first; an empty list when there are none. Temporary files of an interrupted write are not listed."""
+    folder = Path(run)
+    if folder.name != CHECKPOINTS and (folder / CHECKPOINTS).is_dir():
+        folder = folder / CHECKPOINTS
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return []
+    found = []
+    for p in entries:
+        m = _CHECKPOINT.fullmatch(p.name)
+        if m and p.is_file():
+            found.append(Checkpoint(int(m.group("games")), p))
+    return sorted(found, key=lambda c: (c.games, c.path.name))
 
 
 def _new_agent(game: str, algo: str, hp: dict[str, Any], seed: int) -> Agent:
@@ -58,7 +102,7 @@ def epsilon_at(i: int, total: int, start: float, end: float) -> float:
 def train(game_name: str, algo: str, *, games: int | None = None, minutes: float | None = None,
           out: str | Path | None = None, token: CancelToken | None = None, seed: int = 0,
           resume: bool = False, report_every_s: float = 1.0, threads: int = 1, overwrite: bool = False,
-          **overrides: Any) -> Iterator[Event]:
+          keep_checkpoints: int = 100, **overrides: Any) -> Iterator[Event]:
     """Train ``algo`` on ``game_name``; yields events (see the module docstring).
 
     An ``out`` folder that already holds an agent is continued with ``resume`` and replaced with
@@ -112,14 +156,18 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     def evaluation() -> dict[str, Any]:
         nonlocal best_score
         result: dict[str, Any] = {"kind": "eval", "games": agent_games(),
-                                  "elapsed_s": time.monotonic() - start}
+                                  "elapsed_s": time.monotonic() - start, "eval_games": eval_games}
         for name, ref in refs.items():
             r = evaluate(game, agent, ref, eval_games, seed=seed + 1000 + played)
             result[name] = {"win": r["a_wins"] / eval_games, "draw": r["draws"] / eval_games,
                             "loss": r["b_wins"] / eval_games, "score": r["a_score"]}
         agent.seed(seed + played)
-        if agent_path is not None:
+        if agent_path is not None and out_dir is not None:
             agent.save(agent_path)  # type: ignore[attr-defined]
+            kept = checkpoint_path(out_dir, info.agent_file, result["games"])
+            agent.save(kept)  # type: ignore[attr-defined]  # atomic, like every agent file
+            result["checkpoint"] = kept.relative_to(out_dir).as_posix()  # relative: the folder may move
+            thin_checkpoints(out_dir, keep_checkpoints)
             # self-play strength is noisy from one evaluation to the next: keep the best agent as well
             if best_path is not None and result[strongest]["score"] >= best_score:
                 best_score = result[strongest]["score"]
@@ -182,6 +230,51 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
     yield Finished(summary, stopped, str(agent_path) if agent_path else None)
 
 
+def thin_checkpoints(out: str | Path, most: int) -> list[Path]:
+    """Keep at most ``most`` (>= 2) checkpoints of the run in ``out``: those a whole number of strides after
+    the first, and the newest, the stride doubling until they are few enough (so they stay evenly spread
+    over the run as it grows); returns the files removed."""
+    kept = list_checkpoints(out)
+    most = max(2, most)
+    if len(kept) <= most:
+        return []
+    base = kept[0].games
+    unit = math.gcd(*(c.games - base for c in kept[1:])) or 1
+    stride = unit
+    while True:
+        stay = [c for c in kept[:-1] if (c.games - base) % stride == 0] + [kept[-1]]
+        if len(stay) <= most:
+            break
+        stride *= 2
+    removed = [c.path for c in kept if c not in stay]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def run_evaluations(out: str | Path) -> list[dict[str, Any]]:
+    """The evaluations logged in ``out/stats.jsonl`` (a finished or a stopped run), oldest first, each with
+    ``eval_games`` (from the run's settings for logs that did not record it); unreadable lines are skipped."""
+    path = Path(out) / "stats.jsonl"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("games"), int):
+            records.append(record)
+    settings = next((r.get("hparams") for r in reversed(records) if r.get("kind") == "done"), None) or {}
+    evals = [r for r in records if r.get("kind") == "eval"]
+    for r in evals:
+        r.setdefault("eval_games", settings.get("eval_games"))
+    return evals
+
+
 def _prepare_out(out_dir: Path, agent_path: Path, resume: bool, overwrite: bool) -> list[str]:
     """Check the output folder before any game: an agent there is continued only with ``resume`` and
     replaced only with ``overwrite``; the folder must take files. Returns the training log to continue."""
@@ -200,6 +293,9 @@ def _prepare_out(out_dir: Path, agent_path: Path, resume: bool, overwrite: bool)
     for name in (agent_path.name, "best-" + agent_path.name, "stats.jsonl"):
         check_output(out_dir / name)
         remove_leftovers(out_dir / name)
+    if overwrite:  # the replaced run's checkpoints would otherwise join the new run's ladder
+        for old in list_checkpoints(out_dir):
+            old.path.unlink(missing_ok=True)
     stats = out_dir / "stats.jsonl"
     if resume and stats.is_file():
         text = stats.read_text(encoding="utf-8", errors="replace")

@@ -3,7 +3,8 @@
 The score against each reference opponent (win = 1, draw = 1/2, loss = 0, over ``eval games`` games)
 with its 95% Wilson interval as a band, and from the progress events the TD error, the exploration
 rate epsilon and the games per second. When the run ends, its agent (and the best one kept against
-the strongest reference) can be chosen as an opponent straight away.
+the strongest reference) can be chosen as an opponent straight away. Below the scores, the run's
+strength over training on one Elo scale: the ladder (app.views.arena.elo) of its checkpoints.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.arena.controls import GameCombo, remember_saved_agent
+from app.views.arena.elo import EloPlot, LadderBox
 from app.views.training.view import spin
 from app.widgets.dialogs import ask_reuse
 from app.widgets.names import named
@@ -175,7 +177,7 @@ class TrainPanel(QWidget):
         for col, (key, title, color) in enumerate((("td_error", "TD error |\u03b4|", "#8c564b"),
                                                    ("epsilon", "exploration \u03b5", "#ff7f0e"),
                                                    ("games_per_s", "games / s", "#17becf"))):
-            p = self.plots.addPlot(row=1, col=col)
+            p = self.plots.addPlot(row=2, col=col)
             p.setTitle(title, color=TITLE)
             p.setLabel("bottom", "training games")
             p.showGrid(x=True, y=True, alpha=0.25)
@@ -183,8 +185,13 @@ class TrainPanel(QWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="mean")
             self.small[key] = curve
+        self.elo_plot = EloPlot(self.plots.addPlot(row=1, col=0, colspan=3))
         self.plots.ci.layout.setRowStretchFactor(0, 3)
-        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.plots.ci.layout.setRowStretchFactor(1, 3)
+        self.plots.ci.layout.setRowStretchFactor(2, 2)
+        self.ladder = LadderBox(view, self.elo_plot, lambda _running: self.set_running(self.running),
+                                self.show_logged_run)
+        left.insertWidget(left.count() - 1, self.ladder)  # above the stretch
         self.progress_data: dict[str, list[tuple[float, float]]] = {k: [] for k in self.small}
 
         lay = QHBoxLayout(self)
@@ -280,6 +287,7 @@ class TrainPanel(QWidget):
         self.task = task
         self.clear_curves()
         self.run_game, self.run_games, self.run_eval_games = game, games, eval_games
+        self.ladder.set_run(out)
         self.progress.setRange(0, games or 0)
         self.set_running(True)
         self.state.setText(f"training {ALGO_TITLES[algo]} on {game_info(game).title}\u2026")
@@ -300,7 +308,11 @@ class TrainPanel(QWidget):
 
     def set_running(self, running: bool, paused: bool = False) -> None:
         self.running = running
-        self.start_btn.setEnabled(not running)
+        ladder = getattr(self, "ladder", None)
+        laddering = ladder is not None and ladder.running
+        if ladder is not None:
+            ladder.start_btn.setEnabled(not running and not laddering)  # the engine runs one task at a time
+        self.start_btn.setEnabled(not running and not laddering)
         self.pause_btn.setEnabled(running)
         self.stop_btn.setEnabled(running)
         self.pause_btn.setText("Resume" if paused else "Pause")
@@ -355,6 +367,19 @@ class TrainPanel(QWidget):
         self.state.setText(f"{e['games']:,} games \u00b7 {e['games_per_s']:,.0f} games/s \u00b7 "
                            f"TD error {e['td_error']:.4f} \u00b7 \u03b5 {e['epsilon']:.3f}")
 
+    def show_logged_run(self, evals: list[dict[str, Any]]) -> None:
+        """A finished run chosen for the ladder: its logged scores (stats.jsonl) in the score plot, unless a
+        run is training (its own curves stay)."""
+        if self.running:
+            return
+        self.clear_curves()
+        for e in evals:
+            n = e.get("eval_games")
+            for name, r in e.items():
+                if isinstance(r, dict) and isinstance(r.get("score"), int | float):
+                    lo, hi = wilson_interval(r["score"] * n, n) if isinstance(n, int) and n > 0 else (r["score"],) * 2
+                    self.scores.add(name, float(e["games"]), float(r["score"]), lo, hi)
+
     def _eval(self, ev: Evaluation) -> None:
         n, e = self.run_eval_games, ev.metrics
         for name in game_info(self.run_game).references:
@@ -386,6 +411,8 @@ class TrainPanel(QWidget):
         algo = ALGO_TITLES.get(str(e.get("algo")), str(e.get("algo")))
         self.view.show_source(f"Trained {algo} on {game_info(game).title}",
                               f"{how} after {e['games']:,} games: {out or 'not saved'}")
+        if out is not None:
+            self.ladder.set_run(out)  # its checkpoints are ready for the ladder
         if out is not None and Path(self.out.text()).resolve() == out.resolve():  # the next run: a new folder
             self.out.setText(str(next_run_folder(out.parent, f"{game}-{e.get('algo')}")))
 

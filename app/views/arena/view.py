@@ -1,8 +1,9 @@
 """The Arena view: play a board game against a trained agent, watch agents play, train new ones.
 
-Three pages: Play (the human against an agent, with the agent's values over the board and its win
-probability under it), Watch (agent A against agent B at a chosen speed, with a running score) and
-Train (Q-learning, SARSA, TD(lambda) or self-play, with the score against reference opponents).
+Four pages: Play (the human against an agent, with the agent's values over the board and its win
+probability under it), Watch (agent A against agent B at a chosen speed, with a running score),
+Train (Q-learning, SARSA, TD(lambda) or self-play, with the score against reference opponents) and
+Positions (a tabular tic-tac-toe agent's whole table as the game tree, flaws marked).
 The agents learn by the rules of the seed's last lecture: Q-learning and SARSA on tic-tac-toe with
 r = +1 / 0 / -1, TD(lambda) as in TD-Gammon, self-play with search as in AlphaGo.
 Replay (app.views.arena.replay) reviews a finished game of Play or Watch, or a saved one, move by move.
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from app.views.arena.controls import remember_saved_agent
 from app.views.arena.play import PlayPanel
+from app.views.arena.positions import PositionsPanel
 from app.views.arena.replay import ReplayPanel
 from app.views.arena.training import TrainPanel
 from app.views.arena.watch import WatchPanel
@@ -42,11 +44,13 @@ class ArenaView(View):
         self.play = PlayPanel(self)
         self.watch = WatchPanel(self)
         self.train = TrainPanel(self)
+        self.positions = PositionsPanel(self)
         self.replay = ReplayPanel(self)
         self.tabs = named(QTabWidget(), "arena.pages", "Play, watch or train")
         self.tabs.addTab(self.play, "Play")
         self.tabs.addTab(self.watch, "Watch")
         self.tabs.addTab(self.train, "Train")
+        self.tabs.addTab(self.positions, "Positions")
         self.tabs.addTab(self.replay, "Replay")
         self.tabs.currentChanged.connect(self._page_changed)
         self.layout_.setContentsMargins(4, 4, 4, 4)
