@@ -174,3 +174,21 @@ def test_cli_record_and_replay(txe, tmp_path):
                 ["record", "--game", "connect4", "--a", "perfect", "--b", "random", "--out", str(out)]):
         code, _, err = txe("rl", *bad)
         assert code == 2 and len(err.strip().splitlines()) == 1, (bad, err)
+
+
+def test_a_game_from_a_set_up_position_keeps_its_start(tmp_path):
+    from engine.rl.backgammon import position
+
+    start = position({1: 2, 2: 2}, {1: 1, 3: 2}, player=0, dice=(6, 1))  # a bear-off race, White to play 6-1
+    state, rng, agents = start.clone(), random.Random(2), (RandomAgent(3), RandomAgent(4))
+    while not state.is_terminal():
+        if state.is_chance_node():
+            state.apply_random_chance(rng)
+        else:
+            state.apply_action(agents[state.current_player()].step(state))
+    rec = record_from_state(state, ("W", "B"), start=start)
+    assert rec.start is not None and rec.start["dice"] == [6, 1] and rec.moves[0].player == 0
+    back = load_record(rec.save(tmp_path / "race.json"))
+    assert back.initial_state().to_dict() == start.to_dict() and back.final_state().to_dict() == state.to_dict()
+    with pytest.raises(UserError):  # a final position that did not come from that start
+        record_from_state(tictactoe_game([4, 1]), ("a", "b"), start=tictactoe_game([0, 1]))
