@@ -1,4 +1,5 @@
-"""``txe rl train | eval | analyse | play | ladder``: games and game-playing agents from the command line."""
+"""``txe rl train | eval | analyse | play | ladder | replay | record``: games and game-playing agents
+from the command line."""
 
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lad.add_argument("--out", help="where to write the ladder JSON (default: RUN/ladder.json)")
     lad.add_argument("--seed", type=seed_flag, default=0)
     lad.set_defaults(func=cmd_ladder)
+
+    from engine.rl import replay_cli
+
+    replay_cli.register(sub)  # txe rl replay | record
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:

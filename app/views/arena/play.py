@@ -65,6 +65,7 @@ class PlayPanel(QWidget):
 
         self.rng = random.Random()
         self.state: State = get_game("tictactoe").new_initial_state()
+        self.start_state: State = self.state.clone()
         self.human = 0
         self.moves = 0
         self.seq = 0
@@ -133,6 +134,7 @@ class PlayPanel(QWidget):
         self.seq += 1
         self.human = self.side.currentIndex()
         self.state = get_game(self.game).new_initial_state()
+        self.start_state = self.state.clone()  # where the game began, for its record (Replay)
         self.moves, self.snapshots, self.counted, self.thinking = 0, [], False, False
         self.pane.set_game(self.game)
         self.pane.curve.set_subject(f"{self.opponent.spec()} ({game_info(self.game).players[self.agent_side]})")
@@ -290,6 +292,9 @@ class PlayPanel(QWidget):
             self._counted_slot = 0 if w == self.human else 2 if w is not None else 1
             self.tally[self._counted_slot] += 1
             self._update_score()
+            names = ["you", "you"]
+            names[self.agent_side] = agent_label(self.opponent.spec())
+            self.view.game_finished("play", s, (names[0], names[1]), self.start_state)
         points = s.returns()[self.human]
         extra = f" ({abs(points):g} points)" if abs(points) > 1 else ""
         text = "You win" if w == self.human else "Draw" if w is None else f"{self.opponent.spec()} wins"
@@ -344,6 +349,7 @@ class PlayPanel(QWidget):
             self.game_box.set_game(state.game_name)
         self.seq += 1
         self.state = state.clone()
+        self.start_state = state.clone()
         self.moves, self.snapshots, self.counted, self.thinking = 0, [], False, False
         self.pane.board.set_thinking("")
         self.pane.curve.reset()

@@ -21,11 +21,15 @@ from app.views.arena.controls import remember_saved_agent
 from app.views.arena.play import PlayPanel
 from app.views.arena.positions import PositionsPanel
 from app.views.arena.search import SearchPanel
+from app.views.arena.replay import ReplayPanel
 from app.views.arena.training import TrainPanel
 from app.views.arena.watch import WatchPanel
 from app.views.base import View
 from app.widgets.names import named
+from engine.errors import UserError
+from engine.rl.game import State
 from engine.rl.play import AgentPool
+from engine.rl.replay import record_from_state
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -44,12 +48,14 @@ class ArenaView(View):
         self.train = TrainPanel(self)
         self.positions = PositionsPanel(self)
         self.search = SearchPanel(self)
+        self.replay = ReplayPanel(self)
         self.tabs = named(QTabWidget(), "arena.pages", "Play, watch or train")
         self.tabs.addTab(self.play, "Play")
         self.tabs.addTab(self.watch, "Watch")
         self.tabs.addTab(self.train, "Train")
         self.tabs.addTab(self.positions, "Positions")
         self.tabs.addTab(self.search, "Search")
+        self.tabs.addTab(self.replay, "Replay")
         self.tabs.currentChanged.connect(self._page_changed)
         self.layout_.setContentsMargins(4, 4, 4, 4)
         self.layout_.addWidget(self.tabs, 1)
@@ -78,6 +84,16 @@ class ArenaView(View):
             self.play.on_result(kind, tag, value)
         elif kind == "arena:watch":
             self.watch.on_result(tag, value)
+        elif kind == "arena:replay":
+            self.replay.on_result(tag, value)
+
+    def game_finished(self, page: str, final: State, players: tuple[str, str], start: State | None = None) -> None:
+        """A game of the Play or Watch page ended: offer it on the Replay page."""
+        try:
+            record = record_from_state(final, players, start=start, source=page)
+        except UserError:
+            return  # a position set up without its history (a test's) is no game to replay
+        self.replay.offer(page, record)
 
     def _page_changed(self, index: int) -> None:
         if self.tabs.widget(index) is not self.watch:

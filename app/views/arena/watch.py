@@ -247,6 +247,9 @@ class WatchPanel(QWidget):
         self.pane.curve.add(self.moves, 0.5 if w is None else float(w == self.a_side))
         self.finished.append((None if w is None else "A" if w == self.a_side else "B", self.moves,
                               self.pane.curve.points()))
+        names = [f"B {agent_label(self.agent_b.spec())}"] * 2
+        names[self.a_side] = f"A {agent_label(self.agent_a.spec())}"
+        self.view.game_finished("watch", self.state, (names[0], names[1]))
         self._show()
         self._update_score()
 
