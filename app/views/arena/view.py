@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QTabWidget
 from app.views.arena.controls import remember_saved_agent
 from app.views.arena.play import PlayPanel
 from app.views.arena.positions import PositionsPanel
-from app.views.arena.search import SearchPanel
 from app.views.arena.replay import ReplayPanel
+from app.views.arena.search import SearchPanel
 from app.views.arena.training import TrainPanel
 from app.views.arena.watch import WatchPanel
 from app.views.base import View
