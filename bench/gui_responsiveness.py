@@ -20,9 +20,10 @@ from app.main import configure_torch  # noqa: E402
 configure_torch()  # torch first, then Qt
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.lateness import LatenessProbe, summary  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from engine.events import Progress  # noqa: E402
 from engine.training import TrainConfig, Trainer  # noqa: E402
@@ -52,38 +53,26 @@ def gui_phase(app: QApplication, seconds: float, tmpdir: str) -> tuple[list[floa
     win.show()
     while win.painted["attention"] == 0:
         app.processEvents()
-    lateness: list[float] = []
-    clock = QElapsedTimer()
-    timer = QTimer()
-    timer.setInterval(10)
-    last = [0]
-
-    def tick() -> None:
-        now = clock.elapsed()
-        lateness.append(max(0.0, now - last[0] - 10))
-        last[0] = now
-
-    timer.timeout.connect(tick)
+    probe = LatenessProbe()
     steps: list[tuple[float, int]] = []
     win.ctx.runProgress.connect(lambda evs: steps.append((time.perf_counter(), evs[-1].step)))
     cfg = TrainConfig(**RECIPE)
     win.ctx.start_run(cfg)
     while len(steps) < 2:  # wait until the run has started (corpus + tokenizer set-up)
         app.processEvents()
-    clock.start()
-    timer.start()
+    probe.start()
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         app.processEvents()
         time.sleep(0.001)
-    timer.stop()
+    probe.stop()
     snapshots = len(win.attention.snapshots)
     win.ctx.stop_run()
     while win.bridge.busy:
         app.processEvents()
     win.close()
     (t0, s0), (t1, s1) = steps[1], steps[-1]
-    return lateness[1:], (s1 - s0) * 12 * 64 / (t1 - t0), snapshots
+    return probe.samples, (s1 - s0) * 12 * 64 / (t1 - t0), snapshots
 
 
 def main() -> None:
@@ -103,12 +92,9 @@ def main() -> None:
             lat += la
             gui_rates.append(rate)
             snaps += n
-    arr = np.array(lat)
     print(json.dumps({
         "machine": describe(),
-        "timer_lateness_ms": {"p50": round(float(np.percentile(arr, 50)), 2),
-                              "p99": round(float(np.percentile(arr, 99)), 2), "max": round(float(arr.max()), 2),
-                              "ticks": int(arr.size)},
+        "timer_lateness_ms": summary(lat),
         "tokens_per_s": {"headless": round(float(np.median(headless_rates))),
                          "gui": round(float(np.median(gui_rates)))},
         "ratio_gui_to_headless": round(float(np.median(gui_rates) / np.median(headless_rates)), 3),

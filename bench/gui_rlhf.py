@@ -24,9 +24,10 @@ from app.main import configure_torch  # noqa: E402
 configure_torch()  # torch first, then Qt
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.lateness import LatenessProbe, summary  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from engine.checkpoint import load_checkpoint  # noqa: E402
 from engine.events import Finished, Progress  # noqa: E402
@@ -74,16 +75,7 @@ def gui_phase(app: QApplication, rm, seconds: float, tmpdir: str) -> tuple[list[
     session_of(win.ctx).set_reward(rm, win.ctx.model, rm.heldout_accuracy)
     view.parent_folder = tmpdir
     view.steps.setValue(1_000_000)
-    lateness: list[float] = []
-    clock, timer, last = QElapsedTimer(), QTimer(), [0]
-    timer.setInterval(10)
-
-    def tick() -> None:
-        now = clock.elapsed()
-        lateness.append(max(0.0, now - last[0] - 10))
-        last[0] = now
-
-    timer.timeout.connect(tick)
+    probe = LatenessProbe()
     steps: list[tuple[float, int]] = []  # (when the view showed it, the step its progress bar shows)
     view.start_btn.click()
     until(app, lambda: view.task is not None and view.progress.value() >= 1, timeout=120)  # prompts read
@@ -97,18 +89,17 @@ def gui_phase(app: QApplication, rm, seconds: float, tmpdir: str) -> tuple[list[
     watcher.timeout.connect(look)
     loop = QEventLoop()  # the app's own event loop: it sleeps in Qt until a timer or the bridge wakes it
     QTimer.singleShot(int(seconds * 1000), loop.quit)
-    clock.start()
-    timer.start()
+    probe.start()
     watcher.start()
     loop.exec()
-    timer.stop()
+    probe.stop()
     watcher.stop()
     painted = view.painted
     view.stop_btn.click()
     until(app, lambda: view.task is None, timeout=300)
     win.close()
     (t0, s0), (t1, s1) = steps[0], steps[-1]
-    return lateness[1:], (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0, painted
+    return probe.samples, (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0, painted
 
 
 def main() -> None:
@@ -128,12 +119,9 @@ def main() -> None:
             lat += la
             gui.append(rate)
             paints += n
-    arr = np.array(lat)
     print(json.dumps({
         "machine": describe(), "load": round(os.getloadavg()[0], 2),
-        "timer_lateness_ms": {"p50": round(float(np.percentile(arr, 50)), 2),
-                              "p99": round(float(np.percentile(arr, 99)), 2), "max": round(float(arr.max()), 2),
-                              "ticks": int(arr.size)},
+        "timer_lateness_ms": summary(lat),
         "ppo_iterations_per_s": {"headless": [round(r, 3) for r in headless], "gui": [round(r, 3) for r in gui]},
         "ratio_gui_to_headless": round(float(np.median(gui) / np.median(headless)), 3),
         "view_paints": paints, "phase_seconds": args.phase_seconds, "phases": args.phases,

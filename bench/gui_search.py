@@ -25,9 +25,10 @@ from app.main import configure_torch  # noqa: E402
 configure_torch()  # torch first, then Qt
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.lateness import LatenessProbe, summary  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from engine.rl.connect4 import ConnectFourState  # noqa: E402
 from engine.rl.registry import make_agent  # noqa: E402
@@ -73,19 +74,9 @@ def gui_run(app, panel, spec: str, sims: int) -> tuple[list[float], float, float
     choose(app, panel, spec)
     panel.sims.setValue(sims)
     until(app, panel.view.ctx.engine.idle, timeout=120)  # no other view's work (the start-up's) in the way
-    lateness: list[float] = []
-    clock, timer, last = QElapsedTimer(), QTimer(), [0]
-    timer.setInterval(10)
-
-    def tick() -> None:
-        now = clock.elapsed()
-        lateness.append(max(0.0, now - last[0] - 10))
-        last[0] = now
-
-    timer.timeout.connect(tick)
+    probe = LatenessProbe()
     painted0 = panel.view.painted
-    clock.start()
-    timer.start()
+    probe.start()
     t0 = time.perf_counter()
     panel.all_btn.click()
     loop, poll = QEventLoop(), QTimer()  # the app's own event loop: it sleeps in Qt until a timer or the bridge
@@ -95,9 +86,9 @@ def gui_run(app, panel, spec: str, sims: int) -> tuple[list[float], float, float
     loop.exec()
     poll.stop()
     elapsed = time.perf_counter() - t0
-    timer.stop()
+    probe.stop()
     n, seconds = panel.last_run
-    return lateness[1:], n / seconds, sims / elapsed, panel.view.painted - painted0
+    return probe.samples, n / seconds, sims / elapsed, panel.view.painted - painted0
 
 
 def screenshot(app, path: str) -> None:  # noqa: ANN001
@@ -153,12 +144,9 @@ def main() -> None:
                 gui.append(rate)
                 wall.append(seen)
                 paints.append(n)
-            arr = np.array(lat)
             out[kind] = {
                 "agent": spec, "sims": args.sims,
-                "timer_lateness_ms": {"p50": round(float(np.percentile(arr, 50)), 2),
-                                      "p99": round(float(np.percentile(arr, 99)), 2), "max": round(float(arr.max()), 2),
-                                      "ticks": int(arr.size)},
+                "timer_lateness_ms": summary(lat),
                 "sims_per_s": {"headless": [round(r) for r in headless], "gui": [round(r) for r in gui],
                                "gui_click_to_drawn": [round(r) for r in wall]},
                 "ratio_gui_to_headless": round(float(np.median(gui) / np.median(headless)), 3),
