@@ -408,7 +408,7 @@ class ReplayPanel(QWidget):
         for p in (0, 1):
             mine = [r for r in self.reviews if r.player == p]
             b = sum(is_blunder(r, thr) for r in mine)
-            d = sum(r.disagreed for r in mine)
+            d = sum(r.disagreed and not is_blunder(r, thr) for r in mine)  # a blunder is counted once, as one
             parts.append(f"{rec.players[p]}: <span style='color:{BLUNDER.name()}'>{b} blunder{'s' * (b != 1)}"
                          f"</span>, <span style='color:{OTHER.name()}'>{d} other choice{'s' * (d != 1)}</span>")
         n, total = len(self.reviews), rec.player_moves()

@@ -265,6 +265,7 @@ class SearchPanel(QWidget):
     def reset(self) -> None:
         """A new search of the chosen agent from ``state`` (the old one is dropped, a running one stopped)."""
         self.gen += 1
+        self.tree.players = game_info(self.game).players
         self._cancel_run()
         self._stop_phases()
         self.session, self.snap, self.picked, self.step_info = None, None, (), None
@@ -437,8 +438,7 @@ class SearchPanel(QWidget):
         if nd is None:
             self.numbers.setText(f"<b>Moves:</b> {moves}<br>(not in the drawn part of the tree now)")
             return
-        who = "XO"[nd["mover"]]
-        to_move = "XO"[1 - nd["mover"]]
+        who, to_move = self.tree.players[nd["mover"]], self.tree.players[1 - nd["mover"]]
         rows = [f"<b>Moves from the root:</b> {moves}", f"<b>N</b> = {nd['n']:,} visits",
                 f"<b>Q</b> = {fmt(nd['q'], 3)} (mean value for {who}, who moved into it)"]
         if nd["p"] is not None:

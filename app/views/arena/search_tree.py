@@ -74,6 +74,7 @@ class SearchTree(QWidget):
         self.phase = -1  # which phase of ``step`` is shown (0 select .. 3 back up), -1 none
         self.picked: tuple[int, ...] | None = None
         self.title = ""  # the agent as the page names it
+        self.players = ("X", "O")  # the game's names for player 0 and 1
         self._per = self._dy = 0.0
         self.setMinimumSize(520, 340)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -246,7 +247,7 @@ class SearchTree(QWidget):
             p.setFont(_font(int(r * 0.95), True))
             p.drawText(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), CENTER, nd["move"])
         if nd["depth"] == 0:
-            txt = f"root: N {nd['n']:,}, Q {fmt(nd['q'])}, {'XO'[1 - nd['mover']]} to move"
+            txt = f"root: N {nd['n']:,}, Q {fmt(nd['q'])}, {self.players[1 - nd['mover']]} to move"
             p.setPen(INK)
             p.setFont(_font(12))
             p.drawText(QRectF(c.x() + r + 8, c.y() - 9, 320, 18), Qt.AlignmentFlag.AlignLeft, txt)
