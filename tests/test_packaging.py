@@ -71,7 +71,8 @@ def test_the_icon_is_rendered_at_every_size(qapp, tmp_path):
 
 def test_the_bundle_leaves_out_tests_extras_cuda_and_unused_qt():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    import_names = {"pytest": "pytest", "pytest-qt": "pytestqt", "open-spiel": "pyspiel", "hypothesis": "hypothesis",
+    import_names = {"pytest": "pytest", "pytest-qt": "pytestqt", "pytest-xdist": "xdist",
+                    "open-spiel": "pyspiel", "hypothesis": "hypothesis",
                     "transformers": "transformers", "accelerate": "accelerate", "gensim": "gensim"}
     extras = [r.split(">")[0].split("=")[0].split("[")[0].strip() for group in ("dev", "bench")
               for r in pyproject["project"]["optional-dependencies"][group]]
