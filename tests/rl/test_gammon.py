@@ -152,3 +152,28 @@ def test_eval_cli_prints_points_and_refuses_bad_agents(txe):
         assert code == 2 and err.strip() and len(err.strip().splitlines()) == 1
     code, _, err = txe("rl", "eval", "--game", "connect4", "--a", "gnubg", "--b", "random", "--games", "2")
     assert code == 2 and "connect4" in err
+
+
+def test_two_ply_with_gammons_is_the_expectation_over_the_opponents_rolls():
+    """The batched 21-roll look-ahead against the game API: each roll, the opponent's best reply by its
+    equity, its five probabilities seen from the mover."""
+    agent = TDAgent("backgammon", hidden=8, seed=5, outputs=5)
+    agent.net.w2 *= 20  # outputs that differ from move to move
+    s = BG.new_initial_state()
+    s.apply_action(7)  # an opening roll
+    _, one_ply = agent.afterstate_probs(s)
+    agent.plies = 2
+    two_ply, score, examined = agent.move_estimates(s)
+    assert examined.sum() == agent.two_ply_candidates
+    for i in np.flatnonzero(examined):
+        after = s.clone()
+        after.apply_action(s.legal_actions()[i])
+        expected = np.zeros(5)
+        for outcome, prob in after.chance_outcomes():
+            rolled = after.clone()
+            rolled.apply_action(outcome)
+            _, q = agent.afterstate_probs(rolled)
+            expected += prob * flip_probs(q[int(np.argmax(equity(q)))])
+        assert two_ply[i] == pytest.approx(expected, abs=1e-9) and score[i] == pytest.approx(equity(expected))
+    assert (score[~examined] < score[examined].min()).all()
+    assert set(np.argsort(-equity(one_ply))[:4]) == set(np.flatnonzero(examined))
