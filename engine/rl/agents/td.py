@@ -94,7 +94,8 @@ class ValueNet:
 
 
 GAMMON_OUTPUTS = ("win", "win_gammon", "win_backgammon", "lose_gammon", "lose_backgammon")
-_FLIP = np.array([0, 3, 4, 1, 2])  # the other player's view: wg' = lg, wbg' = lbg, lg' = wg, lbg' = wbg
+_FLIP = np.array([0, 3, 4, 1, 2])
+_ROLL_WEIGHTS = np.array(ROLL_PROBS)  # the other player's view: wg' = lg, wbg' = lbg, lg' = wg, lbg' = wbg
 
 
 def flip_probs(p: np.ndarray) -> np.ndarray:
@@ -242,21 +243,18 @@ class TDAgent(Agent):
 
     def reply_probs(self, me: tuple[int, ...], opp: tuple[int, ...]) -> np.ndarray:
         """E over the opponent's 21 rolls of their best reply's outputs, seen from the mover: the mover's
-        2-ply probabilities (outputs,). The reply is the one the same network ranks first."""
-        feats, knowns = zip(*(backgammon_afterstates(legal_turns(opp, me, dice), self.outputs)  # they move next
-                              for dice in ROLLS), strict=True)
-        values = self.net.values(np.concatenate(feats))  # one batch for all 21 rolls
-        if values.ndim == 1:
-            values = values[:, None]
-        total, start = np.zeros(self.outputs), 0
-        for prob, known in zip(ROLL_PROBS, knowns, strict=True):
-            n = len(known)
-            v = values[start:start + n]
-            k = known[:, None] if known.ndim == 1 else known
-            q = np.where(np.isnan(k), v, k)
-            total += prob * flip_probs(q[int(np.argmax(self._score(q)))])  # their best reply, our view
-            start += n
-        return total
+        2-ply probabilities (outputs,). The reply is the one the same network ranks first. All the replies
+        to all the rolls go through the network as one batch."""
+        per_roll = [legal_turns(opp, me, dice) for dice in ROLLS]  # the opponent moves next
+        ends = np.cumsum([len(t) for t in per_roll])
+        mine = np.array([t[1] for turns in per_roll for t in turns])  # the opponent's boards after replying
+        theirs = np.array([t[2] for turns in per_roll for t in turns])
+        known = result_probs(mine, theirs, self.outputs)
+        values = self.net.values(tesauro_features(mine, theirs))
+        q = np.where(np.isnan(known), values[:, None] if values.ndim == 1 else values, known)
+        score = self._score(q)
+        best = [start + int(np.argmax(score[start:end])) for start, end in zip(np.r_[0, ends[:-1]], ends, strict=True)]
+        return _ROLL_WEIGHTS @ flip_probs(q[best])  # their best reply per roll, in our view, weighted
 
     def reply_expectation(self, me: tuple[int, ...], opp: tuple[int, ...]) -> float:
         """The mover's 2-ply win probability (see :meth:`reply_probs`)."""
