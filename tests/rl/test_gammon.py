@@ -177,3 +177,22 @@ def test_two_ply_with_gammons_is_the_expectation_over_the_opponents_rolls():
         assert two_ply[i] == pytest.approx(expected, abs=1e-9) and score[i] == pytest.approx(equity(expected))
     assert (score[~examined] < score[examined].min()).all()
     assert set(np.argsort(-equity(one_ply))[:4]) == set(np.flatnonzero(examined))
+
+
+def test_train_warm_starts_a_gammon_network_and_resumes_it(tmp_path):
+    from engine.rl.train import train
+
+    init = TDAgent("backgammon", hidden=6, seed=1)
+    init.games_trained = 100
+    init.save(tmp_path / "init.safetensors")
+    out = tmp_path / "run"
+    s = list(train("backgammon", "td", games=2, out=out, outputs=5, init=str(tmp_path / "init.safetensors"),
+                   eval_every=10, eval_games=2, lr=0.05))
+    agent = load_agent(out / "agent.safetensors", "backgammon")
+    assert agent.outputs == 5 and agent.hidden == 6 and agent.games_trained == 102 and agent.lr == 0.05
+    assert {"random", "pubeval", "gnubg"} <= set(s[-1].summary["final_eval"])
+    assert "points" in s[-1].summary["final_eval"]["gnubg"]
+    list(train("backgammon", "td", games=1, out=out, resume=True, eval_every=10, eval_games=2))
+    assert load_agent(out / "agent.safetensors", "backgammon").outputs == 5
+    with pytest.raises(UserError, match="not a TD agent"):
+        list(train("backgammon", "td", games=1, out=tmp_path / "x", outputs=5, init="pubeval"))
