@@ -14,6 +14,15 @@ Play can look one roll further (``plies=2``, as TD-Gammon 2.0 did): each of the 
 scored by the expectation over the opponent's 21 rolls of 1 - O(the opponent's best reply), the reply
 chosen by the same network. Training always plays 1-ply.
 
+With gammons (``outputs=5``, backgammon only) the network has GNU Backgammon's five outputs for the
+player who just moved: P(win), P(win a gammon or better), P(win a backgammon), P(lose a gammon or worse),
+P(lose a backgammon); moves are ranked by the cubeless equity 2 P(win) - 1 + P(wg) - P(lg) + P(wbg) - P(lbg)
+(at 2 plies: the expectation of the five over the opponent's rolls, their reply the best by their equity).
+The same TD(lambda) rule is applied to each output with its own trace, in player 0's frame (player 1's
+outputs flipped: win' = 1 - win, wg' = lg, wbg' = lbg, lg' = wg, lbg' = wbg); the targets at the end are
+the result's flags (win, gammon, backgammon for either side). TD-Gammon 2.x and GNU Backgammon learn
+gammons this way (Tesauro 1995, "Temporal difference learning and TD-Gammon").
+
 Inputs: Tesauro's encoding for backgammon (196 units), the two disc planes (84) for Connect Four.
 The network is small (one sigmoid hidden layer) and runs in numpy: for batch-1 updates that is much
 faster than torch, and the weights still save as safetensors.
