@@ -122,7 +122,7 @@ def test_gnubg_moves_are_legal_turns_and_gnubg_beats_random():
 
 
 def test_net_probabilities_follow_gnubgs():
-    """The shipped network's P(win) of afterstates met in gnubg's own games against gnubg's estimate."""
+    """The shipped network's P(win) (and gammons) of afterstates met in gnubg's own games against gnubg's."""
     net, judge, rng = make_agent("default:1ply", "backgammon"), GnubgAgent(), random.Random(7)
     ours, theirs = [], []
     while len(ours) < 60:
@@ -138,6 +138,9 @@ def test_net_probabilities_follow_gnubgs():
             s.apply_action(judge.step(s))
     ours, theirs = np.array(ours), np.array(theirs)
     assert np.corrcoef(ours[:, 0], theirs[:, 0])[0, 1] > 0.85
+    if net.outputs == 5:  # the shipped gammon network: P(win a gammon), P(lose a gammon) follow gnubg's too
+        for k in (1, 3):
+            assert np.corrcoef(ours[:, k], theirs[:, k])[0, 1] > 0.7
 
 
 def test_eval_cli_prints_points_and_refuses_bad_agents(txe):
