@@ -143,7 +143,7 @@ class GamePane(QWidget):
                           None if hint else result.get("choice"), hint)
         self.board.set_overlay(overlay)
         self.scale.set_bounded(result["bounded"])
-        n = len(values)
+        n = int(result.get("legal", len(values)))  # a look-ahead may value only some of them
         kind = result["value_kind"] + ("; probabilities in %" if result.get("details") else "")
         self.values_title.setText(f"<b>{title}</b><br><span style='color:#6b7785'>{kind}; "
                                   f"{n} legal move{'s' if n != 1 else ''}, best {min(n, len(result['top']))} "
