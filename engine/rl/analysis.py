@@ -4,6 +4,8 @@
 own terms: Q(s, a) for the tabular learners (seed: Q-learning / SARSA on tic-tac-toe), the afterstate
 value 2 O(s') - 1 of TD(lambda) (seed: TD-Gammon), the minimax value for perfect play, the mean
 backed-up value and visit count N(s, a) for UCT and PUCT search (seed: AlphaGo), pubeval's linear score.
+A backgammon agent with GNU Backgammon's five outputs (a 5-output TD network, gnubg) values a move by its
+cubeless equity and also gives each move's five probabilities (``details``).
 :func:`choose` then picks the move the agent plays from that same analysis (search runs once), and
 :func:`win_probability_for` turns an agent's estimate into P(player wins) for a curve over the game.
 """
@@ -24,8 +26,10 @@ VALUE_KINDS = {
     "selfplay": "PUCT mean value Q (N = visits)",
     "alphabeta": "alpha-beta score, tanh-scaled",
     "pubeval": "pubeval score (linear, unbounded)",
+    "gnubg": "gnubg 0-ply cubeless equity",
 }
-BOUNDED = {"tabular", "td", "perfect", "mcts", "selfplay", "alphabeta"}  # values in [-1, 1]
+EQUITY_KIND = "cubeless equity (points; gammons count 2, backgammons 3)"
+BOUNDED = {"tabular", "td", "perfect", "mcts", "selfplay", "alphabeta", "gnubg"}  # in [-1, 1] (equity: mostly)
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Analysis:
     value_kind: str = ""
     bounded: bool = True  # values lie in [-1, 1] (-1 loss, 0 draw, +1 win for the mover)
     raw: dict[int, float] = field(default_factory=dict)  # the search's own scores, when they order moves
+    # per move: win, win_gammon, win_backgammon, lose_gammon, lose_backgammon, equity (5-output agents)
+    details: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def ranked(self) -> list[int]:
         """Legal moves, best first (by visits for search agents, else by value)."""
@@ -56,6 +62,8 @@ class Analysis:
         best = self.best()
         if best is None or not self.bounded or best not in self.values:
             return None
+        if best in self.details:  # the values are equities; the probability is given
+            return self.details[best]["win"]
         return (self.values[best] + 1) / 2
 
     def top(self, state: State, k: int) -> list[dict[str, Any]]:
@@ -65,6 +73,8 @@ class Analysis:
             row: dict[str, Any] = {"action": a, "move": state.action_to_string(a), "value": self.values.get(a)}
             if self.visits:
                 row["visits"] = self.visits.get(a, 0)
+            if a in self.details:
+                row["probs"] = dict(self.details[a])
             out.append(row)
         return out
 
@@ -87,6 +97,9 @@ def analyse(agent: Agent, state: State) -> Analysis:
     elif isinstance(agent, AlphaBetaConnectFour):
         result.raw = agent.raw_values(state)
         result.values = agent.scaled(result.raw)
+    elif getattr(agent, "outputs", 1) == 5 and hasattr(agent, "move_details"):  # one search for both
+        result.values, result.details = agent.move_details(state)  # type: ignore[attr-defined]
+        result.value_kind = VALUE_KINDS["gnubg"] if agent.name == "gnubg" else EQUITY_KIND
     else:
         result.values = {a: float(v) for a, v in agent.action_values(state).items()}
     return result
@@ -138,7 +151,7 @@ def win_probability_for(agent: Agent, state: State, player: int, analysis: Analy
             p = agent.win_probability(state)
         else:
             p = analysis.mover_win_probability()
-    elif state.is_chance_node() and agent.name != "td":
+    elif state.is_chance_node() and agent.name not in ("td", "gnubg"):
         return None
     else:
         p = agent.win_probability(state)

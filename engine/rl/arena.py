@@ -73,13 +73,16 @@ def evaluate(game: Game, a: Agent, b: Agent, games: int, seed: int = 0,
     """Play ``games`` games, ``a`` as player 0 in the even ones and player 1 in the odd ones.
 
     ``a_score`` = (wins + draws / 2) / games with its 95% Wilson interval; ``a_points`` is the mean
-    points per game for ``a`` (backgammon gammons count 2, backgammons 3).
+    points per game for ``a`` (backgammon gammons count 2, backgammons 3) with ``a_points_ci95`` = mean
+    +- 1.96 sd / sqrt(n); ``a_gammons`` / ``a_backgammons`` count the games ``a`` won with 2 / 3 points,
+    ``b_gammons`` / ``b_backgammons`` those it lost so.
     """
     rng = random.Random(seed)
     a.seed(seed * 7919 + 1)
     b.seed(seed * 7919 + 2)
     wins = draws = losses = 0
-    points = 0.0
+    points = squares = 0.0
+    by_points = {(side, k): 0 for side in "ab" for k in (2, 3)}
     for g in range(games):
         if token is not None:
             token.check()
@@ -88,6 +91,9 @@ def evaluate(game: Game, a: Agent, b: Agent, games: int, seed: int = 0,
         final = play_game(game, agents, rng)
         r = final.returns()[a_side]
         points += r
+        squares += r * r
+        if abs(r) in (2, 3):
+            by_points["a" if r > 0 else "b", int(abs(r))] += 1
         if r > 0:
             wins += 1
         elif r < 0:
@@ -96,6 +102,12 @@ def evaluate(game: Game, a: Agent, b: Agent, games: int, seed: int = 0,
             draws += 1
     n = max(games, 1)
     lo, hi = wilson_interval(wins + 0.5 * draws, games)
+    mean = points / n
+    var = max(squares - n * mean * mean, 0.0) / max(n - 1, 1)  # sample variance of the points
+    half = 1.96 * math.sqrt(var / n)
     return {"game": game.name, "a": a.describe(), "b": b.describe(), "games": games, "a_wins": wins,
             "draws": draws, "b_wins": losses, "a_score": (wins + 0.5 * draws) / n,
-            "a_score_ci95": [round(lo, 4), round(hi, 4)], "a_points": points / n, "seed": seed}
+            "a_score_ci95": [round(lo, 4), round(hi, 4)], "a_points": mean,
+            "a_points_ci95": [round(mean - half, 4), round(mean + half, 4)],
+            "a_gammons": by_points["a", 2], "a_backgammons": by_points["a", 3],
+            "b_gammons": by_points["b", 2], "b_backgammons": by_points["b", 3], "seed": seed}

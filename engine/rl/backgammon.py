@@ -433,8 +433,8 @@ class Backgammon(Game):
     name = "backgammon"
     info = GameInfo(
         "backgammon", "Backgammon", ("White", "Black"), ("#f3ead7", "#3a3230"),
-        agents=("default", "default:1ply", "pubeval", "random"), default_agent="backgammon.safetensors",
-        agent_file="agent.safetensors", references=("random", "pubeval"),
+        agents=("default", "default:1ply", "gnubg", "pubeval", "random"), default_agent="backgammon.safetensors",
+        agent_file="agent.safetensors", references=("random", "pubeval", "gnubg"),
         training={
             "td": {"games": 20_000, "hidden": 80, "lr": 0.1, "lam": 0.7, "eval_every": 2_000, "eval_games": 200},
         })

@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--lambda", dest="lam", type=float_flag(0.0, 1.0), help="trace decay lambda (td)")
     t.add_argument("--hidden", type=int_flag(1, MAX_HIDDEN), help="hidden units (td, selfplay)")
     t.add_argument("--sims", type=int_flag(1, MAX_SIMS), help="MCTS simulations per self-play move (selfplay)")
+    t.add_argument("--outputs", type=int, choices=(1, 5),
+                   help="td backgammon: 1 output (P(win)) or 5 (GNU Backgammon's, with gammons)")
+    t.add_argument("--init", help="td: start a new run from this saved agent (or 'default'); a 1-output "
+                                  "backgammon net warm-starts a 5-output one")
     t.add_argument("--eval-every", type=int_flag(1, MAX_GAMES),
                    help="evaluate against the reference opponents every N games")
     t.add_argument("--eval-games", type=int_flag(1, 1_000_000), help="games per reference opponent at each evaluation")
@@ -118,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from engine.rl.train import train
 
     overrides = {k: getattr(args, k) for k in ("lr", "gamma", "epsilon_start", "epsilon_end", "lam", "hidden",
-                                               "sims", "eval_every", "eval_games")}
+                                               "sims", "eval_every", "eval_games", "outputs", "init")}
     tty = sys.stderr.isatty() and not args.json
     summary: dict[str, Any] = {}
     token = CancelToken()
@@ -186,7 +190,21 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     game = get_game(args.game)
     a = make_agent(args.a, game.name, seed=args.seed)
     b = make_agent(args.b, game.name, seed=args.seed + 1)
-    return evaluate(game, a, b, args.games, seed=args.seed)
+    result = evaluate(game, a, b, args.games, seed=args.seed)
+    if not args.json:
+        print(points_line(result))
+    return result
+
+
+def points_line(r: dict[str, Any]) -> str:
+    """One line: wins, points per game with its 95% interval, and (backgammon) gammons won and lost."""
+    lo, hi = r["a_points_ci95"]
+    line = (f"{r['a']} vs {r['b']}: {r['a_wins']} W / {r['draws']} D / {r['b_wins']} L in {r['games']} games; "
+            f"points per game {r['a_points']:+.3f} [95%: {lo:+.3f}, {hi:+.3f}]")
+    if r["game"] == "backgammon":
+        line += (f"; gammons {r['a_gammons']} won / {r['b_gammons']} lost, backgammons {r['a_backgammons']} "
+                 f"won / {r['b_backgammons']} lost")
+    return line
 
 
 def cmd_positions(args: argparse.Namespace) -> dict[str, Any]:
@@ -283,6 +301,7 @@ def analysis_position(game_name: str, moves: str = "", position: str | None = No
 
 
 def cmd_analyse(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.rl.agents.td import GAMMON_OUTPUTS
     from engine.rl.analysis import analyse, choose, win_probability_for
 
     if args.top < 1:
@@ -301,9 +320,15 @@ def cmd_analyse(args: argparse.Namespace) -> dict[str, Any]:
     if not args.json:
         print(str(state))
         print(f"{result.agent} ({result.value_kind or 'no values'}), {'XO'[mover]} to move:")
+        probs = any("probs" in row for row in out["moves"])
+        if probs:
+            print(f"  {'move':<24} {'equity':>7}  {'win':>6} {'w-g':>6} {'w-bg':>6} {'l-g':>6} {'l-bg':>6}")
         for row in out["moves"]:
             n = f"  N={row['visits']}" if "visits" in row else ""
             v = "-" if row["value"] is None else f"{row['value']:+.3f}"
+            if probs and "probs" in row:
+                n = "  " + " ".join(f"{row['probs'][k]:6.3f}" for k in GAMMON_OUTPUTS)
+                v = f"{v:>7}"
             print(f"  {row['move']:<24} {v}{n}")
         print(f"plays {out['choice']}")
         return {k: out[k] for k in ("agent", "sims", "choice")}  # the table above says the rest

@@ -77,6 +77,7 @@ def think(pool: AgentPool, game: str, spec: str, state: State, judge_player: int
         out: dict[str, Any] = {
             "ok": True, "agent": agent.describe(), "player": result.player, "values": result.values,
             "visits": result.visits, "bounded": result.bounded, "value_kind": result.value_kind,
+            "details": result.details,
             "best": result.best(), "top": result.top(state, top), "legal": len(state.legal_actions()),
             "wp_before": _estimate(pool, game, agent, state, judge_player, result)}
         if move:

@@ -1,4 +1,4 @@
-"""Turn AGENT strings into agents: random, perfect, mcts:N, alphabeta:D, pubeval, default, or a saved file."""
+"""Turn AGENT strings into agents: random, perfect, mcts:N, alphabeta:D, pubeval, gnubg, default, or a saved file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from engine.rl.limits import MAX_DEPTH, MAX_ROLLOUTS, MAX_SIMS
 from engine.validate import parse_whole
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "agents"
-AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval (backgammon), "
+AGENT_HELP = ("random, perfect (tic-tac-toe), mcts:N, alphabeta:DEPTH (Connect Four), pubeval or gnubg (backgammon), "
               "default (the shipped agent) or a saved agent's path; a TD backgammon agent takes :1ply or :2ply, "
               "a self-play one :Nsims")
 SEARCH_SUFFIX = re.compile(r":(?:([12])ply|(\d{1,9})sims)$", re.IGNORECASE)  # how hard a saved agent searches
@@ -81,6 +81,10 @@ def make_agent(spec: str, game: str, seed: int | None = None) -> Agent:
         agent = PerfectTicTacToe(seed)
     elif low == "pubeval":
         agent = PubEvalAgent(seed)
+    elif low == "gnubg":
+        from engine.rl.agents.gnubg import GnubgAgent
+
+        agent = GnubgAgent(seed)
     elif low.startswith("mcts:"):
         agent = MCTSAgent(_int_arg(low, "number of rollouts", MAX_ROLLOUTS), seed=seed)
     elif low.startswith("alphabeta:"):

@@ -85,9 +85,21 @@ def _new_agent(game: str, algo: str, hp: dict[str, Any], seed: int) -> Agent:
 
         return TabularAgent(algo, hp["lr"], hp["gamma"], seed=seed)
     if algo == "td":
-        from engine.rl.agents.td import TDAgent
+        from engine.rl.agents.td import TDAgent, with_gammons
 
-        return TDAgent(game, hp["hidden"], hp["lr"], hp["lam"], hp.get("epsilon_start", 0.0), seed=seed)
+        outputs = int(hp.get("outputs", 1))
+        if hp.get("init"):  # warm start: a saved agent's network (widened to 5 outputs if asked)
+            init = make_agent(str(hp["init"]), game, seed=seed)
+            if not isinstance(init, TDAgent):
+                raise UserError(f"--init {hp['init']} is not a TD agent.")
+            agent = with_gammons(init, seed) if outputs == 5 and init.outputs == 1 else init
+            if agent.outputs != outputs:
+                raise UserError(f"--init {hp['init']} has {agent.outputs} outputs, not {outputs}.")
+            agent.lr, agent.lam, agent.plies = hp["lr"], hp["lam"], 1  # training and its evaluations: 1-ply
+            agent.epsilon = hp.get("epsilon_start", 0.0)
+            return agent
+        return TDAgent(game, hp["hidden"], hp["lr"], hp["lam"], hp.get("epsilon_start", 0.0), seed=seed,
+                       outputs=outputs)
     from engine.rl.agents.alphazero import AlphaZeroAgent
 
     return AlphaZeroAgent(hidden=hp["hidden"], sims=hp["eval_sims"], seed=seed)
@@ -161,6 +173,8 @@ def train(game_name: str, algo: str, *, games: int | None = None, minutes: float
             r = evaluate(game, agent, ref, eval_games, seed=seed + 1000 + played)
             result[name] = {"win": r["a_wins"] / eval_games, "draw": r["draws"] / eval_games,
                             "loss": r["b_wins"] / eval_games, "score": r["a_score"]}
+            if game.name == "backgammon":  # gammons: points per game, not only wins
+                result[name]["points"] = r["a_points"]
         agent.seed(seed + played)
         if agent_path is not None and out_dir is not None:
             agent.save(agent_path)  # type: ignore[attr-defined]

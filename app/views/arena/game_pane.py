@@ -29,6 +29,13 @@ from app.views.arena.tictactoe_board import TicTacToeBoard
 from app.widgets.names import named
 from engine.rl.game import State
 
+# GNU Backgammon's five probabilities of a move, when the agent gives them (5-output TD net, gnubg)
+PROB_COLUMNS = (("win", "Win", "P(win)"), ("win_gammon", "W-g", "P(win a gammon or backgammon)"),
+                ("win_backgammon", "W-bg", "P(win a backgammon)"),
+                ("lose_gammon", "L-g", "P(lose a gammon or backgammon)"),
+                ("lose_backgammon", "L-bg", "P(lose a backgammon)"))
+FIRST_PROB = 3  # table columns: move, value, visits, then the probabilities
+
 
 class GamePane(QWidget):
     moveChosen = Signal(int)
@@ -58,15 +65,18 @@ class GamePane(QWidget):
         self.values_title = QLabel("<b>Values</b>")
         self.values_title.setWordWrap(True)
         self.scale = ValueScaleBar()
-        self.table = named(QTableWidget(0, 3), f"{name}-moves", "The agent's best moves and their values")
-        self.table.setHorizontalHeaderLabels(["move", "value", "visits"])
+        self.table = named(QTableWidget(0, FIRST_PROB + len(PROB_COLUMNS)), f"{name}-moves",
+                           "The agent's best moves and their values")
+        self.table.setHorizontalHeaderLabels(["move", "value", "visits"] + [c[1] for c in PROB_COLUMNS])
+        for c, (_, _, tip) in enumerate(PROB_COLUMNS, FIRST_PROB):
+            self.table.horizontalHeaderItem(c).setToolTip(tip + " after this move, in percent")
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2):
+        for col in range(1, self.table.columnCount()):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._preview_selected)
         self._top_rows: list[dict[str, Any]] = []
@@ -75,6 +85,7 @@ class GamePane(QWidget):
         side = QWidget()
         side.setMinimumWidth(270)
         side.setMaximumWidth(380)
+        self.side = side
         sl = QVBoxLayout(side)
         sl.setContentsMargins(6, 0, 0, 0)
         sl.addWidget(self.status)
@@ -116,6 +127,7 @@ class GamePane(QWidget):
                                   "<b>Values</b>")
         self.table.setRowCount(0)
         self.table.setColumnHidden(2, True)
+        self._show_probs(False)
         self._top_rows, self._top_state = [], None
         bg = self.boards["backgammon"]
         assert isinstance(bg, BackgammonBoard)
@@ -131,18 +143,22 @@ class GamePane(QWidget):
                           None if hint else result.get("choice"), hint)
         self.board.set_overlay(overlay)
         self.scale.set_bounded(result["bounded"])
-        n = len(values)
-        self.values_title.setText(f"<b>{title}</b><br><span style='color:#6b7785'>{result['value_kind']}; "
+        n = int(result.get("legal", len(values)))  # a look-ahead may value only some of them
+        kind = result["value_kind"] + ("; probabilities in %" if result.get("details") else "")
+        self.values_title.setText(f"<b>{title}</b><br><span style='color:#6b7785'>{kind}; "
                                   f"{n} legal move{'s' if n != 1 else ''}, best {min(n, len(result['top']))} "
                                   f"listed</span>")
         self._top_rows, self._top_state = list(result["top"]), state.clone()  # the game goes on; the list stays
+        probs = any("probs" in row for row in self._top_rows)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self._top_rows))
         for r, row in enumerate(self._top_rows):
             a = row["action"]
             chosen = a == result.get("choice")
-            cells = [row["move"] + ("  \u25c0 played" if chosen and not hint else ""),
+            mark = "  \u25c0" if probs else "  \u25c0 played"  # the wide table has no room for the word
+            cells = [row["move"] + (mark if chosen and not hint else ""),
                      overlay.text(a) if a in values else "-", str(row.get("visits", ""))]
+            cells += [f"{100 * row['probs'][k]:.1f}" if "probs" in row else "" for k, _, _ in PROB_COLUMNS]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 1 and a in values:
@@ -152,11 +168,20 @@ class GamePane(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.setColumnHidden(2, not result["visits"])
+        self._show_probs(probs)
         self.table.clearSelection()
         self.table.blockSignals(False)
         bg = self.boards["backgammon"]
         assert isinstance(bg, BackgammonBoard)
         bg.set_preview(0, None)
+
+    def _show_probs(self, shown: bool) -> None:
+        """The probability columns, and room for them, only when the agent gives probabilities."""
+        for c in range(FIRST_PROB, self.table.columnCount()):
+            self.table.setColumnHidden(c, not shown)
+        self.table.horizontalHeaderItem(1).setText("equity" if shown else "value")
+        self.side.setMaximumWidth(560 if shown else 380)
+        self.side.setMinimumWidth(470 if shown else 270)
 
     def _preview_selected(self) -> None:
         """Backgammon: a turn picked in the list is drawn on the board as blue arrows."""
