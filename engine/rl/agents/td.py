@@ -30,6 +30,7 @@ faster than torch, and the weights still save as safetensors.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +319,25 @@ class TDAgent(Agent):
         best = v.max()
         return self.rng.choice([k for k in range(len(v)) if v[k] >= best - 1e-12])
 
+    def _afterstate_equities(self, state: State) -> tuple[np.ndarray, np.ndarray]:
+        x, p = self.afterstate_probs(state)
+        return x, equity(p)
+
+    def _self_play(self, state: State, score: Callable[[State], tuple[np.ndarray, np.ndarray]]
+                   ) -> Iterator[tuple[int, np.ndarray]]:
+        """Play ``state`` to the end, rolling the dice and choosing each move epsilon-greedily by ``score``
+        (features and score of every afterstate); yields (mover, features of the chosen afterstate) after
+        every move, the game's last one included (the caller reads ``state`` to tell)."""
+        while not state.is_terminal():
+            if state.is_chance_node():
+                state.apply_random_chance(self.rng)
+                continue
+            mover = state.current_player()
+            x, v = score(state)
+            i = self._choose_training_move(v)
+            state.apply_action(self._actions(state)[i])
+            yield mover, x[i]
+
     def train_episode(self, state: State) -> tuple[int | None, float, int]:
         """Play one self-play game from ``state`` learning on every move; (winner, mean |delta|, moves)."""
         if self.outputs != 1:
@@ -327,19 +347,11 @@ class TDAgent(Agent):
         prev_o: float | None = None
         deltas: list[float] = []
         moves = 0
-        while not state.is_terminal():
-            if state.is_chance_node():
-                state.apply_random_chance(self.rng)
-                continue
-            mover = state.current_player()
-            legal = self._actions(state)
-            x, v = self.afterstate_values(state)
-            i = self._choose_training_move(v)
-            state.apply_action(legal[i])
+        for mover, x_chosen in self._self_play(state, self.afterstate_values):
             moves += 1
             if state.is_terminal():
                 break
-            o, grads = net.value_and_grad(x[i])
+            o, grads = net.value_and_grad(x_chosen)
             sign = 1.0 if mover == 0 else -1.0
             o0 = o if mover == 0 else 1.0 - o  # player 0's frame
             if prev_o is not None:
@@ -383,26 +395,18 @@ class TDAgent(Agent):
             net.b2 += lr * (delta @ e_b2)
             deltas.append(float(np.abs(delta).mean()))
 
-        while not state.is_terminal():
-            if state.is_chance_node():
-                state.apply_random_chance(self.rng)
-                continue
-            mover = state.current_player()
-            legal = self._actions(state)
-            x, p = self.afterstate_probs(state)
-            i = self._choose_training_move(equity(p))
-            state.apply_action(legal[i])
+        for mover, x_chosen in self._self_play(state, self._afterstate_equities):
             moves += 1
             if state.is_terminal():
                 break
-            o, dh, dv, h = net.outputs_and_grads(x[i])
+            o, dh, dv, h = net.outputs_and_grads(x_chosen)
             s = s0 if mover == 0 else s1
             o0 = o if mover == 0 else c1 + s1 @ o  # player 0's frame
             if prev is not None:
                 update(o0 - prev)
             g_b1 = s @ dh  # (k, hidden): d O0_j / d b1
             e_w1 *= lam
-            e_w1 += g_b1[:, :, None] * x[i][None, None, :]
+            e_w1 += g_b1[:, :, None] * x_chosen[None, None, :]
             e_b1 *= lam
             e_b1 += g_b1
             e_w2 *= lam
