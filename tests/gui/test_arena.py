@@ -3,6 +3,8 @@ mode, a short training run, and bad agents shown as errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
@@ -225,6 +227,10 @@ def test_training_pause_and_stop(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not t.running, timeout=20_000)
     assert "stopped" in t.summary.text() and t.scores.points() == 2  # the final evaluation
     assert (tmp_path / "sarsa" / "agent.json").exists()
+    # the run's folder goes to the ladder, and the progress curves stay drawn
+    assert Path(t.ladder.run_dir.text()) == tmp_path / "sarsa"
+    qtbot.waitUntil(lambda: "checkpoints" in t.ladder.status.text(), timeout=10_000)  # its log read back
+    assert t.progress_data["epsilon"] and len(t.small["epsilon"].xData) == len(t.progress_data["epsilon"])
 
 
 def test_bad_agents_and_settings_show_errors(window, qtbot, tmp_path):

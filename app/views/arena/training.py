@@ -193,6 +193,7 @@ class TrainPanel(QWidget):
                                 self.show_logged_run)
         left.insertWidget(left.count() - 1, self.ladder)  # above the stretch
         self.progress_data: dict[str, list[tuple[float, float]]] = {k: [] for k in self.small}
+        self.curves_run: Path | None = None  # the run whose progress curves are drawn
 
         lay = QHBoxLayout(self)
         lay.addWidget(left_w)
@@ -286,6 +287,7 @@ class TrainPanel(QWidget):
             return
         self.task = task
         self.clear_curves()
+        self.curves_run = Path(out).resolve()
         self.run_game, self.run_games, self.run_eval_games = game, games, eval_games
         self.ladder.set_run(out)
         self.progress.setRange(0, games or 0)
@@ -372,7 +374,11 @@ class TrainPanel(QWidget):
         run is training (its own curves stay)."""
         if self.running:
             return
-        self.clear_curves()
+        chosen = Path(self.ladder.run_dir.text().strip() or ".").resolve()
+        if chosen == self.curves_run:  # the run just trained: its TD error, epsilon and speed curves stay
+            self.scores.clear()
+        else:
+            self.clear_curves()
         for e in evals:
             n = e.get("eval_games")
             for name, r in e.items():
