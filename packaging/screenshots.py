@@ -108,7 +108,8 @@ def sampling_shot(out: Path) -> None:
 
 def arena_shots(out: Path) -> None:
     """The Arena view: tic-tac-toe with a hint, Connect Four with the agent's values, a backgammon game in
-    progress (dice, a checker picked, the agent's last move, its best turns) and a short training run."""
+    progress (dice, a checker picked, the agent's last move, its best turns), a short training run and the Elo
+    ladder of its checkpoints."""
     from engine.rl.agents.pubeval import PubEvalAgent
 
     with window_on("arena") as (app, win, tmp):
@@ -173,8 +174,15 @@ def arena_shots(out: Path) -> None:
         t.out.setText(os.path.join(tmp, "ttt-q"))
         t.start()
         until(app, lambda: not t.running, timeout=300)
+        until(app, lambda: "checkpoints" in t.ladder.status.text())  # the run's folder read for the ladder
         wait(app, 0.5)
         win.grab().save(str(out / "arena-training.png"))
+
+        t.ladder.games.setValue(40)  # the run's checkpoints against random and perfect
+        t.ladder.start()
+        until(app, lambda: not t.ladder.running, timeout=600)
+        wait(app, 0.5)
+        win.grab().save(str(out / "arena-ladder.png"))
         win.close()
 
 
