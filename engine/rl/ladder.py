@@ -42,6 +42,7 @@ from engine.events import Event, Finished, Progress, Snapshot, Started
 from engine.rl.arena import play_game
 from engine.rl.control import CancelToken
 from engine.rl.game import get_game
+from engine.validate import mapping, real, whole
 
 ELO_PER_NAT = 400.0 * math.log10(math.e)  # 173.72 Elo per unit of beta
 Z95 = 1.959964
@@ -392,4 +393,18 @@ def load_ladder(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is not a ladder (not JSON).") from None
     if not isinstance(data, dict) or data.get("kind") != "txe-ladder" or not isinstance(data.get("players"), list):
         raise UserError(f"{path} is not a ladder written by txe rl ladder.")
+    where = f"the ladder {path}"
+    whole(data.get("games_played", 0), "games_played", 0, 10**12, where)
+    whole(data.get("games_per_pair", 1), "games_per_pair", 1, MAX_GAMES_PER_PAIR, where)
+    for row in data["players"][:MAX_PLAYERS + 1]:  # every field a view draws, checked before it draws
+        mapping(row, "a player", where)
+        if not isinstance(row.get("player"), str):
+            raise UserError(f"{where} is damaged: a player without a name")
+        if row.get("games_trained") is not None:
+            whole(row["games_trained"], "games_trained", 0, 10**15, where)
+        whole(row.get("games_played", 1), "games_played", 0, 10**12, where)
+        for key in ("elo", "elo_lo", "elo_hi"):
+            real(row.get(key), key, -1e6, 1e6, where)
+    if len(data["players"]) > MAX_PLAYERS:
+        raise UserError(f"{where} has more than {MAX_PLAYERS} players.")
     return data

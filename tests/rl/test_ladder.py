@@ -11,7 +11,16 @@ import pytest
 from engine.errors import UserError
 from engine.events import Finished, Progress, Snapshot, Started
 from engine.rl.control import CancelToken
-from engine.rl.ladder import ELO_PER_NAT, Player, bradley_terry, ladder, pair_order, run_players, spread
+from engine.rl.ladder import (
+    ELO_PER_NAT,
+    Player,
+    bradley_terry,
+    ladder,
+    load_ladder,
+    pair_order,
+    run_players,
+    spread,
+)
 from engine.rl.train import checkpoint_path, list_checkpoints, run_evaluations, train
 
 
@@ -144,6 +153,15 @@ def test_ladder_of_a_real_run_puts_random_lowest_and_perfect_highest(run, tmp_pa
     assert saved["anchor"] == "random" and saved["games_played"] == 120
     assert [r["games_trained"] for r in saved["players"]] == [1500, 3000, None, None]
     assert "perfect" in result.table().splitlines()[1]  # strongest first
+    assert load_ladder(tmp_path / "ladder.json")["players"] == saved["players"]
+    for damage in ('"elo": "high"', '"games_trained": -5', '"player": 3'):  # what a view would draw, refused
+        key = damage.split(":")[0]
+        text = (tmp_path / "ladder.json").read_text()
+        bad = tmp_path / "bad.json"
+        row = saved["players"][0]
+        bad.write_text(text.replace(f'{key}: {json.dumps(row[key.strip(chr(34))])}', damage, 1))
+        with pytest.raises(UserError, match="ladder"):
+            load_ladder(bad)
 
 
 def test_a_stopped_ladder_rates_the_games_played(run):
