@@ -6,8 +6,8 @@ that names the field and the allowed range. The same rules serve both sides:
 
 - command-line flags: :func:`int_flag`, :func:`float_flag` and :func:`seed_flag` make argparse ``type=``
   functions (argparse turns their error into its usual one line, exit 2);
-- files: :func:`whole`, :func:`real`, :func:`flag_bool`, :func:`choice`, :func:`text`, :func:`mapping`
-  check one field of a parsed file, ``where`` naming the file.
+- files: :func:`parse_json` reads the text, then :func:`whole`, :func:`real`, :func:`flag_bool`, :func:`choice`,
+  :func:`text`, :func:`mapping` check one field of the parsed file, ``where`` naming the file.
 
 What is refused: bools where numbers are meant (JSON ``true`` is not 1), floats where whole numbers
 are meant (``16.0``, ``1e23``), NaN and infinities, and anything outside its range. Memory that a
@@ -217,3 +217,16 @@ def check_memory(needed: float, what: str) -> None:
     budget = memory_budget()
     if needed > budget:
         raise UserError(f"{what} needs about {gib(needed)} of memory; the limit here is {gib(budget)}")
+
+
+def parse_json(text: str, refusal: str) -> Any:
+    """``json.loads(text)``, or a UserError "<refusal> (not JSON: why)." (or "(nested too deeply).");
+    ``refusal`` says what the text is not, e.g. "game.json is not a saved game"."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{refusal} (not JSON: {e.msg}).") from None
+    except RecursionError:
+        raise UserError(f"{refusal} (nested too deeply).") from None

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.errors import UserError
+from engine.validate import parse_json
 
 CHANCE = -1
 TERMINAL = -4
@@ -139,12 +140,7 @@ class Game(ABC):
     def state_class(self) -> type[State]: ...
 
     def state_from_json(self, text: str) -> State:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"That is not a saved {self.name} position (not JSON: {e.msg}).") from None
-        except RecursionError:
-            raise UserError(f"That is not a saved {self.name} position (nested too deeply).") from None
+        data = parse_json(text, f"That is not a saved {self.name} position")
         if not isinstance(data, dict) or data.get("game") != self.name:
             raise UserError(f"That is not a saved {self.name} position.")
         try:

@@ -28,6 +28,7 @@ from engine.rl.agents.base import Agent
 from engine.rl.analysis import Analysis, analyse, has_win_estimate, win_probability_for
 from engine.rl.game import GAME_NAMES, State, get_game
 from engine.tasks import CancelToken
+from engine.validate import parse_json
 
 FORMAT = "txe-game"
 VERSION = 1
@@ -220,13 +221,7 @@ def load_record(path: str | Path) -> GameRecord:
     from engine.corpus import read_utf8
 
     text = read_utf8(path, MAX_BYTES, "a saved game", "a saved game (JSON)")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not a saved game (not JSON: {e.msg}).") from None
-    except RecursionError:
-        raise UserError(f"{path} is not a saved game (nested too deeply).") from None
-    return record_from_dict(data, str(path))
+    return record_from_dict(parse_json(text, f"{path} is not a saved game"), str(path))
 
 
 # --- the review ----------------------------------------------------------------------------------

@@ -173,8 +173,8 @@ def test_agent_values_overlay_hint_and_undo(window, qtbot):
     assert play.pane.curve.points() == 2
 
 
-def test_watch_random_agents_play_to_the_end(window, qtbot):
-    view = open_arena(window, qtbot)
+def watch_random_game(qtbot, view):
+    """Random against random on the Watch page at full speed until one game ends; the page."""
     view.tabs.setCurrentWidget(view.watch)
     w = view.watch
     w.agent_a.set_spec("random")
@@ -183,6 +183,12 @@ def test_watch_random_agents_play_to_the_end(window, qtbot):
     w.play_btn.setChecked(True)
     qtbot.waitUntil(lambda: w.games >= 1, timeout=20_000)
     w.play_btn.setChecked(False)
+    return w
+
+
+def test_watch_random_agents_play_to_the_end(window, qtbot):
+    view = open_arena(window, qtbot)
+    w = watch_random_game(qtbot, view)
     assert sum(w.score_abd) == w.games >= 1 and "Score after" in w.score.text()
     winner, moves, points = w.finished[0]
     assert moves >= 5 and points == moves  # a win-probability point per move (the judge: the shipped agent)

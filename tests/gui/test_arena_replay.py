@@ -7,7 +7,7 @@ import json
 
 from PySide6.QtCore import Qt
 
-from tests.gui.test_arena import choose_opponent, click, human_turn, open_arena
+from tests.gui.test_arena import choose_opponent, click, human_turn, open_arena, watch_random_game
 
 
 def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_path):
@@ -68,14 +68,7 @@ def test_play_a_game_then_replay_it_with_the_blunder_marked(window, qtbot, tmp_p
     qtbot.waitUntil(lambda: not panel.analysing and len(panel.reviews) == n, timeout=20_000)
 
     # a game watched on the Watch page is offered too, with the agents' names and sides
-    view.tabs.setCurrentWidget(view.watch)
-    w = view.watch
-    w.agent_a.set_spec("random")
-    w.agent_b.set_spec("random")
-    w.speed.setValue(w.speed.maximum())
-    w.play_btn.setChecked(True)
-    qtbot.waitUntil(lambda: w.games >= 1, timeout=20_000)
-    w.play_btn.setChecked(False)
+    watch_random_game(qtbot, view)
     watched = panel.records["watch"]
     assert watched.players == ("A random", "B random") and watched.final_state().is_terminal()
     assert "A random v B random" in panel.source.itemText(panel.source.findData("watch"))
