@@ -47,6 +47,7 @@ def start_tiny_run(window, qtbot, out, steps: int = 100_000, snapshot_every: int
     from tests.conftest import SMALL_TEXT
 
     corpus = Path(window.settings.fileName()).parent / "small-corpus.txt"
+    corpus.parent.mkdir(parents=True, exist_ok=True)  # QSettings makes its folder only when it first syncs
     corpus.write_text(SMALL_TEXT, encoding="utf-8")
     tv = window.training
     tv.corpus.setText(str(corpus))
